@@ -1,0 +1,11 @@
+# Compiler settings every target links (ccache's cmake/StandardSettings.cmake idea).
+add_library(imagegate_settings INTERFACE)
+target_compile_options(imagegate_settings INTERFACE -fno-omit-frame-pointer)
+if(IMAGEGATE_SANITIZE)
+  target_compile_options(imagegate_settings INTERFACE -fsanitize=address,undefined -fno-sanitize-recover=undefined)
+  target_link_options(imagegate_settings INTERFACE -fsanitize=address,undefined)
+endif()
+if(IMAGEGATE_TSAN)
+  target_compile_options(imagegate_settings INTERFACE -fsanitize=thread)
+  target_link_options(imagegate_settings INTERFACE -fsanitize=thread)
+endif()

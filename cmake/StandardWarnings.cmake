@@ -1,0 +1,5 @@
+add_library(imagegate_warnings INTERFACE)
+target_compile_options(imagegate_warnings INTERFACE -Wall -Wextra -Wpedantic)
+if(IMAGEGATE_WERROR)
+  target_compile_options(imagegate_warnings INTERFACE -Werror)
+endif()

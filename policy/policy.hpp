@@ -1,0 +1,128 @@
+// The organization policy (SPEC §2): parsed once into an immutable, prepared value.
+#pragma once
+#include "policy/result.hpp"
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+namespace imagegate {
+
+inline constexpr std::size_t kMaxPolicyBytes = 64 * 1024 * 1024;
+inline constexpr std::size_t kMaxJsonDepth = 64;
+
+// Hash sets and maps looked up with a string_view, without building a std::string per request.
+struct StringHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+};
+using StringSet = std::unordered_set<std::string, StringHash, std::equal_to<>>;
+template <class V> using StringMap = std::unordered_map<std::string, V, StringHash, std::equal_to<>>;
+
+enum class Mode { Enforce, Audit };
+enum class Setting { Allowed, Restricted };
+enum class Role { Reader = 0, Writer = 1, Manager = 2 };
+inline constexpr std::size_t kRoleCount = 3;
+std::string_view role_name(Role role);
+// "cap_sys_admin" → "SYS_ADMIN", as dockerd normalises --cap-add.
+std::string canonical_capability(std::string_view cap);
+
+// A set of resources a role is granted on: `*`, exact names and `REGISTRY/PATH/*` prefixes.
+// Matching costs a few hash lookups whatever the number of patterns.
+struct ResourceSet {
+    bool everything = false;
+    StringSet exact;    // "docker.io/acme/app"
+    StringSet prefixes; // "docker.io/acme" for "docker.io/acme/*"
+    bool matches(std::string_view name) const;
+    void add(const ResourceSet &other);
+    bool empty() const { return !everything && exact.empty() && prefixes.empty(); }
+};
+
+struct Grants {
+    std::array<ResourceSet, kRoleCount> by_role;
+    bool any_role_on_everything(Role role) const { return by_role[static_cast<int>(role)].everything; }
+};
+
+struct Hardening {
+    std::vector<std::string> protected_paths; // hardening.protectedPaths, normalised
+    Setting privileged = Setting::Restricted;
+    Setting host_namespaces = Setting::Restricted;
+    Setting host_network = Setting::Restricted; // defaults to hostNamespaces
+    Setting cap_add = Setting::Restricted;
+    // Upper case, no CAP_ prefix. Re-adding one of Docker's default capabilities gains nothing.
+    StringSet allowed_capabilities{"CHOWN",  "DAC_OVERRIDE", "FSETID",           "FOWNER",     "MKNOD",
+                                   "NET_RAW", "SETGID",      "SETUID",           "SETFCAP",    "SETPCAP",
+                                   "KILL",    "AUDIT_WRITE", "NET_BIND_SERVICE", "SYS_CHROOT"};
+    Setting devices = Setting::Restricted;
+    Setting security_options = Setting::Restricted; // seccomp/apparmor/label/systempaths unconfined
+    Setting sysctls = Setting::Restricted;          // non-namespaced sysctls
+    Setting image_import = Setting::Allowed;
+    Setting image_build = Setting::Allowed;
+    bool user_namespaces_required = false;
+    bool root_in_container_restricted = false;
+    Setting plugin_self_protection = Setting::Restricted; // imagegate's own plugin needs Manager
+};
+
+struct Policy {
+    std::string organization;
+    std::int64_t serial = 0;
+    Mode mode = Mode::Enforce;
+
+    bool image_access_enabled = false;
+    StringSet organization_namespaces;
+    Setting docker_official = Setting::Allowed;
+    Setting verified_publisher = Setting::Allowed;
+    Setting sponsored_open_source = Setting::Restricted;
+    StringSet verified_publisher_namespaces;
+    StringSet sponsored_open_source_namespaces;
+    ResourceSet repository_allowlist;
+
+    bool namespace_access_enabled = false;
+
+    bool registry_access_enabled = false;
+    StringSet allowed_registries; // canonical (lower case, docker.io)
+
+    StringMap<std::vector<std::string>> teams;
+    StringSet owners; // members of team "owners"
+    StringSet service_ids;
+
+    // Prepared at load: every subject's grants, resolved once (teams and groups expanded).
+    StringMap<Grants> grants_by_user;
+    Grants default_grants; // requests with no authenticated user
+    bool require_sign_in = false;
+
+    Hardening hardening;
+
+    std::string source_text; // the exact bytes it was parsed from (for `status`, impact replays)
+
+    const Grants *grants_for(std::string_view user) const;
+};
+
+struct Diagnostic {
+    enum class Severity { Error, Warning } severity;
+    std::string path; // JSON path, "$.accessPolicies[2].roles[0]"
+    std::string message;
+    std::string str() const;
+};
+
+struct PolicyLoad {
+    std::shared_ptr<const Policy> policy; // null when there is any error
+    std::vector<Diagnostic> diagnostics;  // every error and warning, in document order
+    bool has_errors() const;
+};
+
+// Parses, validates and prepares a policy. Never throws on bad input.
+// Unknown keys are errors when `strict` (policy lint) and warnings otherwise (load, SPEC §2).
+PolicyLoad load_policy(std::string_view json_text, bool strict);
+
+// The shipped default policy (SPEC §2): Image Access Management on with Docker Official and
+// Verified Publisher images allowed, Registry Access Management off, defaultRoles Manager,
+// hardening on.
+std::string_view default_policy_json();
+
+} // namespace imagegate
