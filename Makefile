@@ -1,0 +1,32 @@
+# A thin front door; the logic lives in CMake and in scripts under tests/ and bench/.
+BUILD      ?= build
+BUILD_TYPE ?= RelWithDebInfo
+JOBS       ?= 2
+CMAKE_FLAGS ?=
+PREFIX     ?= /usr/local
+
+.PHONY: all build run test unit e2e bench install uninstall clean
+
+all: build
+
+build:
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) $(CMAKE_FLAGS)
+	cmake --build $(BUILD) -j$(JOBS)
+
+# Runs imagegate in the foreground with the shipped default policy (or /etc/imagegate/imagegate.json).
+run: build
+	./$(BUILD)/imagegate serve
+
+unit: build
+	cd $(BUILD) && ctest --output-on-failure
+
+e2e: build
+	bash tests/e2e/run.sh $(BUILD)/imagegate
+
+test: unit e2e
+
+install: build
+	cmake --install $(BUILD) --prefix $(PREFIX)
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,61 @@
+// Maps an Engine API request to an action and what it touches (SPEC §1.1).
+#pragma once
+#include "policy/action.hpp"
+#include "policy/authz_request.hpp"
+#include "policy/result.hpp"
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace imagegate {
+
+// Where a request names an image, and which permission that image needs.
+struct ImageUse {
+    enum class Need { Pull, Run, Push, Delete, Inspect, Import, Build, TagSource, TagTarget } need;
+    std::string reference; // as the client wrote it, after the endpoint's own adjustments
+};
+
+// A bind of a host path into a container (Binds, Mounts of type bind, local volumes of type bind).
+struct HostMount {
+    std::string host_path;
+    std::string described; // what the client wrote, for the message
+};
+
+// The container settings that hardening (SPEC §1.6) looks at.
+struct ContainerSettings {
+    std::vector<HostMount> mounts;
+    std::vector<std::string> named_volumes; // volume names used by Binds/Mounts (checked at create)
+    bool privileged = false;
+    std::vector<std::string> host_namespaces; // "pid", "ipc", "uts", "userns", "cgroupns"
+    bool host_network = false;
+    std::vector<std::string> cap_add;
+    std::vector<std::string> devices;
+    std::vector<std::string> security_options; // the unconfined ones
+    std::vector<std::string> sysctls;          // non-namespaced
+    std::optional<std::string> user;           // Config.User / exec User as given (nullopt: not given)
+    bool is_exec = false;
+};
+
+enum class Special {
+    None,
+    PluginManage,    // plugin install/enable/upgrade/set/disable/rm/push/create
+    AuthzChain,      // changes to the authorization chain (none over the API today)
+};
+
+struct ClassifiedRequest {
+    Action action = Action::Other;
+    std::string endpoint; // "POST /containers/create", for messages and logs
+    std::vector<ImageUse> images;
+    std::optional<ContainerSettings> container; // creates, updates, execs, services
+    Special special = Special::None;
+    std::string plugin_name; // for plugin management: the plugin's name or remote
+    bool plugin_install = false; // install/enable/upgrade (a new plugin gets host privileges)
+};
+
+// Classifies a request. An error means the request cannot be understood safely: the caller
+// denies it, quoting the message (fail closed).
+Result<ClassifiedRequest> classify_request(const AuthzRequest &request);
+
+} // namespace imagegate

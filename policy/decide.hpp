@@ -1,0 +1,62 @@
+// The decision (SPEC §1.3–1.6): values in, a Decision out. No I/O, no clock.
+#pragma once
+#include "policy/action.hpp"
+#include "policy/classify.hpp"
+#include "policy/policy.hpp"
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace imagegate {
+
+struct ImageDecision {
+    Action action = Action::Other;
+    bool tag_target = false;    // the target of image.tag (checked as a push)
+    std::string reference;      // as given
+    std::string normalized;     // "docker.io/library/alpine:latest", or the input when invalid
+    std::string registry;       // "docker.io", empty when invalid
+    Category category = Category::None;
+    bool allow = false;
+    std::string reason;         // why, in words; empty when allowed for no particular reason
+    std::string message;        // the one line a user sees on deny
+};
+
+struct Decision {
+    bool allow = false;         // what dockerd is told (audit mode: always true)
+    bool policy_denied = false; // what the policy decided (audit mode logs it as a would-be denial)
+    Action action = Action::Other;
+    std::string message;        // the deny line, "imagegate: ..."
+    std::vector<ImageDecision> images;
+};
+
+// Facts about the host that the decision needs and that plugin/ learns from dockerd.
+struct HostFacts {
+    std::optional<bool> userns_remapped;                 // from GET /info; nullopt: unknown
+    // Names (RepoTags/RepoDigests) of a local image given by ID; nullopt: cannot resolve.
+    std::function<std::optional<std::vector<std::string>>(std::string_view id)> image_names;
+    // The image's configured user ("" = root); nullopt: unknown.
+    std::function<std::optional<std::string>(std::string_view image)> image_user;
+    // The host path a symlink resolves to, or nullopt when it does not exist.
+    std::function<std::optional<std::string>(std::string_view path)> resolve_path;
+    // A named volume's bind device, if it is a local bind volume.
+    std::function<std::optional<std::string>(std::string_view volume)> volume_device;
+};
+
+struct DecisionContext {
+    const Policy *policy = nullptr;          // null: no valid policy was ever loaded
+    std::string policy_problem;              // non-empty: deny image actions with this (stale ...)
+    std::vector<std::string> protected_paths; // sockets, config, cache, log paths + policy's own
+    std::string plugin_names_self = "imagegate"; // imagegate's own plugin name(s), comma separated
+    HostFacts facts;
+};
+
+// One image under one action, for `check`, containerd-verify, `policy impact` and serve.
+ImageDecision decide_image(Action action, std::string_view reference, std::string_view user,
+                           const Policy &policy, bool tag_target = false);
+
+// A whole AuthZ request.
+Decision decide_request(const AuthzRequest &request, const DecisionContext &context);
+
+} // namespace imagegate
