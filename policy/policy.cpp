@@ -295,7 +295,7 @@ class Loader {
                  }},
                 {"hardening", [&](const json::value &v, const std::string &path) { hardening(v, path); }}});
         if (!has_org) error("$.organization", "missing: the policy must name its organization");
-        if (p_->image_access_enabled) {
+        if (p_->image_access_enabled && strict_) {
             auto owners = p_->teams.find("owners");
             if (owners == p_->teams.end() || owners->second.empty())
                 warning("$.teams.owners", "the owners team is empty while Image Access Management is on: nobody is exempt from it");
@@ -419,14 +419,14 @@ class Loader {
                          if (entry.ends_with("/*")) {
                              auto ref = parse_reference(entry.substr(0, entry.size() - 2) + "/x");
                              if (!ref || entry.find('*') != entry.size() - 1) error(child, "invalid repository pattern " + quoted(entry));
-                             else p_->repository_allowlist.prefixes.insert(ref->name().substr(0, ref->name().size() - 2));
+                             else p_->repository_allowlist.prefixes.insert(ref->match_name().substr(0, ref->match_name().size() - 2));
                              continue;
                          }
                          auto ref = parse_reference(entry);
                          if (!ref) error(child, ref.error());
                          else if (ref->digest.size() || entry.find(':', entry.find('/') == std::string::npos ? 0 : entry.find('/')) != std::string::npos)
                              error(child, "a repository allowlist entry names a repository, without tag or digest: " + quoted(entry));
-                         else p_->repository_allowlist.exact.insert(ref->name());
+                         else p_->repository_allowlist.exact.insert(ref->match_name());
                      }
                  }}});
     }

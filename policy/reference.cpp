@@ -110,6 +110,8 @@ std::string canonical_registry(std::string_view registry) {
     return r;
 }
 
+std::string Reference::registry_key() const { return canonical_registry(registry); }
+
 std::string_view Reference::first_component() const {
     std::string_view p = path;
     return p.substr(0, p.find('/'));
@@ -183,8 +185,9 @@ Result<Reference> parse_reference(std::string_view text) {
         start = slash + 1;
     }
 
-    // Registry names compare case-insensitively, so the normalised form is lower case.
-    ref.registry = domain.empty() ? std::string(kDockerHub) : canonical_registry(domain);
+    // distribution/reference keeps the registry as written; Docker Hub's spellings fold to docker.io.
+    ref.registry = domain.empty() ? std::string(kDockerHub) : std::string(domain);
+    if (canonical_registry(domain) == kDockerHub) ref.registry = std::string(kDockerHub);
     ref.path = std::string(path);
     if (ref.is_docker_hub() && ref.path.find('/') == std::string::npos) ref.path = "library/" + ref.path;
     if (ref.tag.empty() && ref.digest.empty()) ref.tag = "latest";

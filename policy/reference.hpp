@@ -13,13 +13,17 @@ inline constexpr std::size_t kMaxNameLength = 255;
 inline constexpr std::size_t kMaxReferenceLength = 1024;
 
 struct Reference {
-    std::string registry; // "docker.io", "ghcr.io", "localhost:5000"; lower-cased when it names Docker Hub
+    std::string registry; // "docker.io" for every spelling of Docker Hub; others as written ("Foo", "localhost:5000")
     std::string path;     // "library/alpine", "acme/team/app"
     std::string tag;      // "latest" unless a digest alone was given
     std::string digest;   // "sha256:..." or empty
 
-    // registry/path: what roles, allowlists and resource patterns match against.
+    // registry/path as written (normalised).
     std::string name() const { return registry + "/" + path; }
+    // The registry as compared: lower case (registry names match case-insensitively).
+    std::string registry_key() const;
+    // registry_key/path: what roles, allowlists and resource patterns match against.
+    std::string match_name() const { return registry_key() + "/" + path; }
     // The full normalised form: name[:tag][@digest].
     std::string str() const;
     // The first path component: the Docker Hub namespace.

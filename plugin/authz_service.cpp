@@ -1,0 +1,156 @@
+#include "plugin/authz_service.hpp"
+
+#include "policy/authz_request.hpp"
+#include "policy/decide.hpp"
+#include "policy/paths.hpp"
+
+#include <boost/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include <climits>
+#include <cstdlib>
+#include <filesystem>
+
+namespace imagegate {
+
+namespace {
+const std::string kActivateReply = R"({"Implements":["authz"]})";
+const std::string kAllowReply = R"({"Allow":true})";
+
+std::string deny_reply(std::string_view message) {
+    return R"({"Allow":false,"Msg":)" + boost::json::serialize(boost::json::string(message)) + "}";
+}
+
+std::string parent_of(const std::string &path) { return std::filesystem::path(path).parent_path().string(); }
+
+// Follows symlinks through the deepest existing ancestor, so "/tmp/link/new" where
+// /tmp/link → /etc resolves to "/etc/new" even before "new" exists.
+std::optional<std::string> resolve_host_path(std::string_view path) {
+    std::string p = normalize_path(path);
+    std::string rest;
+    for (int depth = 0; depth < 256; ++depth) {
+        char buf[PATH_MAX];
+        if (::realpath(p.c_str(), buf)) return normalize_path(std::string(buf) + rest);
+        auto slash = p.rfind('/');
+        if (slash == std::string::npos || p == "/") return std::nullopt;
+        rest = p.substr(slash) + rest;
+        p = slash == 0 ? "/" : p.substr(0, slash);
+    }
+    return std::nullopt;
+}
+} // namespace
+
+std::vector<std::string> imagegate_protected_paths(const Config &c) {
+    std::vector<std::string> paths = c.docker_sockets;
+    paths.push_back("/var/run/docker.sock");
+    paths.push_back("/run/docker.sock");
+    paths.push_back("/run/containerd");
+    paths.push_back(c.socket);
+    paths.push_back(parent_of(c.socket));
+    paths.push_back("/etc/imagegate");
+    paths.push_back("/etc/docker");
+    for (const auto *p : {&c.path, &c.policy_file, &c.public_key, &c.ca_file, &c.cache_dir, &c.decision_log, &c.admin_socket})
+        if (!p->empty()) paths.push_back(*p);
+    if (!c.decision_log.empty()) paths.push_back(parent_of(c.decision_log));
+    if (!c.admin_socket.empty()) paths.push_back(parent_of(c.admin_socket));
+    std::vector<std::string> out;
+    for (auto &p : paths) {
+        if (p.empty() || p.front() != '/') continue;
+        out.push_back(normalize_path(p));
+        if (auto real = resolve_host_path(p); real && *real != out.back()) out.push_back(*real);
+    }
+    return out;
+}
+
+std::string policy_problem(const ActivePolicy *active, const Config &config, Clock::time_point now) {
+    if (!active) return "no valid imagegate policy has been loaded";
+    bool fetched = active->source.starts_with("url:") || active->source.starts_with("cache:");
+    if (!fetched) return {};
+    auto age = std::chrono::duration_cast<std::chrono::seconds>(now - active->synced_at).count();
+    if (age <= config.max_age_seconds) return {};
+    std::time_t t = Clock::to_time_t(active->synced_at);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char since[32];
+    std::strftime(since, sizeof since, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return "the cached policy is stale: last synced " + std::string(since) + ", more than maxAgeSeconds (" +
+           std::to_string(config.max_age_seconds) + ") ago";
+}
+
+AuthzService::AuthzService(const Config &config, PolicyStore &store, Metrics &metrics, DecisionLog &log,
+                           DockerClient *docker)
+    : config_(config), store_(store), metrics_(metrics), log_(log), docker_(docker),
+      protected_paths_(imagegate_protected_paths(config)) {
+    std::string base = std::filesystem::path(config.socket).stem().string();
+    self_names_ = base.empty() ? "imagegate" : base;
+}
+
+HttpReply AuthzService::handle(std::string_view method, std::string_view target, std::string_view body) {
+    if (method != "POST") return {405, deny_reply("imagegate: plugin endpoints take POST"), false};
+    if (target == "/AuthZPlugin.AuthZReq") return {200, authz_request(body), false};
+    // imagegate needs nothing from the response: answer without decoding it.
+    if (target == "/AuthZPlugin.AuthZRes") return {200, kAllowReply, false};
+    if (target == "/Plugin.Activate") {
+        if (docker_) docker_->invalidate_info(); // dockerd (re)started: re-learn its settings
+        return {200, kActivateReply, false};
+    }
+    return {404, R"({"Err":"imagegate: unknown plugin endpoint"})", false};
+}
+
+std::string AuthzService::authz_request(std::string_view body) {
+    auto started = std::chrono::steady_clock::now();
+    auto active = store_.current();
+    LogContext log_context;
+    if (active) {
+        log_context.organization = active->policy->organization;
+        log_context.policy_serial = active->policy->serial;
+        log_context.audit = active->policy->mode == Mode::Audit;
+    }
+    Decision decision;
+    try {
+        auto request = parse_authz_request(body);
+        if (!request) {
+            decision.policy_denied = true;
+            decision.message = "imagegate: request denied: " + request.error();
+            spdlog::warn("unreadable AuthZ request: {}", request.error());
+        } else {
+            log_context.user = request->user;
+            DecisionContext ctx;
+            ctx.policy = active ? active->policy.get() : nullptr;
+            ctx.policy_problem = policy_problem(active.get(), config_, Clock::now());
+            ctx.protected_paths = protected_paths_;
+            ctx.plugin_names_self = self_names_;
+            ctx.facts.resolve_path = resolve_host_path;
+            if (docker_) {
+                DockerClient *docker = docker_;
+                bool wants_userns = ctx.policy && ctx.policy->hardening.user_namespaces_required;
+                if (wants_userns) ctx.facts.userns_remapped = docker->userns_remapped();
+                ctx.facts.image_names = [docker](std::string_view id) { return docker->image_names(id); };
+                ctx.facts.image_user = [docker](std::string_view image) { return docker->image_user(image); };
+                ctx.facts.volume_device = [docker](std::string_view v) { return docker->volume_device(v); };
+            }
+            decision = decide_request(request.value(), ctx);
+        }
+    } catch (const std::exception &e) {
+        metrics_.record_internal_error();
+        spdlog::error("internal error while deciding: {}", e.what());
+        decision = Decision{};
+        decision.policy_denied = true;
+        decision.message = "imagegate: request denied: internal error (see imagegate's log)";
+    }
+    double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    Category category = decision.images.empty() ? Category::None : decision.images.front().category;
+    metrics_.record_decision(decision.action, category, !decision.policy_denied, seconds);
+    try {
+        if (!decision.images.empty() || decision.policy_denied) log_.write(decision, log_context);
+    } catch (const std::exception &e) {
+        spdlog::error("cannot write the decision log: {}", e.what());
+    }
+    if (decision.allow) {
+        if (decision.policy_denied) spdlog::info("audit: would deny: {}", decision.message);
+        return kAllowReply;
+    }
+    return deny_reply(decision.message.empty() ? "imagegate: request denied" : decision.message);
+}
+
+} // namespace imagegate

@@ -1,0 +1,38 @@
+// The AuthZ plugin endpoints (docs/authz-protocol.md §1): turns a message into a decision,
+// a reply, a log line and a counter. Every failure inside ends in a deny (fail closed).
+#pragma once
+#include "plugin/config.hpp"
+#include "plugin/decision_log.hpp"
+#include "plugin/docker_client.hpp"
+#include "plugin/http_server.hpp"
+#include "plugin/metrics.hpp"
+#include "plugin/policy_store.hpp"
+
+#include <string>
+#include <vector>
+
+namespace imagegate {
+
+class AuthzService {
+  public:
+    AuthzService(const Config &config, PolicyStore &store, Metrics &metrics, DecisionLog &log, DockerClient *docker);
+    HttpReply handle(std::string_view method, std::string_view target, std::string_view body);
+    std::string authz_request(std::string_view body); // the JSON reply to an AuthZReq
+
+  private:
+    const Config &config_;
+    PolicyStore &store_;
+    Metrics &metrics_;
+    DecisionLog &log_;
+    DockerClient *docker_;
+    std::vector<std::string> protected_paths_;
+    std::string self_names_;
+};
+
+// What imagegate itself uses and containers must never see (SPEC §1.6).
+std::vector<std::string> imagegate_protected_paths(const Config &config);
+
+// Why the policy in force may not decide image actions now (stale), or "".
+std::string policy_problem(const ActivePolicy *active, const Config &config, Clock::time_point now);
+
+} // namespace imagegate

@@ -1,0 +1,156 @@
+#include "plugin/docker_client.hpp"
+
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/string_body.hpp>
+
+#include <cerrno>
+#include <cstring>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+namespace imagegate {
+namespace http = boost::beast::http;
+namespace json = boost::json;
+
+namespace {
+inline constexpr std::size_t kMaxDockerReply = 8 * 1024 * 1024;
+
+std::optional<std::string> roundtrip(const std::string &socket_path, const std::string &request, int timeout_ms,
+                                     int *status) {
+    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return std::nullopt;
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    if (socket_path.size() >= sizeof addr.sun_path) {
+        ::close(fd);
+        return std::nullopt;
+    }
+    std::memcpy(addr.sun_path, socket_path.c_str(), socket_path.size() + 1);
+    timeval tv{timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    if (::connect(fd, reinterpret_cast<sockaddr *>(&addr), sizeof addr) != 0 ||
+        ::write(fd, request.data(), request.size()) != static_cast<ssize_t>(request.size())) {
+        ::close(fd);
+        return std::nullopt;
+    }
+    http::response_parser<http::string_body> parser;
+    parser.body_limit(kMaxDockerReply);
+    parser.eager(true);
+    std::string buffer;
+    char chunk[16384];
+    boost::beast::error_code ec;
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    while (!parser.is_done()) {
+        if (std::chrono::steady_clock::now() > deadline) break;
+        ssize_t n = ::read(fd, chunk, sizeof chunk);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            if (n == 0) parser.put_eof(ec);
+            break;
+        }
+        buffer.append(chunk, static_cast<std::size_t>(n));
+        std::size_t used = parser.put(boost::asio::buffer(buffer), ec);
+        buffer.erase(0, used);
+        if (ec == http::error::need_more) ec = {};
+        if (ec) break;
+    }
+    ::close(fd);
+    if (!parser.is_done() || ec) return std::nullopt;
+    if (status) *status = static_cast<int>(parser.get().result_int());
+    return parser.get().body();
+}
+} // namespace
+
+std::string escape_path(std::string_view s) {
+    static const char *hex = "0123456789ABCDEF";
+    std::string out;
+    for (unsigned char c : s) {
+        if (std::isalnum(c) || c == '/' || c == ':' || c == '.' || c == '-' || c == '_' || c == '@') out.push_back(static_cast<char>(c));
+        else {
+            out.push_back('%');
+            out.push_back(hex[c >> 4]);
+            out.push_back(hex[c & 15]);
+        }
+    }
+    return out;
+}
+
+DockerClient::DockerClient(std::vector<std::string> sockets, int timeout_ms)
+    : sockets_(std::move(sockets)), timeout_ms_(timeout_ms) {}
+
+std::optional<json::value> DockerClient::get_json(const std::string &path, int *status) const {
+    std::string request = "GET " + path + " HTTP/1.1\r\nHost: docker\r\nUser-Agent: imagegate\r\nConnection: close\r\n\r\n";
+    for (const auto &s : sockets_) {
+        int code = 0;
+        auto body = roundtrip(s, request, timeout_ms_, &code);
+        if (!body) continue;
+        if (status) *status = code;
+        std::error_code ec;
+        json::value v = json::parse(*body, ec);
+        if (ec) return std::nullopt;
+        return v;
+    }
+    return std::nullopt;
+}
+
+void DockerClient::refresh_info() {
+    std::lock_guard lock(info_mutex_);
+    int status = 0;
+    auto info = get_json("/info", &status);
+    if (!info || status != 200 || !info->is_object()) return;
+    bool remapped = false;
+    if (auto *opts = info->as_object().if_contains("SecurityOptions"); opts && opts->is_array())
+        for (const auto &o : opts->as_array())
+            if (o.is_string()) {
+                std::string_view s = o.as_string();
+                if (s.find("name=userns") != std::string_view::npos || s.find("name=rootless") != std::string_view::npos)
+                    remapped = true;
+            }
+    userns_ = remapped;
+    info_known_ = true;
+}
+
+std::optional<bool> DockerClient::userns_remapped() {
+    if (!info_known_) refresh_info();
+    if (!info_known_) return std::nullopt;
+    return userns_.load();
+}
+
+std::optional<std::vector<std::string>> DockerClient::image_names(std::string_view id) const {
+    int status = 0;
+    auto v = get_json("/images/" + escape_path(id) + "/json", &status);
+    if (!v || status != 200 || !v->is_object()) return std::nullopt;
+    std::vector<std::string> names;
+    for (const char *key : {"RepoTags", "RepoDigests"})
+        if (auto *list = v->as_object().if_contains(key); list && list->is_array())
+            for (const auto &n : list->as_array())
+                if (n.is_string() && n.as_string() != "<none>:<none>" && n.as_string() != "<none>@<none>") names.emplace_back(n.as_string());
+    return names;
+}
+
+std::optional<std::string> DockerClient::image_user(std::string_view image) const {
+    int status = 0;
+    auto v = get_json("/images/" + escape_path(image) + "/json", &status);
+    if (!v || status != 200 || !v->is_object()) return std::nullopt;
+    auto *config = v->as_object().if_contains("Config");
+    if (!config || !config->is_object()) return std::string();
+    auto *user = config->as_object().if_contains("User");
+    if (!user || !user->is_string()) return std::string();
+    return std::string(user->as_string());
+}
+
+std::optional<std::string> DockerClient::volume_device(std::string_view volume) const {
+    int status = 0;
+    auto v = get_json("/volumes/" + escape_path(volume), &status);
+    if (!v || status != 200 || !v->is_object()) return std::nullopt;
+    auto *options = v->as_object().if_contains("Options");
+    if (!options || !options->is_object()) return std::nullopt;
+    auto *device = options->as_object().if_contains("device");
+    if (!device || !device->is_string()) return std::nullopt;
+    return std::string(device->as_string());
+}
+
+} // namespace imagegate

@@ -1,0 +1,41 @@
+// A small blocking client for dockerd's API over its Unix socket: what the decision needs to
+// know about the host (user namespaces, an image's names and user, a volume's bind device).
+#pragma once
+#include <boost/json.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace imagegate {
+
+class DockerClient {
+  public:
+    explicit DockerClient(std::vector<std::string> sockets, int timeout_ms = 2000);
+    // GET path on the first socket that answers; nullopt when none does or the reply is not JSON.
+    std::optional<boost::json::value> get_json(const std::string &path, int *status = nullptr) const;
+
+    // dockerd's SecurityOptions has name=userns (or name=rootless). Cached; refreshed by refresh_info().
+    std::optional<bool> userns_remapped();
+    void refresh_info();
+    void invalidate_info() { info_known_ = false; }
+
+    std::optional<std::vector<std::string>> image_names(std::string_view id) const;
+    std::optional<std::string> image_user(std::string_view image) const;
+    std::optional<std::string> volume_device(std::string_view volume) const;
+
+  private:
+    std::vector<std::string> sockets_;
+    int timeout_ms_;
+    std::atomic<bool> info_known_{false};
+    std::atomic<bool> userns_{false};
+    std::mutex info_mutex_;
+};
+
+// Percent-encodes a path segment (image references keep '/' and ':').
+std::string escape_path(std::string_view s);
+
+} // namespace imagegate

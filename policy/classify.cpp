@@ -1,0 +1,557 @@
+#include "policy/classify.hpp"
+
+#include "policy/go_json.hpp"
+
+#include <algorithm>
+#include <charconv>
+
+namespace imagegate {
+namespace json = boost::json;
+
+namespace {
+
+inline constexpr std::size_t kMaxQueryParameters = 256;
+inline constexpr std::size_t kMaxBodyItems = 4096; // binds, mounts, caps ... per request
+
+int hex_value(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+// Percent-decodes once, as Go's url package does; `plus_is_space` for query components.
+Result<std::string> percent_decode(std::string_view s, bool plus_is_space) {
+    std::string out;
+    out.reserve(s.size());
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        char c = s[i];
+        if (c == '%') {
+            if (i + 2 >= s.size()) return Error{"bad percent-encoding"};
+            int hi = hex_value(s[i + 1]), lo = hex_value(s[i + 2]);
+            if (hi < 0 || lo < 0) return Error{"bad percent-encoding"};
+            out.push_back(static_cast<char>(hi * 16 + lo));
+            i += 2;
+        } else if (c == '+' && plus_is_space) {
+            out.push_back(' ');
+        } else {
+            out.push_back(c);
+        }
+    }
+    return out;
+}
+
+struct Query {
+    std::vector<std::pair<std::string, std::string>> pairs;
+    // Go's Form.Get returns the first value; a parameter repeated with different values is
+    // refused so that imagegate and dockerd can never read different values.
+    Result<std::string> get(std::string_view key) const {
+        const std::string *first = nullptr;
+        for (const auto &[k, v] : pairs) {
+            if (k != key) continue;
+            if (!first) first = &v;
+            else if (*first != v) return Error{"query parameter \"" + std::string(key) + "\" is repeated with different values"};
+        }
+        return first ? *first : std::string();
+    }
+    std::vector<std::string> all(std::string_view key) const {
+        std::vector<std::string> out;
+        for (const auto &[k, v] : pairs)
+            if (k == key) out.push_back(v);
+        return out;
+    }
+};
+
+Result<Query> parse_query(std::string_view raw) {
+    Query q;
+    if (raw.find(';') != std::string_view::npos) return Error{"query contains ';'"};
+    std::size_t start = 0;
+    while (start <= raw.size() && !raw.empty()) {
+        auto amp = raw.find('&', start);
+        std::string_view pair = raw.substr(start, amp == std::string_view::npos ? std::string_view::npos : amp - start);
+        if (!pair.empty()) {
+            if (q.pairs.size() >= kMaxQueryParameters) return Error{"too many query parameters"};
+            auto eq = pair.find('=');
+            auto key = percent_decode(pair.substr(0, eq), true);
+            auto value = percent_decode(eq == std::string_view::npos ? "" : pair.substr(eq + 1), true);
+            if (!key || !value) return Error{"query is not cleanly percent-encoded"};
+            q.pairs.emplace_back(std::move(key).value(), std::move(value).value());
+        }
+        if (amp == std::string_view::npos) break;
+        start = amp + 1;
+    }
+    return q;
+}
+
+// "/v1.41/images/json" → "/images/json"; dockerd routes "/v{version:[0-9.]+}/..." and unversioned.
+std::string_view strip_version(std::string_view path, std::string *version) {
+    if (path.size() > 2 && path[0] == '/' && path[1] == 'v') {
+        std::size_t i = 2;
+        while (i < path.size() && ((path[i] >= '0' && path[i] <= '9') || path[i] == '.')) ++i;
+        if (i > 2 && i < path.size() && path[i] == '/') {
+            *version = std::string(path.substr(2, i - 2));
+            return path.substr(i);
+        }
+    }
+    return path;
+}
+
+bool media_type_is(const std::string *header, std::string_view type) {
+    if (!header) return false;
+    std::string_view v = *header;
+    v = v.substr(0, v.find(';'));
+    while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+    while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+    return v.size() == type.size() && std::equal(v.begin(), v.end(), type.begin(), [](char a, char b) {
+               return std::tolower(static_cast<unsigned char>(a)) == b;
+           });
+}
+
+// Matches "/prefix/{name:.*}/suffix" greedily, as dockerd's router does.
+bool match_name(std::string_view path, std::string_view prefix, std::string_view suffix, std::string *name) {
+    if (!path.starts_with(prefix) || !path.ends_with(suffix) || path.size() <= prefix.size() + suffix.size())
+        return false;
+    *name = std::string(path.substr(prefix.size(), path.size() - prefix.size() - suffix.size()));
+    return true;
+}
+
+// --- JSON bodies -------------------------------------------------------------------------
+
+using FieldResult = Result<const json::value *>;
+
+struct BodyReader {
+    std::string error;
+    const json::value *field(const json::value *obj, std::string_view lower_name) {
+        if (!obj || !obj->is_object()) return nullptr;
+        auto f = go_field(obj->as_object(), lower_name);
+        if (!f) {
+            if (error.empty()) error = f.error();
+            return nullptr;
+        }
+        const json::value *v = f.value();
+        return v && v->is_null() ? nullptr : v;
+    }
+    std::optional<std::string> string(const json::value *obj, std::string_view name) {
+        const json::value *v = field(obj, name);
+        if (!v) return std::nullopt;
+        if (!v->is_string()) {
+            fail(name, "a string");
+            return std::nullopt;
+        }
+        return std::string(v->as_string());
+    }
+    bool boolean(const json::value *obj, std::string_view name) {
+        const json::value *v = field(obj, name);
+        if (!v) return false;
+        if (!v->is_bool()) {
+            fail(name, "true or false");
+            return true; // unreadable: assume the worst
+        }
+        return v->as_bool();
+    }
+    std::vector<std::string> strings(const json::value *obj, std::string_view name) {
+        std::vector<std::string> out;
+        const json::value *v = field(obj, name);
+        if (!v) return out;
+        if (!v->is_array() || v->as_array().size() > kMaxBodyItems) {
+            fail(name, "an array of strings");
+            return out;
+        }
+        for (const auto &item : v->as_array()) {
+            if (!item.is_string()) {
+                fail(name, "an array of strings");
+                return out;
+            }
+            out.emplace_back(item.as_string());
+        }
+        return out;
+    }
+    const json::array *array(const json::value *obj, std::string_view name) {
+        const json::value *v = field(obj, name);
+        if (!v) return nullptr;
+        if (!v->is_array() || v->as_array().size() > kMaxBodyItems) {
+            fail(name, "an array");
+            return nullptr;
+        }
+        return &v->as_array();
+    }
+    const json::object *object(const json::value *obj, std::string_view name) {
+        const json::value *v = field(obj, name);
+        if (!v) return nullptr;
+        if (!v->is_object()) {
+            fail(name, "an object");
+            return nullptr;
+        }
+        return &v->as_object();
+    }
+    void fail(std::string_view name, std::string_view want) {
+        if (error.empty()) error = "request body field \"" + std::string(name) + "\" is not " + std::string(want);
+    }
+};
+
+bool is_host_mode(const std::optional<std::string> &mode) {
+    if (!mode) return false;
+    std::string m = *mode;
+    std::transform(m.begin(), m.end(), m.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    return m == "host";
+}
+
+// Sysctls that are namespaced per container (dockerd's validation list); anything else
+// changes the host kernel.
+bool namespaced_sysctl(std::string_view s) {
+    static constexpr std::string_view exact[] = {"kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem",
+                                                 "kernel.shmall", "kernel.shmmax", "kernel.shmmni",
+                                                 "kernel.shm_rmid_forced"};
+    for (auto e : exact)
+        if (s == e) return true;
+    return s.starts_with("fs.mqueue.") || s.starts_with("net.");
+}
+
+bool harmless_security_option(std::string_view opt) {
+    return opt == "no-new-privileges" || opt == "no-new-privileges=true" || opt == "no-new-privileges:true" ||
+           opt == "apparmor=docker-default" || opt == "apparmor:docker-default";
+}
+
+// Local-driver volume options that bind a host path: {"type":"none","o":"bind","device":"/etc"}.
+void bind_volume_options(BodyReader &r, const json::value *options_holder, std::string_view options_key,
+                         const std::string &described, ContainerSettings &s) {
+    const json::value *opts = r.field(options_holder, options_key);
+    if (!opts) return;
+    if (!opts->is_object()) {
+        r.fail(options_key, "an object");
+        return;
+    }
+    // Any "device" option is treated as a host path: only the driver knows what it means.
+    for (const auto &kv : opts->as_object()) {
+        if (go_fold(kv.key()) != "device") continue;
+        if (!kv.value().is_string()) {
+            r.fail("device", "a string");
+            return;
+        }
+        s.mounts.push_back({std::string(kv.value().as_string()), described});
+    }
+}
+
+void read_mounts(BodyReader &r, const json::value *holder, ContainerSettings &s) {
+    const json::array *mounts = r.array(holder, "mounts");
+    if (!mounts) return;
+    for (const auto &m : *mounts) {
+        if (!m.is_object()) {
+            r.fail("Mounts", "an array of objects");
+            return;
+        }
+        std::string type = r.string(&m, "type").value_or("");
+        std::transform(type.begin(), type.end(), type.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+        std::string source = r.string(&m, "source").value_or("");
+        std::string target = r.string(&m, "target").value_or("");
+        std::string described = "mount " + type + " " + source + " -> " + target;
+        if (type == "bind" || (!source.empty() && source.front() == '/')) {
+            s.mounts.push_back({source, described});
+        } else if (type == "volume") {
+            if (!source.empty()) s.named_volumes.push_back(source);
+            if (const json::object *vo = r.object(&m, "volumeoptions")) {
+                json::value vov(*vo);
+                if (const json::object *dc = r.object(&vov, "driverconfig")) {
+                    json::value dcv(*dc);
+                    bind_volume_options(r, &dcv, "options", described, s);
+                }
+            }
+        }
+    }
+}
+
+void read_binds(BodyReader &r, const json::value *host_config, ContainerSettings &s) {
+    for (const auto &bind : r.strings(host_config, "binds")) {
+        auto colon = bind.find(':');
+        if (colon == std::string::npos) continue; // an anonymous volume: no host path
+        std::string source = bind.substr(0, colon);
+        if (!source.empty() && source.front() == '/') s.mounts.push_back({source, "bind " + bind});
+        else s.named_volumes.push_back(source);
+    }
+}
+
+void read_host_config(BodyReader &r, const json::value *hc, ContainerSettings &s) {
+    if (!hc) return;
+    read_binds(r, hc, s);
+    read_mounts(r, hc, s);
+    if (r.boolean(hc, "privileged")) s.privileged = true;
+    static constexpr std::pair<std::string_view, std::string_view> modes[] = {
+        {"pidmode", "pid"}, {"ipcmode", "ipc"}, {"utsmode", "uts"}, {"usernsmode", "userns"}, {"cgroupnsmode", "cgroupns"}};
+    for (auto [key, name] : modes)
+        if (is_host_mode(r.string(hc, key))) s.host_namespaces.emplace_back(name);
+    if (is_host_mode(r.string(hc, "networkmode"))) s.host_network = true;
+    for (auto &cap : r.strings(hc, "capadd")) s.cap_add.push_back(cap);
+    for (auto &cap : r.strings(hc, "capabilities")) s.cap_add.push_back(cap);
+    if (const json::array *devices = r.array(hc, "devices"))
+        for (const auto &d : *devices) {
+            std::string path = d.is_object() ? r.string(&d, "pathonhost").value_or("?") : "?";
+            s.devices.push_back(path);
+        }
+    for (auto &rule : r.strings(hc, "devicecgrouprules")) s.devices.push_back("cgroup rule " + rule);
+    for (auto &opt : r.strings(hc, "securityopt"))
+        if (!harmless_security_option(opt)) s.security_options.push_back(opt);
+    if (const json::value *sysctls = r.field(hc, "sysctls")) {
+        if (!sysctls->is_object()) r.fail("Sysctls", "an object");
+        else
+            for (const auto &kv : sysctls->as_object())
+                if (!namespaced_sysctl(kv.key()) || (s.host_network && std::string_view(kv.key()).starts_with("net.")))
+                    s.sysctls.emplace_back(kv.key());
+    }
+}
+
+Result<json::value> parse_body(const std::string &body) {
+    json::parse_options options;
+    options.max_depth = 64;
+    std::error_code ec;
+    json::value v = json::parse(body, ec, {}, options);
+    if (ec) return Error{"request body is not valid JSON: " + ec.message()};
+    if (!v.is_object()) return Error{"request body is not a JSON object"};
+    return v;
+}
+
+} // namespace
+
+Result<ClassifiedRequest> classify_request(const AuthzRequest &request) {
+    ClassifiedRequest out;
+    std::string_view uri = request.uri;
+    // Absolute-form request targets: "http://host/v1.41/..." — dockerd routes on the path.
+    if (auto scheme = uri.find("://"); scheme != std::string_view::npos && uri.front() != '/') {
+        auto path_start = uri.find('/', scheme + 3);
+        uri = path_start == std::string_view::npos ? std::string_view("/") : uri.substr(path_start);
+    }
+    if (uri.empty() || uri.front() != '/') return Error{"request URI \"" + std::string(request.uri.substr(0, 200)) + "\" is not a path"};
+    if (uri.find('#') != std::string_view::npos) return Error{"request URI contains '#'"};
+    auto qmark = uri.find('?');
+    std::string_view raw_path = uri.substr(0, qmark);
+    std::string_view raw_query = qmark == std::string_view::npos ? std::string_view() : uri.substr(qmark + 1);
+
+    auto decoded = percent_decode(raw_path, false);
+    if (!decoded) return Error{"request path \"" + std::string(raw_path.substr(0, 200)) + "\" is not cleanly percent-encoded"};
+    const std::string &full_path = decoded.value();
+    if (full_path.find('\0') != std::string::npos) return Error{"request path contains a NUL byte"};
+    if (full_path.find("//") != std::string::npos || full_path.find("/./") != std::string::npos ||
+        full_path.find("/../") != std::string::npos || full_path.ends_with("/..") || full_path.ends_with("/."))
+        return Error{"request path \"" + full_path.substr(0, 200) + "\" has empty, '.' or '..' segments"};
+    std::string version;
+    std::string_view path = strip_version(full_path, &version);
+    // CVE-2024-41110: a raw URI ending in "/auth" made dockerd withhold the body.
+    if (uri.ends_with("/auth") && path != "/auth")
+        return Error{"request URI ends in \"/auth\" but its path is not /auth"};
+
+    auto query_result = parse_query(raw_query);
+    if (!query_result) return Error{"request query: " + query_result.error()};
+    const Query &query = query_result.value();
+
+    std::string method = request.method;
+    std::transform(method.begin(), method.end(), method.begin(), [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+    out.endpoint = method + " " + std::string(path);
+
+    // Bodies dockerd may withhold from plugins (docs/authz-protocol.md §2, §6).
+    const std::string *content_type = request.header("content-type");
+    const std::string *content_length = request.header("content-length");
+    bool json_body = media_type_is(content_type, "application/json");
+    if (method == "POST" && media_type_is(content_type, "application/x-www-form-urlencoded"))
+        return Error{"form-encoded POST bodies are refused: dockerd would read parameters imagegate cannot see"};
+    if (json_body && request.body.empty() && !(content_length && *content_length == "0"))
+        return Error{"JSON request arrived without its body (chunked or withheld by dockerd)"};
+    if (content_length) {
+        std::uint64_t length = 0;
+        auto [p, ec] = std::from_chars(content_length->data(), content_length->data() + content_length->size(), length);
+        if (json_body && (ec != std::errc() || length >= 1024 * 1024))
+            return Error{"JSON request body of 1 MiB or more: dockerd does not show it to plugins"};
+    }
+
+    std::string name;
+    auto need_single = [&](std::string_view key) -> Result<std::string> { return query.get(key); };
+    auto body_json = [&]() -> Result<json::value> {
+        if (request.body.empty()) return Error{out.endpoint + " arrived with an empty body"};
+        return parse_body(request.body);
+    };
+
+    auto container_settings = [&](const json::value &body, const json::value *spec) -> Result<ContainerSettings> {
+        BodyReader r;
+        ContainerSettings s;
+        // ContainerConfigWrapper embeds *HostConfig: top-level HostConfig fields count too.
+        read_host_config(r, spec, s);
+        read_host_config(r, r.field(spec, "hostconfig"), s);
+        if (auto user = r.string(spec, "user")) s.user = *user;
+        else s.user = std::string();
+        (void)body;
+        if (!r.error.empty()) return Error{r.error};
+        return s;
+    };
+
+    if (method == "POST" && path == "/images/create") {
+        auto from_image = need_single("fromImage");
+        auto tag = need_single("tag");
+        auto repo = need_single("repo");
+        auto from_src = need_single("fromSrc");
+        for (auto *r : {&from_image, &tag, &repo, &from_src})
+            if (!*r) return Error{r->error()};
+        if (!from_image->empty()) {
+            out.action = Action::Pull;
+            std::string image = from_image.value();
+            if (image.ends_with(":")) image.pop_back(); // "pull -a" quirk kept by dockerd
+            std::string ref = image;
+            if (!tag->empty()) {
+                // dockerd: the "tag" may be a digest, and it replaces what fromImage carried.
+                ref = image + (tag->find(':') != std::string::npos ? "@" : ":") + tag.value();
+            }
+            out.images.push_back({ImageUse::Need::Pull, ref});
+        } else {
+            out.action = Action::Import;
+            if (!repo->empty()) out.images.push_back({ImageUse::Need::Import, repo.value() + (tag->empty() ? "" : ":" + tag.value())});
+        }
+    } else if (method == "POST" && path == "/images/load") {
+        out.action = Action::Import;
+    } else if (method == "POST" && path == "/commit") {
+        out.action = Action::Import;
+        auto repo = need_single("repo");
+        auto tag = need_single("tag");
+        if (!repo || !tag) return Error{!repo ? repo.error() : tag.error()};
+        if (!repo->empty()) out.images.push_back({ImageUse::Need::Import, repo.value() + (tag->empty() ? "" : ":" + tag.value())});
+    } else if (method == "POST" && path == "/build") {
+        out.action = Action::Build;
+        for (auto &t : query.all("t")) out.images.push_back({ImageUse::Need::Build, t});
+        auto remote = need_single("remote");
+        if (!remote) return Error{remote.error()};
+        // A remote that is not a URL or git repository names an image context.
+        if (!remote->empty() && remote->find("://") == std::string::npos && !remote->starts_with("git@") &&
+            !remote->ends_with(".git"))
+            out.images.push_back({ImageUse::Need::Pull, remote.value()});
+    } else if (method == "POST" && match_name(path, "/images/", "/push", &name)) {
+        out.action = Action::Push;
+        auto tag = need_single("tag");
+        if (!tag) return Error{tag.error()};
+        out.images.push_back({ImageUse::Need::Push, name + (tag->empty() ? "" : ":" + tag.value())});
+    } else if (method == "POST" && match_name(path, "/images/", "/tag", &name)) {
+        out.action = Action::Tag;
+        auto repo = need_single("repo");
+        auto tag = need_single("tag");
+        if (!repo || !tag) return Error{!repo ? repo.error() : tag.error()};
+        out.images.push_back({ImageUse::Need::TagSource, name});
+        out.images.push_back({ImageUse::Need::TagTarget, repo.value() + (tag->empty() ? "" : ":" + tag.value())});
+    } else if (method == "GET" && (path == "/images/json" || path == "/images/search")) {
+        out.action = Action::List;
+    } else if (method == "GET" && path == "/images/get") {
+        out.action = Action::Inspect;
+        for (auto &n : query.all("names")) out.images.push_back({ImageUse::Need::Inspect, n});
+    } else if (method == "GET" && (match_name(path, "/images/", "/json", &name) ||
+                                   match_name(path, "/images/", "/history", &name) ||
+                                   match_name(path, "/images/", "/get", &name) ||
+                                   match_name(path, "/distribution/", "/json", &name))) {
+        out.action = Action::Inspect;
+        out.images.push_back({ImageUse::Need::Inspect, name});
+    } else if (method == "DELETE" && match_name(path, "/images/", "", &name)) {
+        out.action = Action::Delete;
+        out.images.push_back({ImageUse::Need::Delete, name});
+    } else if (method == "POST" && path == "/containers/create") {
+        out.action = Action::Run;
+        auto body = body_json();
+        if (!body) return Error{body.error()};
+        BodyReader r;
+        auto image = r.string(&body.value(), "image");
+        if (!r.error.empty()) return Error{r.error};
+        if (!image || image->empty()) return Error{"container create names no image"};
+        out.images.push_back({ImageUse::Need::Run, *image});
+        auto settings = container_settings(body.value(), &body.value());
+        if (!settings) return Error{settings.error()};
+        out.container = std::move(settings).value();
+    } else if (method == "POST" && (match_name(path, "/containers/", "/update", &name) ||
+                                    match_name(path, "/containers/", "/start", &name))) {
+        // update carries Resources (devices); start with a body (API < 1.24) carries a HostConfig.
+        bool is_start = path.ends_with("/start");
+        if (!is_start || !request.body.empty()) {
+            auto body = body_json();
+            if (!body) return Error{body.error()};
+            auto settings = container_settings(body.value(), &body.value());
+            if (!settings) return Error{settings.error()};
+            settings.value().user.reset();
+            out.container = std::move(settings).value();
+        }
+    } else if (method == "POST" && match_name(path, "/containers/", "/exec", &name)) {
+        auto body = body_json();
+        if (!body) return Error{body.error()};
+        BodyReader r;
+        ContainerSettings s;
+        s.is_exec = true;
+        s.privileged = r.boolean(&body.value(), "privileged");
+        s.user = r.string(&body.value(), "user");
+        if (!r.error.empty()) return Error{r.error};
+        out.container = std::move(s);
+    } else if (method == "POST" && (path == "/services/create" || match_name(path, "/services/", "/update", &name))) {
+        out.action = Action::Pull;
+        auto body = body_json();
+        if (!body) return Error{body.error()};
+        BodyReader r;
+        const json::value *task = r.field(&body.value(), "tasktemplate");
+        const json::value *spec = r.field(task, "containerspec");
+        const json::value *plugin_spec = r.field(task, "pluginspec");
+        if (spec) {
+            auto image = r.string(spec, "image");
+            if (image && !image->empty()) out.images.push_back({ImageUse::Need::Pull, *image});
+            ContainerSettings s;
+            read_mounts(r, spec, s);
+            for (auto &cap : r.strings(spec, "capabilityadd")) s.cap_add.push_back(cap);
+            if (auto user = r.string(spec, "user")) s.user = *user;
+            out.container = std::move(s);
+        }
+        if (plugin_spec) {
+            auto remote = r.string(plugin_spec, "remote");
+            if (remote && !remote->empty()) out.images.push_back({ImageUse::Need::Pull, *remote});
+            out.special = Special::PluginManage;
+            out.plugin_install = true;
+        }
+        if (!r.error.empty()) return Error{r.error};
+        if (out.images.empty() && path == "/services/create") return Error{"service create names no image"};
+    } else if (method == "POST" && path == "/volumes/create") {
+        auto body = body_json();
+        if (!body) return Error{body.error()};
+        BodyReader r;
+        ContainerSettings s;
+        std::string volume = r.string(&body.value(), "name").value_or("");
+        bind_volume_options(r, &body.value(), "driveropts", "volume " + volume, s);
+        if (!r.error.empty()) return Error{r.error};
+        out.container = std::move(s);
+    } else if (path.starts_with("/plugins")) {
+        if (method == "POST" && path == "/plugins/pull") {
+            auto remote = need_single("remote");
+            auto pname = need_single("name");
+            if (!remote || !pname) return Error{!remote ? remote.error() : pname.error()};
+            out.action = Action::Pull;
+            out.images.push_back({ImageUse::Need::Pull, remote.value()});
+            out.special = Special::PluginManage;
+            out.plugin_install = true;
+            out.plugin_name = pname->empty() ? remote.value() : pname.value();
+        } else if (method == "POST" && match_name(path, "/plugins/", "/upgrade", &name)) {
+            auto remote = need_single("remote");
+            if (!remote) return Error{remote.error()};
+            out.action = Action::Pull;
+            out.images.push_back({ImageUse::Need::Pull, remote.value()});
+            out.special = Special::PluginManage;
+            out.plugin_install = true;
+            out.plugin_name = name;
+        } else if (method == "POST" && path == "/plugins/create") {
+            auto pname = need_single("name");
+            if (!pname) return Error{pname.error()};
+            out.special = Special::PluginManage;
+            out.plugin_install = true;
+            out.plugin_name = pname.value();
+        } else if (method == "POST" && (match_name(path, "/plugins/", "/enable", &name) ||
+                                        match_name(path, "/plugins/", "/set", &name))) {
+            out.special = Special::PluginManage;
+            out.plugin_install = true;
+            out.plugin_name = name;
+        } else if (method == "POST" && (match_name(path, "/plugins/", "/disable", &name) ||
+                                        match_name(path, "/plugins/", "/push", &name))) {
+            out.special = Special::PluginManage;
+            out.plugin_name = name;
+        } else if (method == "DELETE" && match_name(path, "/plugins/", "", &name)) {
+            out.special = Special::PluginManage;
+            out.plugin_name = name;
+        }
+    }
+    return out;
+}
+
+} // namespace imagegate

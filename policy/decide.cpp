@@ -1,0 +1,376 @@
+#include "policy/decide.hpp"
+
+#include "policy/paths.hpp"
+#include "policy/reference.hpp"
+
+#include <algorithm>
+
+namespace imagegate {
+namespace {
+
+using Need = ImageUse::Need;
+
+std::string policy_suffix(const Policy &p) { return "(" + p.organization + " policy " + std::to_string(p.serial) + ")"; }
+std::string policy_serial(const Policy &p) { return "(policy " + std::to_string(p.serial) + ")"; }
+
+std::string who(std::string_view user) {
+    return user.empty() ? std::string("the local socket (no signed-in user)") : std::string(user);
+}
+
+const Grants *grants_of(std::string_view user, const Policy &p) {
+    return user.empty() ? &p.default_grants : p.grants_for(user);
+}
+
+Action action_of(Need need) {
+    switch (need) {
+    case Need::Pull: return Action::Pull;
+    case Need::Run: return Action::Run;
+    case Need::Push: return Action::Push;
+    case Need::Delete: return Action::Delete;
+    case Need::Inspect: return Action::Inspect;
+    case Need::Import: return Action::Import;
+    case Need::Build: return Action::Build;
+    case Need::TagSource:
+    case Need::TagTarget: return Action::Tag;
+    }
+    return Action::Other;
+}
+
+// SPEC §1.5's role table: which roles allow an action.
+std::vector<Role> roles_for(Action action, bool tag_target) {
+    switch (action) {
+    case Action::Pull:
+    case Action::Run: return {Role::Reader, Role::Writer, Role::Manager};
+    case Action::Inspect:
+    case Action::List: return {Role::Reader, Role::Manager};
+    case Action::Tag:
+        return tag_target ? std::vector<Role>{Role::Writer, Role::Manager}
+                          : std::vector<Role>{Role::Reader, Role::Writer, Role::Manager};
+    case Action::Push:
+    case Action::Delete:
+    case Action::Import:
+    case Action::Build: return {Role::Writer, Role::Manager};
+    case Action::Other: return {};
+    }
+    return {};
+}
+
+std::string role_list(const std::vector<Role> &roles) {
+    std::string out;
+    for (std::size_t i = 0; i < roles.size(); ++i) {
+        if (i) out += i + 1 == roles.size() ? " or " : ", ";
+        out += role_name(roles[i]);
+    }
+    return out;
+}
+
+bool has_role_on(const Grants *g, const std::vector<Role> &roles, std::string_view name) {
+    if (!g) return false;
+    return std::any_of(roles.begin(), roles.end(), [&](Role r) { return g->by_role[static_cast<int>(r)].matches(name); });
+}
+bool has_role_anywhere(const Grants *g, const std::vector<Role> &roles) {
+    if (!g) return false;
+    return std::any_of(roles.begin(), roles.end(), [&](Role r) { return !g->by_role[static_cast<int>(r)].empty(); });
+}
+
+Category categorize(const Reference &ref, const Policy &p) {
+    if (!ref.is_docker_hub()) return Category::OtherRegistry;
+    std::string_view ns = ref.first_component();
+    if (p.organization_namespaces.find(ns) != p.organization_namespaces.end()) return Category::Organization;
+    if (ns == "library") return Category::DockerOfficial;
+    if (p.verified_publisher_namespaces.find(ns) != p.verified_publisher_namespaces.end()) return Category::VerifiedPublisher;
+    if (p.sponsored_open_source_namespaces.find(ns) != p.sponsored_open_source_namespaces.end()) return Category::SponsoredOpenSource;
+    return Category::Community;
+}
+
+bool category_allowed(Category c, const Policy &p) {
+    switch (c) {
+    case Category::Organization: return true;
+    case Category::DockerOfficial: return p.docker_official == Setting::Allowed;
+    case Category::VerifiedPublisher: return p.verified_publisher == Setting::Allowed;
+    case Category::SponsoredOpenSource: return p.sponsored_open_source == Setting::Allowed;
+    case Category::Community: return false;
+    default: return true;
+    }
+}
+
+std::string verb_of(Action action, bool tag_target) {
+    if (action == Action::Tag) return tag_target ? "tag to" : "tag of";
+    return std::string(action_verb(action));
+}
+
+std::string deny_line(std::string_view what, std::string_view reason) {
+    return "imagegate: " + std::string(what) + " denied: " + std::string(reason);
+}
+
+bool is_root_user(std::string_view user) {
+    std::string_view uid = user.substr(0, user.find(':'));
+    if (uid == "root") return true;
+    if (uid.empty()) return false;
+    return std::all_of(uid.begin(), uid.end(), [](char c) { return c == '0'; });
+}
+
+} // namespace
+
+ImageDecision decide_image(Action action, std::string_view reference, std::string_view user, const Policy &policy,
+                           bool tag_target) {
+    ImageDecision d;
+    d.action = action;
+    d.tag_target = tag_target;
+    d.reference = std::string(reference);
+    std::string verb = verb_of(action, tag_target);
+    auto deny = [&](std::string reason) {
+        d.allow = false;
+        d.reason = reason;
+        d.message = deny_line(verb + " of " + d.normalized, reason);
+        if (action == Action::Tag) d.message = deny_line(verb + " " + d.normalized, reason);
+        return d;
+    };
+    auto ref = parse_reference(reference);
+    if (!ref) {
+        d.normalized = std::string(reference);
+        d.allow = false;
+        d.reason = ref.error();
+        d.message = deny_line(verb, ref.error());
+        return d;
+    }
+    d.normalized = ref->str();
+    d.registry = ref->registry;
+    d.category = categorize(*ref, policy);
+    std::string name = ref->match_name();
+
+    // Registry Access Management: whatever the category, whoever asks.
+    if (policy.registry_access_enabled && !policy.allowed_registries.contains(ref->registry_key()))
+        return deny("registry " + ref->registry + " is not allowed by " + policy.organization +
+                    "'s Registry Access Management " + policy_serial(policy));
+
+    auto roles = roles_for(action, tag_target);
+    if (!has_role_on(grants_of(user, policy), roles, name))
+        return deny(who(user) + " has no " + role_list(roles) + " grant on it " + policy_suffix(policy));
+
+    bool brings_image = action == Action::Pull || action == Action::Run || (action == Action::Tag && !tag_target);
+    std::string iam = policy.organization + "'s Image Access Management";
+    if (!brings_image) {
+        d.reason = "granted by " + policy.organization + "'s access policies";
+    } else if (!policy.image_access_enabled) {
+        d.reason = "Image Access Management is off";
+    } else if (!ref->is_docker_hub()) {
+        d.reason = "Image Access Management applies to Docker Hub only";
+    } else if (!user.empty() && policy.owners.contains(user)) {
+        d.reason = "owners are not restricted by " + iam;
+    } else if (policy.repository_allowlist.matches(name)) {
+        d.reason = "on " + iam + "'s repository allowlist";
+    } else if (!category_allowed(d.category, policy)) {
+        return deny(std::string(category_title(d.category)) + " images are restricted by " + iam + " " +
+                    policy_serial(policy));
+    } else if (d.category == Category::Organization) {
+        d.reason = "an organization namespace of " + policy.organization;
+    } else {
+        d.reason = std::string(category_title(d.category)) + " images are allowed by " + iam;
+    }
+
+    bool publishes = action == Action::Push || (action == Action::Tag && tag_target);
+    if (publishes && policy.namespace_access_enabled && ref->is_docker_hub() &&
+        !policy.organization_namespaces.contains(ref->first_component()))
+        return deny("docker.io/" + std::string(ref->first_component()) + " is not one of " + policy.organization +
+                    "'s namespaces: namespace access control forbids publishing to it " + policy_serial(policy));
+
+    d.allow = true;
+    return d;
+}
+
+namespace {
+
+// Hardening (SPEC §1.6) of container creates, updates, execs, services and volumes.
+std::string check_container(const ContainerSettings &s, const ClassifiedRequest &c, const DecisionContext &ctx,
+                            const Policy &p) {
+    const Hardening &h = p.hardening;
+    std::string by = " is restricted by " + p.organization + "'s hardening policy " + policy_serial(p);
+    std::vector<std::string> guarded = ctx.protected_paths;
+    guarded.insert(guarded.end(), h.protected_paths.begin(), h.protected_paths.end());
+
+    auto exposes = [&](const std::string &host_path, std::string *which) {
+        if (host_path.empty() || host_path.front() != '/') return false;
+        if (exposes_protected_path(host_path, guarded, which)) return true;
+        if (ctx.facts.resolve_path)
+            if (auto real = ctx.facts.resolve_path(host_path))
+                return exposes_protected_path(*real, guarded, which);
+        return false;
+    };
+    for (const auto &m : s.mounts) {
+        std::string which;
+        if (m.host_path.empty() || m.host_path.front() != '/')
+            return m.described + ": host path \"" + m.host_path + "\" is not absolute";
+        if (exposes(m.host_path, &which))
+            return m.described + " would expose the protected path " + which + " inside a container" + by;
+    }
+    if (ctx.facts.volume_device)
+        for (const auto &v : s.named_volumes)
+            if (auto device = ctx.facts.volume_device(v)) {
+                std::string which;
+                if (exposes(*device, &which))
+                    return "volume " + v + " binds " + *device + ", which would expose the protected path " + which + by;
+            }
+    if (s.privileged && h.privileged == Setting::Restricted)
+        return std::string(s.is_exec ? "privileged exec" : "a privileged container") + by;
+    for (const auto &ns : s.host_namespaces)
+        if (h.host_namespaces == Setting::Restricted || (ns == "userns" && h.user_namespaces_required))
+            return "the host " + ns + " namespace" + by;
+    if (s.host_network && h.host_network == Setting::Restricted) return "the host network namespace" + by;
+    if (h.cap_add == Setting::Restricted)
+        for (const auto &cap : s.cap_add)
+            if (!h.allowed_capabilities.contains(canonical_capability(cap))) return "adding capability " + cap + by;
+    if (!s.devices.empty() && h.devices == Setting::Restricted) return "host device " + s.devices.front() + by;
+    if (!s.security_options.empty() && h.security_options == Setting::Restricted)
+        return "security option " + s.security_options.front() + by;
+    if (!s.sysctls.empty() && h.sysctls == Setting::Restricted) return "sysctl " + s.sysctls.front() + " (not namespaced)" + by;
+
+    bool creates_container = c.action == Action::Run && !s.is_exec;
+    if (creates_container && h.user_namespaces_required && ctx.facts.userns_remapped != true)
+        return std::string("containers may only be created when dockerd runs with --userns-remap (or rootless): ") +
+               (ctx.facts.userns_remapped ? "it does not" : "imagegate cannot tell whether it does") +
+               ", and hardening.userNamespaces is required " + policy_serial(p);
+    if (h.root_in_container_restricted && (creates_container || s.is_exec)) {
+        if (s.user && is_root_user(*s.user))
+            return std::string(s.is_exec ? "exec" : "a container") + " as root (user \"" + *s.user + "\")" + by;
+        if (creates_container && (!s.user || s.user->empty())) {
+            std::string image = c.images.empty() ? "" : c.images.front().reference;
+            std::optional<std::string> image_user;
+            if (ctx.facts.image_user) image_user = ctx.facts.image_user(image);
+            if (!image_user)
+                return "a container with no --user whose image user imagegate cannot look up" + by;
+            if (image_user->empty() || is_root_user(*image_user))
+                return "a container as root (image " + image + " runs as root; give --user)" + by;
+        }
+    }
+    return {};
+}
+
+bool is_self_plugin(std::string_view name, const DecisionContext &ctx) {
+    // "imagegate", "imagegate:latest", "acme/imagegate:1.0" and configured names.
+    std::string_view base = name.substr(0, name.find('@'));
+    auto slash = base.rfind('/');
+    std::string_view last = slash == std::string_view::npos ? base : base.substr(slash + 1);
+    std::string_view repo = last.substr(0, last.find(':'));
+    if (repo.starts_with("imagegate")) return true;
+    std::string_view names = ctx.plugin_names_self;
+    std::size_t start = 0;
+    while (start < names.size()) {
+        auto comma = names.find(',', start);
+        std::string_view n = names.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start);
+        if (!n.empty() && (n == repo || n == base)) return true;
+        if (comma == std::string_view::npos) break;
+        start = comma + 1;
+    }
+    return false;
+}
+
+} // namespace
+
+Decision decide_request(const AuthzRequest &request, const DecisionContext &ctx) {
+    Decision d;
+    const Policy *p = ctx.policy;
+    auto finish_deny = [&](std::string message) {
+        d.policy_denied = true;
+        d.message = std::move(message);
+        d.allow = p && p->mode == Mode::Audit;
+        return d;
+    };
+
+    auto classified = classify_request(request);
+    if (!classified) {
+        std::string uri = request.uri.substr(0, 200);
+        return finish_deny(deny_line(request.method + " " + uri, classified.error()));
+    }
+    const ClassifiedRequest &c = classified.value();
+    d.action = c.action;
+
+    if (!p) {
+        // Nothing valid was ever loaded: fail closed for everything imagegate would judge.
+        if (c.action != Action::Other || c.container || c.special != Special::None)
+            return finish_deny(deny_line(std::string(action_verb(c.action)) + " (" + c.endpoint + ")",
+                                         ctx.policy_problem.empty() ? "no valid imagegate policy has been loaded"
+                                                                    : ctx.policy_problem));
+        d.allow = true;
+        return d;
+    }
+    if (p->require_sign_in && request.user.empty())
+        return finish_deny(deny_line(c.endpoint, p->organization +
+                                                     "'s policy requires signing in: connect with a TLS client "
+                                                     "certificate (this request has no user) " +
+                                                     policy_serial(*p)));
+    if (!ctx.policy_problem.empty() && (c.action != Action::Other || c.special != Special::None))
+        return finish_deny(deny_line(std::string(action_verb(c.action)) + " (" + c.endpoint + ")", ctx.policy_problem));
+
+    // Images: each use decided on its own; the first denial answers.
+    std::string first_denial;
+    for (const auto &use : c.images) {
+        Action action = action_of(use.need);
+        bool tag_target = use.need == Need::TagTarget;
+        std::vector<std::string> names{use.reference};
+        bool by_id = false;
+        if (use.need != Need::Pull && use.need != Need::TagTarget && use.need != Need::Build &&
+            use.need != Need::Import && looks_like_image_id(use.reference) && ctx.facts.image_names) {
+            if (auto resolved = ctx.facts.image_names(use.reference)) {
+                names = *resolved;
+                by_id = true;
+            }
+        }
+        if (by_id && names.empty()) {
+            // A local image with no name (built or loaded): roles still apply.
+            ImageDecision id;
+            id.action = action;
+            id.reference = id.normalized = use.reference;
+            id.allow = has_role_anywhere(grants_of(request.user, *p), roles_for(action, tag_target));
+            if (!id.allow) {
+                id.reason = who(request.user) + " has no " + role_list(roles_for(action, tag_target)) + " grant " + policy_suffix(*p);
+                id.message = deny_line(verb_of(action, tag_target) + " of " + use.reference, id.reason);
+            }
+            if (!id.allow && first_denial.empty()) first_denial = id.message;
+            d.images.push_back(std::move(id));
+            continue;
+        }
+        for (const auto &n : names) {
+            ImageDecision id = decide_image(action, n, request.user, *p, tag_target);
+            if (by_id) id.reference = use.reference + " (" + n + ")";
+            if (!id.allow && first_denial.empty()) first_denial = id.message;
+            d.images.push_back(std::move(id));
+        }
+    }
+    if (!first_denial.empty()) return finish_deny(first_denial);
+
+    // Actions that name no image still need their role somewhere.
+    if (c.images.empty() && c.action != Action::Other) {
+        auto roles = roles_for(c.action, false);
+        if (!has_role_anywhere(grants_of(request.user, *p), roles))
+            return finish_deny(deny_line(std::string(action_verb(c.action)) + " (" + c.endpoint + ")",
+                                         who(request.user) + " has no " + role_list(roles) + " grant " + policy_suffix(*p)));
+    }
+    if (c.action == Action::Import && p->hardening.image_import == Setting::Restricted)
+        return finish_deny(deny_line("image import (" + c.endpoint + ")",
+                                     "docker load, import and commit are restricted by " + p->organization +
+                                         "'s hardening policy " + policy_serial(*p)));
+    if (c.action == Action::Build && p->hardening.image_build == Setting::Restricted)
+        return finish_deny(deny_line("image build", "docker build is restricted by " + p->organization +
+                                                        "'s hardening policy " + policy_serial(*p)));
+
+    if (c.special == Special::PluginManage) {
+        const Grants *g = grants_of(request.user, *p);
+        bool manager = g && g->any_role_on_everything(Role::Manager);
+        bool self = is_self_plugin(c.plugin_name, ctx);
+        if (!manager && (c.plugin_install || self))
+            return finish_deny(deny_line(c.endpoint,
+                                         self ? who(request.user) + " may not change imagegate's own plugin: that needs the Manager role " + policy_suffix(*p)
+                                              : who(request.user) + " may not install, enable, upgrade or configure plugins (they run with host privileges): that needs the Manager role " + policy_suffix(*p)));
+    }
+
+    if (c.container) {
+        std::string problem = check_container(*c.container, c, ctx, *p);
+        if (!problem.empty()) return finish_deny(deny_line(c.endpoint, problem));
+    }
+
+    d.allow = true;
+    return d;
+}
+
+} // namespace imagegate
