@@ -65,7 +65,7 @@ std::string line(const LogContext &c, std::string_view action, std::string_view 
 void DecisionLog::write_image(const ImageDecision &i, const LogContext &c) {
     if (!logger_) return;
     logger_->info(line(c, action_name(i.action), i.normalized, category_name(i.category), i.registry, i.allow,
-                       i.allow ? i.reason : i.message, i.tag_target));
+                       i.reason, i.tag_target));
 }
 
 void DecisionLog::write(const Decision &d, const LogContext &c) {

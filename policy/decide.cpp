@@ -202,14 +202,15 @@ std::string check_container(const ContainerSettings &s, const ClassifiedRequest 
         if (m.host_path.empty() || m.host_path.front() != '/')
             return m.described + ": host path \"" + m.host_path + "\" is not absolute";
         if (exposes(m.host_path, &which))
-            return m.described + " would expose the protected path " + which + " inside a container" + by;
+            return m.described + " would expose the protected path " + which + " inside a container, which" + by;
     }
     if (ctx.facts.volume_device)
         for (const auto &v : s.named_volumes)
             if (auto device = ctx.facts.volume_device(v)) {
                 std::string which;
                 if (exposes(*device, &which))
-                    return "volume " + v + " binds " + *device + ", which would expose the protected path " + which + by;
+                    return "volume " + v + " binds " + *device + " and would expose the protected path " + which +
+                           " inside a container, which" + by;
             }
     if (s.privileged && h.privileged == Setting::Restricted)
         return std::string(s.is_exec ? "privileged exec" : "a privileged container") + by;
