@@ -45,6 +45,8 @@ std::vector<std::string> imagegate_protected_paths(const Config &c) {
     paths.push_back("/var/run/docker.sock");
     paths.push_back("/run/docker.sock");
     paths.push_back("/run/containerd");
+    paths.push_back("/var/lib/docker"); // other containers' filesystems and dockerd's state
+    paths.push_back("/var/lib/containerd");
     paths.push_back(c.socket);
     paths.push_back(parent_of(c.socket));
     paths.push_back("/etc/imagegate");

@@ -394,8 +394,12 @@ Result<ClassifiedRequest> classify_request(const AuthzRequest &request) {
             if (image.ends_with(":")) image.pop_back(); // "pull -a" quirk kept by dockerd
             std::string ref = image;
             if (!tag->empty()) {
-                // dockerd: the "tag" may be a digest, and it replaces what fromImage carried.
-                ref = image + (tag->find(':') != std::string::npos ? "@" : ":") + tag.value();
+                // dockerd: the "tag" may be a digest, and it replaces the tag or digest that
+                // fromImage carried (daemon/images/image_pull.go).
+                std::string name = image.substr(0, image.find('@'));
+                auto slash = name.rfind('/'), colon = name.rfind(':');
+                if (colon != std::string::npos && (slash == std::string::npos || colon > slash)) name.resize(colon);
+                ref = name + (tag->find(':') != std::string::npos ? "@" : ":") + tag.value();
             }
             out.images.push_back({ImageUse::Need::Pull, ref});
         } else {

@@ -32,6 +32,8 @@ TEST_CASE("every SPEC 1.1 row maps to its action and references") {
         {"POST", "/v1.41/images/create?fromImage=alpine%3A3.19", "", Action::Pull, "alpine:3.19"},
         {"POST", "/v1.41/images/create?fromImage=alpine&tag=sha256%3Aabc", "", Action::Pull, "alpine@sha256:abc"},
         {"POST", "/v1.41/images/create?fromImage=alpine:", "", Action::Pull, "alpine"},
+        {"POST", "/v1.41/images/create?fromImage=alpine%3A3.1&tag=3.19", "", Action::Pull, "alpine:3.19"},
+        {"POST", "/v1.41/images/create?fromImage=localhost:5000/a:1&tag=2", "", Action::Pull, "localhost:5000/a:2"},
         {"POST", "/v1.41/images/create?fromImage=alpine&fromImage=alpine", "", Action::Pull, "alpine"},
         {"POST", "/plugins/pull?remote=vieux%2Fsshfs&name=sshfs", "", Action::Pull, "vieux/sshfs"},
         {"POST", "/v1.41/plugins/sshfs:latest/upgrade?remote=vieux/sshfs:next", "", Action::Pull, "vieux/sshfs:next"},
