@@ -259,6 +259,14 @@ stop_dockerd() {
     if pid_alive "$ctd" && tr '\0' ' ' <"/proc/$ctd/cmdline" | grep -qF "$dir/" 2>/dev/null; then
         stop_pid "$ctd" 10
     fi
+    # Containers a dead dockerd could not stop outlive their shims: kill them through runc's
+    # state (dockerd's runtime root is EXEC_ROOT/runtime-runc/moby).
+    local runc_root="$dir/x/runtime-runc/moby" container
+    if [[ -d $runc_root ]] && command -v runc >/dev/null; then
+        for container in $(runc --root "$runc_root" list -q 2>/dev/null); do
+            runc --root "$runc_root" delete --force "$container" >/dev/null 2>&1
+        done
+    fi
     # (Only containerd and its shims: an imagegate's command line may name this dockerd's
     # socket too.)
     for pid in $(pids_mentioning "$dir/"); do
