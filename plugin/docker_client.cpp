@@ -119,16 +119,19 @@ std::optional<bool> DockerClient::userns_remapped() {
     return userns_.load();
 }
 
-std::optional<std::vector<std::string>> DockerClient::image_names(std::string_view id) const {
+ImageLookup DockerClient::image_names(std::string_view id) const {
+    ImageLookup lookup;
     int status = 0;
     auto v = get_json("/images/" + escape_path(id) + "/json", &status);
-    if (!v || status != 200 || !v->is_object()) return std::nullopt;
-    std::vector<std::string> names;
+    if (status == 404) lookup.state = ImageLookup::State::NotFound;
+    if (!v || status != 200 || !v->is_object()) return lookup;
+    lookup.state = ImageLookup::State::Found;
     for (const char *key : {"RepoTags", "RepoDigests"})
         if (auto *list = v->as_object().if_contains(key); list && list->is_array())
             for (const auto &n : list->as_array())
-                if (n.is_string() && n.as_string() != "<none>:<none>" && n.as_string() != "<none>@<none>") names.emplace_back(n.as_string());
-    return names;
+                if (n.is_string() && n.as_string() != "<none>:<none>" && n.as_string() != "<none>@<none>")
+                    lookup.names.emplace_back(n.as_string());
+    return lookup;
 }
 
 std::optional<std::string> DockerClient::image_user(std::string_view image) const {

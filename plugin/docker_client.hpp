@@ -1,6 +1,8 @@
 // A small blocking client for dockerd's API over its Unix socket: what the decision needs to
 // know about the host (user namespaces, an image's names and user, a volume's bind device).
 #pragma once
+#include "policy/decide.hpp"
+
 #include <boost/json.hpp>
 
 #include <atomic>
@@ -23,7 +25,7 @@ class DockerClient {
     void refresh_info();
     void invalidate_info() { info_known_ = false; }
 
-    std::optional<std::vector<std::string>> image_names(std::string_view id) const;
+    ImageLookup image_names(std::string_view id) const;
     std::optional<std::string> image_user(std::string_view image) const;
     std::optional<std::string> volume_device(std::string_view volume) const;
 

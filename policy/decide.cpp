@@ -126,6 +126,13 @@ ImageDecision decide_image(Action action, std::string_view reference, std::strin
         if (action == Action::Tag) d.message = deny_line(verb + " " + d.normalized, reason);
         return d;
     };
+    if (reference.starts_with("sha256:") && action != Action::Pull && action != Action::Build && action != Action::Import) {
+        // dockerd reads "sha256:..." as an image ID: only dockerd can say which image it is.
+        d.normalized = std::string(reference);
+        d.reason = "\"" + std::string(reference) + "\" is an image ID: imagegate decides it against the names dockerd gives it";
+        d.message = deny_line(verb + " of " + d.normalized, d.reason);
+        return d;
+    }
     auto ref = parse_reference(reference);
     if (!ref) {
         d.normalized = std::string(reference);
@@ -310,11 +317,38 @@ Decision decide_request(const AuthzRequest &request, const DecisionContext &ctx)
         bool tag_target = use.need == Need::TagTarget;
         std::vector<std::string> names{use.reference};
         bool by_id = false;
-        if (use.need != Need::Pull && use.need != Need::TagTarget && use.need != Need::Build &&
-            use.need != Need::Import && looks_like_image_id(use.reference) && ctx.facts.image_names) {
-            if (auto resolved = ctx.facts.image_names(use.reference)) {
-                names = *resolved;
+        bool resolvable = use.need == Need::Run || use.need == Need::TagSource || use.need == Need::Delete ||
+                          use.need == Need::Push || use.need == Need::Inspect;
+        if (resolvable && looks_like_image_id(use.reference)) {
+            bool certainly_id = use.reference.starts_with("sha256:") || use.reference.size() == 64;
+            if (use.need == Need::Inspect) {
+                // Reading an image by ID needs the role, nothing more. (imagegate's own lookups
+                // below are such reads: resolving them too would loop through dockerd.)
+                names.clear();
                 by_id = true;
+            } else {
+                ImageLookup lookup;
+                if (ctx.facts.image_names) lookup = ctx.facts.image_names(use.reference);
+                if (lookup.state == ImageLookup::State::Found) {
+                    names = lookup.names;
+                    by_id = true;
+                } else if (certainly_id || lookup.state == ImageLookup::State::Unknown) {
+                    // dockerd reads this as an image ID; without knowing its names, fail closed.
+                    std::string why = lookup.state == ImageLookup::State::NotFound
+                                          ? "no local image has the ID \"" + use.reference + "\""
+                                          : "imagegate cannot ask dockerd which image \"" + use.reference +
+                                                "\" names, so it cannot check it";
+                    ImageDecision id;
+                    id.action = action;
+                    id.tag_target = tag_target;
+                    id.reference = id.normalized = use.reference;
+                    id.reason = why;
+                    id.message = deny_line(verb_of(action, tag_target) + " of " + use.reference, why);
+                    if (first_denial.empty()) first_denial = id.message;
+                    d.images.push_back(std::move(id));
+                    continue;
+                }
+                // NotFound for a short hex string: dockerd will read it as a name, and so do we.
             }
         }
         if (by_id && names.empty()) {

@@ -31,11 +31,17 @@ struct Decision {
     std::vector<ImageDecision> images;
 };
 
+// What dockerd says about a local image named by ID (or by a string that may be an ID prefix).
+struct ImageLookup {
+    enum class State { Found, NotFound, Unknown } state = State::Unknown; // Unknown: dockerd not asked/answering
+    std::vector<std::string> names; // RepoTags and RepoDigests when Found
+};
+
 // Facts about the host that the decision needs and that plugin/ learns from dockerd.
 struct HostFacts {
     std::optional<bool> userns_remapped;                 // from GET /info; nullopt: unknown
-    // Names (RepoTags/RepoDigests) of a local image given by ID; nullopt: cannot resolve.
-    std::function<std::optional<std::vector<std::string>>(std::string_view id)> image_names;
+    // Names (RepoTags/RepoDigests) of a local image given by ID.
+    std::function<ImageLookup(std::string_view id)> image_names;
     // The image's configured user ("" = root); nullopt: unknown.
     std::function<std::optional<std::string>(std::string_view image)> image_user;
     // The host path a symlink resolves to, or nullopt when it does not exist.
