@@ -25,6 +25,11 @@ e2e: build
 
 test: unit e2e
 
+# Benchmarks, not tests (issue 7): configures build-bench (Release, -DIMAGEGATE_BENCH=ON), builds,
+# runs micro-benchmarks, the plugin socket and real dockerds, prints one table. Root for dockerd.
+bench:
+	BENCH_BUILD=build-bench JOBS=$(JOBS) bash bench/run.sh
+
 install: build
 	cmake --install $(BUILD) --prefix $(PREFIX)
 
