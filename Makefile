@@ -5,7 +5,7 @@ JOBS       ?= 2
 CMAKE_FLAGS ?=
 PREFIX     ?= /usr/local
 
-.PHONY: all build run test unit e2e bench install uninstall clean
+.PHONY: all build run test unit e2e bench install uninstall deb plugin clean
 
 all: build
 
@@ -30,8 +30,21 @@ test: unit e2e
 bench:
 	BENCH_BUILD=build-bench JOBS=$(JOBS) bash bench/run.sh
 
+# Binary, systemd units, /etc/imagegate (kept if present), containerd verifier; honours DESTDIR.
 install: build
 	cmake --install $(BUILD) --prefix $(PREFIX)
+
+# Removes what `make install` put there for PREFIX (and DESTDIR); keeps /etc/imagegate.
+uninstall:
+	cmake -DPREFIX=$(PREFIX) -P packaging/uninstall.cmake
+
+# The Debian package: $(BUILD)/imagegate_VERSION_ARCH.deb
+deb: build
+	cmake --build $(BUILD) --target deb
+
+# The managed plugin: assembles $(BUILD)/plugin and runs `docker plugin create imagegate:latest`.
+plugin: build
+	bash packaging/make-plugin.sh $(BUILD)/imagegate $(BUILD)/plugin imagegate:latest
 
 clean:
 	rm -rf $(BUILD)

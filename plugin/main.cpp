@@ -9,8 +9,6 @@ namespace imagegate {
 // Commands implemented in their own files; weak while they are being written.
 int run_status(const Args &) __attribute__((weak));
 int run_report(const Args &) __attribute__((weak));
-int run_install_docker(const Args &) __attribute__((weak));
-int run_uninstall_docker(const Args &) __attribute__((weak));
 int run_containerd_verify(const Args &) __attribute__((weak));
 } // namespace imagegate
 

@@ -1,0 +1,42 @@
+# make uninstall: cmake -DPREFIX=/usr/local -P packaging/uninstall.cmake  (honours $DESTDIR).
+# Removes what install.cmake and the binary rule installed for PREFIX. Keeps /etc/imagegate
+# (configuration and policy, possibly edited) and /var/lib/imagegate, /var/log/imagegate.
+if(NOT DEFINED PREFIX OR PREFIX STREQUAL "")
+  set(PREFIX /usr/local)
+endif()
+set(IG_PREFIX "${PREFIX}")
+include("${CMAKE_CURRENT_LIST_DIR}/paths.cmake")
+set(root "$ENV{DESTDIR}")
+
+set(files "${root}${IG_BINARY}")
+foreach(unit IN LISTS IG_UNITS)
+  list(APPEND files "${root}${IG_UNITDIR}/${unit}")
+endforeach()
+list(APPEND files "${root}${IG_DOCDIR}/deploy.md" "${root}${IG_DOCDIR}/README.md")
+# The verifier wrapper only if it is ours and runs this prefix's binary.
+set(wrapper "${root}${IG_VERIFIER_DIR}/imagegate")
+if(EXISTS "${wrapper}")
+  file(READ "${wrapper}" text)
+  if(text MATCHES "exec ${IG_BINARY} containerd-verify")
+    list(APPEND files "${wrapper}")
+  else()
+    message(STATUS "Keeping ${wrapper}: it does not run ${IG_BINARY}")
+  endif()
+endif()
+foreach(file IN LISTS files)
+  if(EXISTS "${file}" OR IS_SYMLINK "${file}")
+    message(STATUS "Removing: ${file}")
+    file(REMOVE "${file}")
+  endif()
+endforeach()
+# Directories only imagegate uses, when empty.
+foreach(dir "${root}${IG_DOCDIR}" "${root}${IG_VERIFIER_DIR}" "${root}/opt/containerd/image-verifier"
+            "${root}/opt/containerd")
+  file(GLOB left "${dir}/*")
+  if(IS_DIRECTORY "${dir}" AND NOT left)
+    file(REMOVE_RECURSE "${dir}")
+  endif()
+endforeach()
+if(EXISTS "${root}${IG_SYSCONFDIR}")
+  message(STATUS "Kept ${root}${IG_SYSCONFDIR} (configuration and policy): remove it yourself if unwanted")
+endif()
