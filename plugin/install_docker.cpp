@@ -248,6 +248,10 @@ std::vector<DockerdProcess> find_dockerd_processes(const fs::path &proc_root) {
             continue;
         DockerdProcess process;
         process.pid = std::stoi(pid_text);
+        if (auto status = read_small_file(entry.path() / "status", 64 * 1024)) {
+            auto uid = status->find("\nUid:\t");
+            process.rootless = uid != std::string::npos && status->compare(uid + 6, 2, "0\t") != 0;
+        }
         for (std::size_t i = 1; i < argv.size(); ++i) {
             if (auto v = flag_value(argv, i, "--authorization-plugin")) {
                 process.authorization_plugin_flags.push_back(*v);
@@ -334,7 +338,7 @@ std::vector<std::string> find_flag_in_docker_units(const fs::path &root) {
 namespace {
 
 struct Options {
-    std::string daemon_json = kDefaultDaemonJson;
+    std::string daemon_json; // empty: /etc/docker/daemon.json
     std::string name = kDefaultPluginName;
     bool force = false;
     bool reload = false;
@@ -541,13 +545,24 @@ bool same_file(const std::string &a, const std::string &b) {
     return ca == cb;
 }
 
-// The dockerd processes that read FILE (their --config-file, or the default daemon.json).
+std::string default_daemon_json(const DockerHost &host) {
+    return (host.root / fs::path(kDefaultDaemonJson).relative_path()).string();
+}
+
+// The daemon.json a dockerd reads: its --config-file, else /etc/docker/daemon.json for root's
+// dockerd; empty for a rootless one (its user's ~/.config/docker/daemon.json).
+std::string daemon_json_of(const DockerdProcess &process, const DockerHost &host) {
+    if (!process.config_file.empty())
+        return process.config_file;
+    return process.rootless ? std::string() : default_daemon_json(host);
+}
+
+// The dockerd processes that read FILE.
 std::vector<DockerdProcess> dockerd_reading(const std::string &file, const DockerHost &host) {
     std::vector<DockerdProcess> readers;
     for (auto &process : find_dockerd_processes(host.root / "proc")) {
-        const std::string &config =
-            process.config_file.empty() ? std::string(kDefaultDaemonJson) : process.config_file;
-        if (same_file(config, file))
+        std::string config = daemon_json_of(process, host);
+        if (!config.empty() && same_file(config, file))
             readers.push_back(std::move(process));
     }
     return readers;
@@ -712,9 +727,8 @@ bool report_flag_conflicts(const std::string &file, const DockerHost &host, std:
 
 void warn_other_config_files(const std::string &file, const DockerHost &host, std::ostream &err) {
     for (const auto &process : find_dockerd_processes(host.root / "proc")) {
-        const std::string &config =
-            process.config_file.empty() ? std::string(kDefaultDaemonJson) : process.config_file;
-        if (!same_file(config, file)) {
+        std::string config = daemon_json_of(process, host);
+        if (!config.empty() && !same_file(config, file)) {
             err << "imagegate: warning: dockerd (pid " << process.pid << ") reads " << config
                 << ", not " << file << "\n";
         }
@@ -733,7 +747,8 @@ int install_docker(const Args &args, const DockerHost &host, std::ostream &out, 
         out << kInstallUsage;
         return kExitOk;
     }
-    const std::string &file = options->daemon_json;
+    const std::string file =
+        options->daemon_json.empty() ? default_daemon_json(host) : options->daemon_json;
     auto current = read_current(file);
     if (!current) {
         err << "imagegate: " << current.error() << "\n";
@@ -801,7 +816,8 @@ int uninstall_docker(const Args &args, const DockerHost &host, std::ostream &out
         out << kUninstallUsage;
         return kExitOk;
     }
-    const std::string &file = options->daemon_json;
+    const std::string file =
+        options->daemon_json.empty() ? default_daemon_json(host) : options->daemon_json;
     auto current = read_current(file);
     if (!current) {
         err << "imagegate: " << current.error() << "\n";

@@ -44,6 +44,7 @@ struct DockerdProcess {
     int pid = 0;
     std::vector<std::string> authorization_plugin_flags; // values of --authorization-plugin
     std::string config_file;                             // --config-file; empty: the default
+    bool rootless = false; // not uid 0: its default is its user's ~/.config/docker/daemon.json
 };
 std::vector<DockerdProcess> find_dockerd_processes(const std::filesystem::path &proc_root);
 

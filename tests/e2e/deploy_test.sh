@@ -20,6 +20,17 @@ BUILD_DIR=$(dirname "$IMAGEGATE")
 T="$E2E_TMP/deploy"
 mkdir -p "$T"
 
+# A run that stops half-way purges the package it installed, then lib.sh cleans up the rest.
+DEB_INSTALLED=0
+deploy_cleanup() {
+    if ((DEB_INSTALLED)) && dpkg-query -W imagegate >/dev/null 2>&1; then
+        mkdir -p "$T/etc-docker-cleanup"
+        unshare --mount --pid --fork --mount-proc \
+            sh -c 'mount --bind "$1" /etc/docker && dpkg -P imagegate' sh "$T/etc-docker-cleanup" >/dev/null 2>&1
+    fi
+}
+trap 'rc=$?; deploy_cleanup; (exit $rc); e2e_cleanup' EXIT
+
 # same_bytes A B: A and B are byte-for-byte equal.
 same_bytes() { cmp -s "$1" "$2"; }
 # json_equal A B: the same JSON value (key order ignored).
@@ -37,6 +48,22 @@ expect_status() {
     _run "$@"
     cp "$E2E_LAST_ERR" "$T/status.err"
     if ((E2E_LAST_RC == want)); then pass "$desc"; else _fail_with_output "$desc" "expected exit status $want"; fi
+}
+
+# expect_said WANT CMD...: CMD exits 0 and its stdout or stderr contains WANT. (grep on the
+# files: lib.sh's expect_output pipes cat into grep -q, which can fail under pipefail when grep
+# exits before cat has written everything.)
+expect_said() {
+    local want=$1; shift
+    local desc; desc="$(_quote "$@")  [\"$want\"]"
+    _run "$@"
+    if ((E2E_LAST_RC != 0)); then
+        _fail_with_output "$desc" "expected success"
+    elif ! grep -qF -- "$want" "$E2E_LAST_OUT" "$E2E_LAST_ERR"; then
+        _fail_with_output "$desc" "the output lacks \"$want\""
+    else
+        pass "$desc"
+    fi
 }
 
 # activate NAME CONFIG_OR_EMPTY: systemd-socket-activate listens on /run/docker/plugins/NAME.sock
@@ -58,12 +85,12 @@ activate() {
 # ---------------------------------------------------------------------------------------
 section "install-docker / uninstall-docker on daemon.json fixtures"
 
-expect_output "usage: imagegate install-docker" "$IMAGEGATE" install-docker --help
-expect_output "usage: imagegate uninstall-docker" "$IMAGEGATE" uninstall-docker --help
+expect_said "usage: imagegate install-docker" "$IMAGEGATE" install-docker --help
+expect_said "usage: imagegate uninstall-docker" "$IMAGEGATE" uninstall-docker --help
 expect_status 2 "install-docker: an unknown argument is bad usage" "$IMAGEGATE" install-docker --bogus
 
 # An absent file (and directory) is created.
-expect_output "created $T/absent/docker/daemon.json" \
+expect_said "created $T/absent/docker/daemon.json" \
     "$IMAGEGATE" install-docker --daemon-json "$T/absent/docker/daemon.json"
 check "absent: the new file lists imagegate only" \
     test "$(jq -c . "$T/absent/docker/daemon.json")" == '{"authorization-plugins":["imagegate"]}'
@@ -72,17 +99,17 @@ check "absent: no backup of a file that did not exist" test ! -e "$T/absent/dock
 # Existing keys: kept, in order; the list appended; a backup of the original; the mode kept.
 cp "$FIX/daemon-existing.json" "$T/existing.json"
 chmod 0600 "$T/existing.json"
-expect_output "added \"imagegate\" to \"authorization-plugins\" in $T/existing.json" \
+expect_said "added \"imagegate\" to \"authorization-plugins\" in $T/existing.json" \
     "$IMAGEGATE" install-docker --daemon-json "$T/existing.json"
 check "existing keys: every key kept in order, imagegate appended" same_bytes "$T/existing.json" "$FIX/daemon-existing.expected.json"
 check "existing keys: backup is the original" same_bytes "$T/existing.json.imagegate.bak" "$FIX/daemon-existing.json"
 check "existing keys: mode 0600 kept" test "$(stat -c %a "$T/existing.json")" == 600
-expect_output "removed \"imagegate\"" "$IMAGEGATE" uninstall-docker --daemon-json "$T/existing.json"
+expect_said "removed \"imagegate\"" "$IMAGEGATE" uninstall-docker --daemon-json "$T/existing.json"
 check "uninstall-docker restores the original settings" json_equal "$T/existing.json" "$FIX/daemon-existing.json"
 
 # Already listed: nothing written.
 cp "$FIX/daemon-listed.json" "$T/listed.json"
-expect_output "is already in \"authorization-plugins\"" "$IMAGEGATE" install-docker --daemon-json "$T/listed.json"
+expect_said "is already in \"authorization-plugins\"" "$IMAGEGATE" install-docker --daemon-json "$T/listed.json"
 check "already listed: file unchanged" same_bytes "$T/listed.json" "$FIX/daemon-listed.json"
 check "already listed: no backup" test ! -e "$T/listed.json.imagegate.bak"
 expect_ok "$IMAGEGATE" uninstall-docker --daemon-json "$T/listed.json"
@@ -128,7 +155,7 @@ check "conflict: daemon.json unchanged" same_bytes "$DJ" "$FIX/daemon-existing.j
 restart_dockerd --config-file "$DJ"
 expect_not_denied dk pull -q someone/tool
 dk rmi -f someone/tool >/dev/null 2>&1
-expect_output "sent SIGHUP to dockerd (pid $DOCKERD_PID)" \
+expect_said "sent SIGHUP to dockerd (pid $DOCKERD_PID)" \
     "$IMAGEGATE" install-docker --daemon-json "$DJ" --name "$NAME" --reload
 check "daemon.json: the plugin listed, the other keys kept" \
     test "$(jq -c '[."authorization-plugins", ."max-concurrent-downloads", ."shutdown-timeout"]' "$DJ")" == "[[\"$NAME\"],3,5]"
@@ -147,7 +174,7 @@ echo "$API_BODY" >"$T/down.body"
 check "the failure names the plugin" grep -qF "plugin $NAME failed with error" "$T/down.body"
 rm -f "$ACT_SOCK"
 # ... and uninstall-docker --reload gives docker back without it.
-expect_output "sent SIGHUP to dockerd (pid $DOCKERD_PID)" \
+expect_said "sent SIGHUP to dockerd (pid $DOCKERD_PID)" \
     "$IMAGEGATE" uninstall-docker --daemon-json "$DJ" --name "$NAME" --reload
 check "after uninstall-docker --reload, docker answers without the plugin" wait_until 30 api_answers
 check "uninstall-docker: daemon.json back to its settings" json_equal "$DJ" "$FIX/daemon-existing.json"
@@ -156,14 +183,14 @@ check "uninstall-docker: daemon.json back to its settings" json_equal "$DJ" "$FI
 section "managed plugin: docker plugin create / enable, daemon.json + SIGHUP"
 
 PLUGIN="imagegate-deploy:latest"
-expect_output "created $PLUGIN" env DOCKER="$DOCKER_CLI" bash "$E2E_REPO_DIR/packaging/make-plugin.sh" \
+expect_said "created $PLUGIN" env DOCKER="$DOCKER_CLI" bash "$E2E_REPO_DIR/packaging/make-plugin.sh" \
     "$IMAGEGATE" "$T/plugin" "$PLUGIN"
 check "the rootfs has the binary and its loader" eval "test -x '$T/plugin/rootfs/imagegate' && ls '$T'/plugin/rootfs/lib*/ld-linux* >/dev/null"
 mkdir -p "$T/pconfig" "$T/pcache" "$T/plog"
 expect_ok dk plugin set "$PLUGIN" config.source="$T/pconfig" cache.source="$T/pcache" log.source="$T/plog"
 expect_ok dk plugin enable "$PLUGIN"
 check "docker plugin ls shows it enabled" eval "dk plugin ls --format '{{.Name}} {{.Enabled}}' | grep -qx '$PLUGIN true'"
-expect_output "sent SIGHUP to dockerd (pid $DOCKERD_PID)" \
+expect_said "sent SIGHUP to dockerd (pid $DOCKERD_PID)" \
     "$IMAGEGATE" install-docker --daemon-json "$DJ" --name "$PLUGIN" --reload
 check "after the reload, a restricted pull is denied through the managed plugin" wait_until 15 pull_denied
 expect_denied "authorization denied by plugin $PLUGIN: imagegate: pull of docker.io/someone/tool:latest denied" \
@@ -198,6 +225,7 @@ deb_test() {
     check "make deb built a package" test -f "$deb"
     [[ -f $deb ]] || return
 
+    DEB_INSTALLED=1
     expect_ok dpkg -i "$deb"
     check "installed: /usr/bin/imagegate runs" /usr/bin/imagegate version
     for f in /lib/systemd/system/imagegate.socket /lib/systemd/system/imagegate.service \
@@ -221,7 +249,7 @@ deb_test() {
     # The README's path: the installed imagegate, on the unit's socket, with the shipped
     # /etc/imagegate/imagegate.json, started by socket activation as the unit does.
     activate imagegate "" /usr/bin/imagegate
-    expect_output "sent SIGHUP to dockerd (pid $DOCKERD_PID)" \
+    expect_said "sent SIGHUP to dockerd (pid $DOCKERD_PID)" \
         /usr/bin/imagegate install-docker --daemon-json "$DJ" --reload
     check "the installed imagegate denies a restricted pull" wait_until 15 pull_denied
     expect_denied "authorization denied by plugin imagegate: imagegate: pull of docker.io/someone/tool:latest denied" \

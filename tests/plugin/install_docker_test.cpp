@@ -365,14 +365,40 @@ TEST_CASE("find_dockerd_processes reads both flag spellings") {
     scratch.add_process(11, {"/usr/bin/dockerd"});
     scratch.add_process(12, {"/usr/bin/dockerd-rootless.sh"});
     scratch.write("proc/self/cmdline", std::string("dockerd\0", 8));
+    scratch.add_process(13, {"dockerd", "--rootless"});
+    scratch.write(
+        "proc/13/status",
+        "Name:\tdockerd\nUmask:\t0022\nState:\tS (sleeping)\nUid:\t1000\t1000\t1000\t1000\n");
+    scratch.write("proc/11/status", "Name:\tdockerd\nUid:\t0\t0\t0\t0\n");
     auto found = find_dockerd_processes(scratch.root / "proc");
-    REQUIRE(found.size() == 2);
+    REQUIRE(found.size() == 3);
     CHECK(found[0].pid == 10);
     CHECK(found[0].authorization_plugin_flags == std::vector<std::string>{"a", "b"});
     CHECK(found[0].config_file == "/srv/daemon.json");
     CHECK(found[1].pid == 11);
     CHECK(found[1].authorization_plugin_flags.empty());
     CHECK(found[1].config_file.empty());
+    CHECK_FALSE(found[1].rootless);
+    CHECK(found[2].pid == 13);
+    CHECK(found[2].rootless);
+}
+
+TEST_CASE("without --config-file, root's dockerd reads /etc/docker/daemon.json, a rootless one "
+          "does not") {
+    ScratchHost scratch;
+    scratch.add_process(20, {"dockerd"});
+    scratch.write("proc/20/status", "Name:\tdockerd\nUid:\t1000\t1000\t1000\t1000\n");
+    scratch.add_process(21, {"/usr/sbin/dockerd", "-H", "fd://"});
+    scratch.write("proc/21/status", "Name:\tdockerd\nUid:\t0\t0\t0\t0\n");
+    FakePlugin plugin(scratch.root / "run/docker/plugins/imagegate.sock");
+    // No --daemon-json: ROOT/etc/docker/daemon.json, as dockerd's default is
+    // /etc/docker/daemon.json.
+    auto run = install(scratch, {"--reload"});
+    CHECK(run.status == 0);
+    CHECK(scratch.read("etc/docker/daemon.json") ==
+          "{\n  \"authorization-plugins\": [\n    \"imagegate\"\n  ]\n}\n");
+    CHECK(scratch.signals == std::vector<std::pair<int, int>>{{21, SIGHUP}});
+    CHECK(run.err.find("pid 20") == std::string::npos);
 }
 
 TEST_CASE("find_flag_in_docker_units follows the effective ExecStart") {
