@@ -716,8 +716,8 @@ bool report_flag_conflicts(const std::string &file, const DockerHost &host, std:
         err << "imagegate: " << where << " starts dockerd with --authorization-plugin\n";
     }
     if (conflict) {
-        err << "imagegate: dockerd refuses to start when \"authorization-plugins\" is set both by "
-               "flag and in "
+        err << "imagegate: dockerd refuses to start when \"authorization-plugins\" is set both "
+               "by flag and in "
             << file << ", and a reload empties a list given only by flag.\n"
             << "imagegate: remove the --authorization-plugin flags (list the plugins in " << file
             << " instead), then run this again; --force writes the file anyway\n";
@@ -768,9 +768,8 @@ int install_docker(const Args &args, const DockerHost &host, std::ostream &out, 
     if (options->reload && !answers) {
         err << "imagegate: plugin \"" << options->name << "\" does not answer: " << answers.error()
             << "\n"
-            << "imagegate: start it first (systemctl enable --now imagegate.socket); a dockerd "
-               "reload that names "
-               "an unreachable plugin makes dockerd exit. "
+            << "imagegate: start it first (systemctl enable --now imagegate.socket): a dockerd "
+               "reload that names an unreachable plugin makes dockerd exit. "
             << file << " not changed\n";
         return kExitRefused;
     }
@@ -797,8 +796,7 @@ int install_docker(const Args &args, const DockerHost &host, std::ostream &out, 
         err << "imagegate: warning: plugin \"" << options->name << "\" does not answer ("
             << answers.error()
             << "): start it before reloading or starting dockerd (systemctl enable --now "
-               "imagegate.socket), or "
-               "dockerd exits on the reload and refuses to start\n";
+               "imagegate.socket), or dockerd exits on the reload and refuses to start\n";
     }
     if (edit->changed)
         print_reload_hint(out, host);
