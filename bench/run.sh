@@ -115,9 +115,10 @@ start_floor() { # SOCKET
     lc --socket "$1" --sample activate --requests 1 --warmup 0 --wait 10 --expect-substr authz >/dev/null ||
         { echo "bench: the floor plugin did not start on $1" >&2; return 1; }
 }
-# start_imagegate NAME SOCKET [POLICY_FILE [DOCKER_SOCKET]]: sets IG_PID; logs in $WORK/NAME/.
+# start_imagegate NAME SOCKET [POLICY_FILE [DOCKER_SOCKET [SERVE_ARGS...]]]: sets IG_PID; logs in $WORK/NAME/.
 start_imagegate() {
     local name=$1 socket=$2 policy=${3:-} docker=${4:-$WORK/$1/no-dockerd.sock} dir=$WORK/$1
+    shift 4 2>/dev/null || shift $#
     mkdir -p "$dir"
     {
         printf '{\n  "socket": "%s",\n' "$socket"
@@ -126,7 +127,7 @@ start_imagegate() {
         printf '  "cacheDir": "%s/cache",\n  "dockerSockets": ["%s"]\n}\n' "$dir" "$docker"
     } >"$dir/imagegate.json"
     IG_START_NS=$(date +%s%N)
-    "$IMAGEGATE" serve --config "$dir/imagegate.json" >"$dir/log" 2>&1 &
+    "$IMAGEGATE" serve --config "$dir/imagegate.json" "$@" >"$dir/log" 2>&1 &
     IG_PID=$!
     PIDS+=("$IG_PID")
     PLUGIN_SOCKETS+=("$socket")
@@ -179,7 +180,9 @@ if ! skipped direct; then
     start_floor "$WORK/floor.sock"
     servers=(floor)
     if [[ -n $IMAGEGATE ]] && start_imagegate direct "$WORK/imagegate.sock" "$P10K"; then servers+=(imagegate); fi
-    declare -A sock=([floor]=$WORK/floor.sock [imagegate]=$WORK/imagegate.sock)
+    # Attribution only (no target): the same daemon with its decision log off.
+    [[ -n $IMAGEGATE ]] && start_imagegate direct-nolog "$WORK/imagegate-nolog.sock" "$P10K" "" --decision-log ""
+    declare -A sock=([floor]=$WORK/floor.sock [imagegate]=$WORK/imagegate.sock [nolog]=$WORK/imagegate-nolog.sock)
     allow=(--expect-substr '"Allow":true')
     for ((r = 1; r <= DIRECT_ROUNDS; r++)); do
         order=("${servers[@]}")
@@ -194,6 +197,11 @@ if ! skipped direct; then
             measure "$base test=c64" --socket "${sock[$s]}" --sample authzreq-create --connections 64 --busy 48 \
                 --threads 2 --duration $dur64 "${allow[@]}"
         done
+        if [[ -S ${sock[nolog]} ]]; then
+            base="section=direct server=nolog round=$r"
+            measure "$base test=req1" --socket "${sock[nolog]}" --sample authzreq-create --requests $n1 --warmup 200 "${allow[@]}"
+            measure "$base test=req4" --socket "${sock[nolog]}" --sample authzreq-create --connections 4 --duration $dur "${allow[@]}"
+        fi
     done
     for p in "${PIDS[@]}"; do stop_started "$p"; done
 fi
@@ -206,38 +214,19 @@ if ! skipped memory && [[ -n $IMAGEGATE ]]; then
         lc --socket "$1" --sample authzres --connections 4 --requests 2000 --warmup 0 >/dev/null 2>&1
         sleep 1
     }
-    if start_imagegate mem-default "$WORK/ig-default.sock"; then
-        warm "$WORK/ig-default.sock"
-        record "section=memory test=default rss_kib=$(rss_kib $IG_PID VmRSS) hwm_kib=$(rss_kib $IG_PID VmHWM) ready_ms=$IG_READY_MS"
-        stop_started "$IG_PID"
-    fi
-    cp "$P100K" "$WORK/policy-live.json"
-    if start_imagegate mem-100k "$WORK/ig-100k.sock" "$WORK/policy-live.json"; then
-        pid=$IG_PID
-        warm "$WORK/ig-100k.sock"
-        record "section=memory test=100k rss_kib=$(rss_kib $pid VmRSS) hwm_kib=$(rss_kib $pid VmHWM) ready_ms=$IG_READY_MS"
-        # Reloads under load: a new serial each time, swapped in by rename as a deployment would.
-        reloads=5
-        [[ $QUICK == 1 ]] && reloads=2
-        lc --socket "$WORK/ig-100k.sock" --sample authzreq-create --connections 4 --duration $((reloads + 2)) \
-            --format kv --label "section=reload" >"$WORK/reload.kv" 2>"$WORK/reload.err" &
-        load_pid=$!
-        PIDS+=("$load_pid")
-        sleep 1
-        for ((i = 1; i <= reloads; i++)); do
-            sed "s/\"serial\": 42,/\"serial\": $((42 + i)),/" "$P100K" >"$WORK/policy-next.json"
-            mv "$WORK/policy-next.json" "$WORK/policy-live.json"
-            kill -HUP "$pid"
-            sleep 1
+    cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; } # utime + stime of the whole process
+    wait_reloaded() { # LOG N: until the daemon has logged its Nth reload (or 30 s)
+        local i
+        for ((i = 0; i < 300; i++)); do
+            (($(grep -c 'reloaded' "$1") >= $2)) && return 0
+            sleep 0.1
         done
-        wait "$load_pid"
-        stop_started "$load_pid"
-        serial=$(curl -s --max-time 5 --unix-socket "$WORK/mem-100k/admin.sock" http://imagegate/status |
-                     python3 -c 'import json,sys; print(json.load(sys.stdin).get("serial"))' 2>/dev/null)
-        # Reload time from the daemon's own log: "SIGHUP: reloading" → "reloaded policy" (ms stamps).
-        reload_ms=$(python3 - "$WORK/mem-100k/log" <<'EOF'
+        note "no reload logged in $1"
+    }
+    reload_times() { # LOG: ms from each "SIGHUP" line to the next "reloaded" line (ms stamps)
+        python3 -c '
 import re, sys, datetime
-stamps, start, out = [], None, []
+start, out = None, []
 for line in open(sys.argv[1], errors="replace"):
     m = re.match(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3})Z", line)
     if not m:
@@ -248,10 +237,52 @@ for line in open(sys.argv[1], errors="replace"):
     elif "reloaded" in line and start is not None:
         out.append((t - start).total_seconds() * 1000)
         start = None
-print(",".join(f"{v:.0f}" for v in out) or "none")
-EOF
-)
-        record "$(cat "$WORK/reload.kv") reloads=$reloads serial_expected=$((42 + reloads)) serial_seen=${serial:-unknown} reload_ms=$reload_ms rss_after_kib=$(rss_kib $pid VmRSS) hwm_kib=$(rss_kib $pid VmHWM)"
+print(",".join(f"{v:.0f}" for v in out) or "none")' "${1/#-//dev/stdin}"
+    }
+    if start_imagegate mem-default "$WORK/ig-default.sock"; then
+        warm "$WORK/ig-default.sock"
+        record "section=memory test=default rss_kib=$(rss_kib $IG_PID VmRSS) hwm_kib=$(rss_kib $IG_PID VmHWM) ready_ms=$IG_READY_MS"
+        stop_started "$IG_PID"
+    fi
+    cp "$P100K" "$WORK/policy-live.json"
+    if start_imagegate mem-100k "$WORK/ig-100k.sock" "$WORK/policy-live.json"; then
+        pid=$IG_PID
+        warm "$WORK/ig-100k.sock"
+        record "section=memory test=100k rss_kib=$(rss_kib $pid VmRSS) hwm_kib=$(rss_kib $pid VmHWM) ready_ms=$IG_READY_MS"
+        # Reloads of an idle daemon: its CPU time (what the reload costs, whatever the neighbours
+        # do) and the wall time between its log lines.
+        idle_reloads=3 serial_now=42 cpu=()
+        for ((i = 1; i <= idle_reloads; i++)); do
+            serial_now=$((serial_now + 1))
+            sed "s/\"serial\": 42,/\"serial\": $serial_now,/" "$P100K" >"$WORK/policy-next.json"
+            mv "$WORK/policy-next.json" "$WORK/policy-live.json"
+            before=$(cpu_ticks $pid)
+            kill -HUP "$pid"
+            wait_reloaded "$WORK/mem-100k/log" "$i"
+            cpu+=($(((($(cpu_ticks $pid) - before) * 1000) / $(getconf CLK_TCK))))
+        done
+        record "section=memory test=reload_idle reloads=$idle_reloads cpu_ms=$(IFS=,; echo "${cpu[*]}") wall_ms=$(reload_times "$WORK/mem-100k/log") rss_kib=$(rss_kib $pid VmRSS) hwm_kib=$(rss_kib $pid VmHWM)"
+        log_lines_before=$(wc -l <"$WORK/mem-100k/log")
+        # Reloads under load: a new serial each time, swapped in by rename as a deployment would.
+        reloads=5
+        [[ $QUICK == 1 ]] && reloads=2
+        lc --socket "$WORK/ig-100k.sock" --sample authzreq-create --connections 4 --duration $((reloads + 2)) \
+            --format kv --label "section=reload" >"$WORK/reload.kv" 2>"$WORK/reload.err" &
+        load_pid=$!
+        PIDS+=("$load_pid")
+        sleep 1
+        for ((i = 1; i <= reloads; i++)); do
+            sed "s/\"serial\": 42,/\"serial\": $((serial_now + i)),/" "$P100K" >"$WORK/policy-next.json"
+            mv "$WORK/policy-next.json" "$WORK/policy-live.json"
+            kill -HUP "$pid"
+            sleep 1
+        done
+        wait "$load_pid"
+        stop_started "$load_pid"
+        serial=$(curl -s --max-time 5 --unix-socket "$WORK/mem-100k/admin.sock" http://imagegate/status |
+                     python3 -c 'import json,sys; print(json.load(sys.stdin).get("serial"))' 2>/dev/null)
+        reload_ms=$(tail -n +$((log_lines_before + 1)) "$WORK/mem-100k/log" | reload_times -)
+        record "$(cat "$WORK/reload.kv") reloads=$reloads serial_expected=$((serial_now + reloads)) serial_seen=${serial:-unknown} reload_ms=$reload_ms rss_after_kib=$(rss_kib $pid VmRSS) hwm_kib=$(rss_kib $pid VmHWM)"
         [[ -s $WORK/reload.err ]] && note "reload load client: $(head -c 300 "$WORK/reload.err")"
         stop_started "$pid"
     fi
