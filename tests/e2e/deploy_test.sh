@@ -8,9 +8,9 @@
 #      and uninstall-docker --reload brings docker back;
 #   3. the managed plugin: make-plugin.sh, docker plugin create/set/enable, daemon.json + SIGHUP,
 #      a restricted pull denied through it;
-#   4. make deb; dpkg -i on this machine; the installed imagegate (shipped imagegate.json and
-#      policy.json) socket-activated in front of dockerd; dpkg -r (its prerm unwires a
-#      daemon.json) and dpkg -P leave nothing behind.
+#   4. the Debian package (cpack, as make deb runs it); dpkg -i on this machine; the installed
+#      imagegate (shipped imagegate.json and policy.json) socket-activated in front of dockerd;
+#      dpkg -r (its prerm unwires a daemon.json) and dpkg -P leave nothing behind.
 #
 #     bash tests/e2e/deploy_test.sh build/imagegate
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -219,7 +219,10 @@ deb_test() {
         fail "no CMake build directory at $BUILD_DIR (the binary's directory): cannot make deb"
         return
     fi
-    expect_ok cmake --build "$BUILD_DIR" --target deb
+    # What `make deb` runs after the build: cpack on the build directory, packaging the
+    # binary under test as it is (no rebuild).
+    expect_ok cmake -S "$E2E_REPO_DIR" -B "$BUILD_DIR"
+    expect_ok sh -c 'cd "$1" && cpack -G DEB --config CPackConfig.cmake' sh "$BUILD_DIR"
     local deb
     deb=$(ls -t "$BUILD_DIR"/imagegate_*_*.deb 2>/dev/null | head -1)
     check "make deb built a package" test -f "$deb"
