@@ -591,7 +591,7 @@ expect_fail() {
     _run "$@"
     if ((E2E_LAST_RC == 0)); then
         _fail_with_output "$desc" "expected failure, it succeeded"
-    elif ! cat "$E2E_LAST_OUT" "$E2E_LAST_ERR" | grep -qF -- "$want"; then
+    elif ! grep -qF -- "$want" "$E2E_LAST_OUT" "$E2E_LAST_ERR"; then
         _fail_with_output "$desc" "failed, but the output lacks \"$want\""
     else
         pass "$desc"
@@ -605,7 +605,7 @@ expect_output() {
     _run "$@"
     if ((E2E_LAST_RC != 0)); then
         _fail_with_output "$desc" "expected success"
-    elif ! cat "$E2E_LAST_OUT" "$E2E_LAST_ERR" | grep -qF -- "$want"; then
+    elif ! grep -qF -- "$want" "$E2E_LAST_OUT" "$E2E_LAST_ERR"; then
         _fail_with_output "$desc" "the output lacks \"$want\""
     else
         pass "$desc"
@@ -684,7 +684,7 @@ expect_api_not_denied() {
 expect_message_has() {
     local want missing=()
     for want in "$@"; do
-        cat "$E2E_LAST_OUT" "$E2E_LAST_ERR" 2>/dev/null | grep -qF -- "$want" || missing+=("\"$want\"")
+        grep -qsF -- "$want" "$E2E_LAST_OUT" "$E2E_LAST_ERR" || missing+=("\"$want\"")
     done
     local desc="  ...and the message has: $*"
     if ((${#missing[@]})); then
