@@ -279,8 +279,14 @@ print(",".join(f"{v:.0f}" for v in out) or "none")' "${1/#-//dev/stdin}"
         done
         wait "$load_pid"
         stop_started "$load_pid"
-        serial=$(curl -s --max-time 5 --unix-socket "$WORK/mem-100k/admin.sock" http://imagegate/status |
-                     python3 -c 'import json,sys; print(json.load(sys.stdin).get("serial"))' 2>/dev/null)
+        # SIGHUPs that arrive during a reload coalesce into one more reload, which reads the newest
+        # file: wait (up to 20 s) for the last serial rather than expect one reload per signal.
+        for ((i = 0; i < 100; i++)); do
+            serial=$(curl -s --max-time 5 --unix-socket "$WORK/mem-100k/admin.sock" http://imagegate/status |
+                         python3 -c 'import json,sys; print(json.load(sys.stdin).get("serial"))' 2>/dev/null)
+            [[ $serial == $((serial_now + reloads)) ]] && break
+            sleep 0.2
+        done
         reload_ms=$(tail -n +$((log_lines_before + 1)) "$WORK/mem-100k/log" | reload_times -)
         record "$(cat "$WORK/reload.kv") reloads=$reloads serial_expected=$((serial_now + reloads)) serial_seen=${serial:-unknown} reload_ms=$reload_ms rss_after_kib=$(rss_kib $pid VmRSS) hwm_kib=$(rss_kib $pid VmHWM)"
         [[ -s $WORK/reload.err ]] && note "reload load client: $(head -c 300 "$WORK/reload.err")"
