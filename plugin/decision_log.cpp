@@ -1,12 +1,14 @@
 #include "plugin/decision_log.hpp"
 
 #include <boost/json.hpp>
+#include <spdlog/async.h>
 #include <spdlog/sinks/rotating_file_sink.h>
 #include <spdlog/spdlog.h>
 
 #include <chrono>
 #include <ctime>
 #include <filesystem>
+#include <mutex>
 
 namespace imagegate {
 
@@ -23,13 +25,22 @@ std::string rfc3339_now() {
     return out;
 }
 
-DecisionLog::DecisionLog(const std::string &path, std::size_t max_bytes, int max_files) {
+DecisionLog::DecisionLog(const std::string &path, std::size_t max_bytes, int max_files, bool asynchronous) {
     if (path.empty()) return;
     std::error_code ec;
     std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
     try {
         auto sink = std::make_shared<spdlog::sinks::rotating_file_sink_mt>(path, max_bytes, static_cast<std::size_t>(max_files));
-        logger_ = std::make_shared<spdlog::logger>("decisions", sink);
+        // Lines are written by spdlog's worker thread, off the request path; a full queue
+        // blocks rather than drops (a decision is never lost).
+        if (asynchronous) {
+            static std::once_flag pool_once;
+            std::call_once(pool_once, [] { spdlog::init_thread_pool(8192, 1); });
+            logger_ = std::make_shared<spdlog::async_logger>("decisions", sink, spdlog::thread_pool(),
+                                                             spdlog::async_overflow_policy::block);
+        } else {
+            logger_ = std::make_shared<spdlog::logger>("decisions", sink);
+        }
         logger_->set_pattern("%v");
         logger_->set_level(spdlog::level::info);
         logger_->flush_on(spdlog::level::info); // one write(2) per line: no torn lines between writers
@@ -39,26 +50,60 @@ DecisionLog::DecisionLog(const std::string &path, std::size_t max_bytes, int max
 }
 
 namespace {
+// JSON string escaping (RFC 8259) without building a DOM: this runs for every decision.
+void append_json_string(std::string &out, std::string_view s) {
+    static const char *hex = "0123456789abcdef";
+    out.push_back('"');
+    for (unsigned char c : s) {
+        switch (c) {
+        case '"': out += "\\\""; break;
+        case '\\': out += "\\\\"; break;
+        case '\n': out += "\\n"; break;
+        case '\r': out += "\\r"; break;
+        case '\t': out += "\\t"; break;
+        default:
+            if (c < 0x20) {
+                out += "\\u00";
+                out.push_back(hex[c >> 4]);
+                out.push_back(hex[c & 15]);
+            } else {
+                out.push_back(static_cast<char>(c));
+            }
+        }
+    }
+    out.push_back('"');
+}
+
+void field(std::string &out, std::string_view key, std::string_view value) {
+    out += out.size() > 1 ? ",\"" : "\"";
+    out += key;
+    out += "\":";
+    append_json_string(out, value);
+}
+
 std::string line(const LogContext &c, std::string_view action, std::string_view reference, std::string_view category,
                  std::string_view registry, bool allow, std::string_view reason, bool tag_target) {
-    boost::json::object o;
-    o["time"] = rfc3339_now();
-    o["user"] = c.user;
-    o["action"] = action;
-    o["reference"] = reference;
-    o["category"] = category;
-    o["registry"] = registry;
-    o["decision"] = allow ? "allow" : "deny";
-    o["reason"] = reason;
-    o["organization"] = c.organization;
-    if (c.policy_serial >= 0) o["policySerial"] = c.policy_serial;
-    else o["policySerial"] = nullptr;
-    o["mode"] = c.audit ? "audit" : "enforce";
-    o["source"] = c.source;
-    if (!c.endpoint.empty()) o["endpoint"] = c.endpoint;
-    if (tag_target) o["tagTarget"] = true;
-    if (!c.digest.empty()) o["digest"] = c.digest;
-    return boost::json::serialize(o);
+    std::string out;
+    out.reserve(256 + reason.size() + reference.size());
+    out = "{";
+    field(out, "time", rfc3339_now());
+    field(out, "user", c.user);
+    field(out, "action", action);
+    field(out, "reference", reference);
+    field(out, "category", category);
+    field(out, "registry", registry);
+    field(out, "decision", allow ? "allow" : "deny");
+    field(out, "reason", reason);
+    field(out, "organization", c.organization);
+    out += ",\"policySerial\":";
+    out += c.policy_serial >= 0 ? std::to_string(c.policy_serial) : "null";
+    field(out, "mode", c.audit ? "audit" : "enforce");
+    field(out, "source", c.source);
+    if (!c.endpoint.empty()) field(out, "endpoint", c.endpoint);
+    if (tag_target) out += ",\"tagTarget\":true";
+    if (!c.digest.empty()) field(out, "digest", c.digest);
+    out += "}";
+    return out;
 }
 } // namespace
 

@@ -26,7 +26,8 @@ struct LogContext {
 class DecisionLog {
   public:
     // An empty path disables the log. Throws std::runtime_error naming the path when it cannot open.
-    DecisionLog(const std::string &path, std::size_t max_bytes, int max_files);
+    // `asynchronous` (the daemon): lines are written by a background thread, off the request path.
+    DecisionLog(const std::string &path, std::size_t max_bytes, int max_files, bool asynchronous = false);
     void write(const Decision &decision, const LogContext &context);
     void write_image(const ImageDecision &image, const LogContext &context);
     void flush();

@@ -110,7 +110,7 @@ int run_serve(const Args &args) {
     std::unique_ptr<DecisionLog> log;
     try {
         log = std::make_unique<DecisionLog>(config.decision_log, static_cast<std::size_t>(config.decision_log_max_bytes),
-                                            config.decision_log_files);
+                                            config.decision_log_files, true);
     } catch (const std::exception &e) {
         spdlog::error("{}; decisions are not logged", e.what());
         log = std::make_unique<DecisionLog>("", 0, 0);
