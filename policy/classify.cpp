@@ -1,6 +1,7 @@
 #include "policy/classify.hpp"
 
 #include "policy/go_json.hpp"
+#include "policy/paths.hpp"
 
 #include <algorithm>
 #include <charconv>
@@ -212,7 +213,12 @@ bool harmless_security_option(std::string_view opt) {
            opt == "apparmor=docker-default" || opt == "apparmor:docker-default";
 }
 
-// Local-driver volume options that bind a host path: {"type":"none","o":"bind","device":"/etc"}.
+// Local-driver volume options (moby volume/local): "type", "o" and "device" go to mount(2) as
+// they are, in dockerd's mount namespace, when a container first uses the volume. A bind ("o"
+// holding bind/rbind, or type none) exposes "device" as a host path; tmpfs and network
+// filesystems expose nothing of the host; any other type mounts a host block device or a kernel
+// filesystem (type=ext4 device=/dev/vda is the host's disk, type=proc a writable host
+// /proc/sys, type=overlay o=lowerdir=/etc): those count as host devices.
 void bind_volume_options(BodyReader &r, const json::value *options_holder, std::string_view options_key,
                          const std::string &described, ContainerSettings &s) {
     const json::value *opts = r.field(options_holder, options_key);
@@ -221,15 +227,42 @@ void bind_volume_options(BodyReader &r, const json::value *options_holder, std::
         r.fail(options_key, "an object");
         return;
     }
-    // Any "device" option is treated as a host path: only the driver knows what it means.
+    std::string type, flags;
+    std::vector<std::string> devices;
     for (const auto &kv : opts->as_object()) {
-        if (go_fold(kv.key()) != "device") continue;
+        std::string key = go_fold(kv.key());
+        if (key != "type" && key != "o" && key != "device") continue;
         if (!kv.value().is_string()) {
-            r.fail("device", "a string");
+            r.fail(key, "a string");
             return;
         }
-        s.mounts.push_back({std::string(kv.value().as_string()), described});
+        std::string value(kv.value().as_string());
+        if (key == "device") devices.push_back(value);
+        else if (key == "o") flags += "," + value + ",";
+        else type += value;
     }
+    std::transform(type.begin(), type.end(), type.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    bool bind = flags.find(",bind,") != std::string::npos || flags.find(",rbind,") != std::string::npos;
+    if (bind || type.empty() || type == "none") {
+        for (auto &device : devices) s.mounts.push_back({device, described});
+    } else if (type != "tmpfs" && type != "nfs" && type != "nfs4" && type != "cifs" && type != "smb3") {
+        s.devices.push_back("filesystem type=" + type + (devices.empty() ? "" : " device=" + devices.front()) + " of " +
+                            described);
+    }
+}
+
+// Sysctls outside the namespaced ones change the host kernel; net.* ones do too when the
+// container shares the host's network namespace.
+void read_sysctls(BodyReader &r, const json::value *holder, ContainerSettings &s) {
+    const json::value *sysctls = r.field(holder, "sysctls");
+    if (!sysctls) return;
+    if (!sysctls->is_object()) {
+        r.fail("Sysctls", "an object");
+        return;
+    }
+    for (const auto &kv : sysctls->as_object())
+        if (!namespaced_sysctl(kv.key()) || (s.host_network && std::string_view(kv.key()).starts_with("net.")))
+            s.sysctls.emplace_back(kv.key());
 }
 
 void read_mounts(BodyReader &r, const json::value *holder, ContainerSettings &s) {
@@ -290,13 +323,28 @@ void read_host_config(BodyReader &r, const json::value *hc, ContainerSettings &s
     for (auto &rule : r.strings(hc, "devicecgrouprules")) s.devices.push_back("cgroup rule " + rule);
     for (auto &opt : r.strings(hc, "securityopt"))
         if (!harmless_security_option(opt)) s.security_options.push_back(opt);
-    if (const json::value *sysctls = r.field(hc, "sysctls")) {
-        if (!sysctls->is_object()) r.fail("Sysctls", "an object");
-        else
-            for (const auto &kv : sysctls->as_object())
-                if (!namespaced_sysctl(kv.key()) || (s.host_network && std::string_view(kv.key()).starts_with("net.")))
-                    s.sysctls.emplace_back(kv.key());
-    }
+    // dockerd hands MaskedPaths/ReadonlyPaths to the runtime as given (daemon/oci_linux.go): a
+    // list that leaves out one of Docker's defaults unmasks /proc as systempaths=unconfined
+    // does, and a writable /proc/sys/kernel/core_pattern is host root.
+    static constexpr std::string_view masked[] = {"/proc/asound",       "/proc/acpi",        "/proc/kcore",
+                                                  "/proc/keys",         "/proc/latency_stats", "/proc/timer_list",
+                                                  "/proc/timer_stats",  "/proc/sched_debug", "/proc/scsi",
+                                                  "/sys/firmware"};
+    static constexpr std::string_view read_only[] = {"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys",
+                                                     "/proc/sysrq-trigger"};
+    auto keeps_defaults = [&](std::string_view key, std::string_view name, auto &defaults) {
+        if (!r.field(hc, key)) return;
+        std::vector<std::string> given = r.strings(hc, key);
+        for (auto &g : given) g = normalize_path(g);
+        for (std::string_view d : defaults)
+            if (std::find(given.begin(), given.end(), d) == given.end()) {
+                s.security_options.push_back(std::string(name) + " without " + std::string(d));
+                return;
+            }
+    };
+    keeps_defaults("maskedpaths", "MaskedPaths", masked);
+    keeps_defaults("readonlypaths", "ReadonlyPaths", read_only);
+    read_sysctls(r, hc, s);
 }
 
 Result<json::value> parse_body(const std::string &body) {
@@ -423,6 +471,18 @@ Result<ClassifiedRequest> classify_request(const AuthzRequest &request) {
         if (!remote->empty() && remote->find("://") == std::string::npos && !remote->starts_with("git@") &&
             !remote->ends_with(".git"))
             out.images.push_back({ImageUse::Need::Pull, remote.value()});
+        // `docker build --network host`: RUN steps share the host's network namespace.
+        auto network = need_single("networkmode");
+        if (!network) return Error{network.error()};
+        if (is_host_mode(network.value())) {
+            ContainerSettings s;
+            s.host_network = true;
+            out.container = std::move(s);
+        }
+    } else if (method == "POST" && (path == "/grpc" || path == "/session")) {
+        // BuildKit: buildx talks gRPC to dockerd's builder over /grpc and sends the context over
+        // /session; only this opening request is authorized, never the builds inside it.
+        out.action = Action::Build;
     } else if (method == "POST" && match_name(path, "/images/", "/push", &name)) {
         out.action = Action::Push;
         auto tag = need_single("tag");
@@ -497,6 +557,20 @@ Result<ClassifiedRequest> classify_request(const AuthzRequest &request) {
             ContainerSettings s;
             read_mounts(r, spec, s);
             for (auto &cap : r.strings(spec, "capabilityadd")) s.cap_add.push_back(cap);
+            // A task attached to the network "host" runs in the host's network namespace
+            // (`docker service create --network host`); Networks also sits on the spec (deprecated).
+            for (const json::value *holder : {task, static_cast<const json::value *>(&body.value())})
+                if (const json::array *networks = r.array(holder, "networks"))
+                    for (const auto &n : *networks)
+                        if (is_host_mode(n.is_object() ? r.string(&n, "target") : std::nullopt)) s.host_network = true;
+            read_sysctls(r, spec, s);
+            if (const json::value *privileges = r.field(spec, "privileges")) {
+                if (r.boolean(r.field(privileges, "selinuxcontext"), "disable")) s.security_options.push_back("label=disable");
+                std::string seccomp = r.string(r.field(privileges, "seccomp"), "mode").value_or("");
+                if (!seccomp.empty() && seccomp != "default") s.security_options.push_back("seccomp mode " + seccomp);
+                std::string apparmor = r.string(r.field(privileges, "apparmor"), "mode").value_or("");
+                if (!apparmor.empty() && apparmor != "default") s.security_options.push_back("apparmor mode " + apparmor);
+            }
             if (auto user = r.string(spec, "user")) s.user = *user;
             out.container = std::move(s);
         }
