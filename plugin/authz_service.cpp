@@ -117,20 +117,26 @@ std::string AuthzService::authz_request(std::string_view body) {
             spdlog::warn("unreadable AuthZ request: {}", request.error());
         } else {
             log_context.user = request->user;
-            DecisionContext ctx;
+            // The parts of the context that never change are built once per connection thread.
+            thread_local DecisionContext ctx;
+            thread_local const AuthzService *ctx_owner = nullptr;
+            if (ctx_owner != this) {
+                ctx = DecisionContext{};
+                ctx.protected_paths = protected_paths_;
+                ctx.plugin_names_self = self_names_;
+                ctx.facts.resolve_path = resolve_host_path;
+                if (DockerClient *docker = docker_) {
+                    ctx.facts.image_names = [docker](std::string_view id) { return docker->image_names(id); };
+                    ctx.facts.image_user = [docker](std::string_view image) { return docker->image_user(image); };
+                    ctx.facts.volume_device = [docker](std::string_view v) { return docker->volume_device(v); };
+                }
+                ctx_owner = this;
+            }
             ctx.policy = active ? active->policy.get() : nullptr;
             ctx.policy_problem = policy_problem(active.get(), config_, Clock::now());
-            ctx.protected_paths = protected_paths_;
-            ctx.plugin_names_self = self_names_;
-            ctx.facts.resolve_path = resolve_host_path;
-            if (docker_) {
-                DockerClient *docker = docker_;
-                bool wants_userns = ctx.policy && ctx.policy->hardening.user_namespaces_required;
-                if (wants_userns) ctx.facts.userns_remapped = docker->userns_remapped();
-                ctx.facts.image_names = [docker](std::string_view id) { return docker->image_names(id); };
-                ctx.facts.image_user = [docker](std::string_view image) { return docker->image_user(image); };
-                ctx.facts.volume_device = [docker](std::string_view v) { return docker->volume_device(v); };
-            }
+            ctx.facts.userns_remapped.reset();
+            if (docker_ && ctx.policy && ctx.policy->hardening.user_namespaces_required)
+                ctx.facts.userns_remapped = docker_->userns_remapped();
             decision = decide_request(request.value(), ctx);
         }
     } catch (const std::exception &e) {

@@ -5,6 +5,7 @@
 #include <boost/beast/http/string_body.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
@@ -161,7 +162,9 @@ void HttpServer::run() {
 }
 
 void HttpServer::serve_connection(int fd) {
-    timeval tv{limits_.idle_timeout_seconds, 0};
+    // One receive timeout, set once: a read that times out in the middle of a request ends a
+    // slow client; between requests it only counts towards the idle limit.
+    timeval tv{std::min(limits_.request_timeout_seconds, limits_.idle_timeout_seconds), 0};
     ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     timeval send_tv{limits_.request_timeout_seconds, 0};
     ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &send_tv, sizeof send_tv);
@@ -177,6 +180,7 @@ void HttpServer::serve_connection(int fd) {
         parser.header_limit(static_cast<std::uint32_t>(limits_.max_header_bytes));
         parser.eager(true);
         auto began = std::chrono::steady_clock::now();
+        auto idle_since = began;
         bool begun = start < buffer.size();
         boost::beast::error_code ec;
         while (!parser.is_done()) {
@@ -197,6 +201,9 @@ void HttpServer::serve_connection(int fd) {
             }
             ssize_t n = ::read(fd, chunk, sizeof chunk);
             if (n < 0 && errno == EINTR) continue;
+            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && !begun &&
+                std::chrono::steady_clock::now() - idle_since < std::chrono::seconds(limits_.idle_timeout_seconds))
+                continue; // an idle keep-alive connection: keep it
             if (n <= 0) {
                 open = false;
                 break;
@@ -204,8 +211,6 @@ void HttpServer::serve_connection(int fd) {
             if (!begun) {
                 begun = true;
                 began = std::chrono::steady_clock::now();
-                tv = {limits_.request_timeout_seconds, 0};
-                ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
             }
             if (start > 0 && start == buffer.size()) {
                 buffer.clear();
@@ -218,10 +223,6 @@ void HttpServer::serve_connection(int fd) {
             HttpReply reject{ec == http::error::body_limit ? 413 : 400, limits_.reject_body, true};
             send_reply(fd, reject, false);
             break;
-        }
-        if (tv.tv_sec != limits_.idle_timeout_seconds) {
-            tv = {limits_.idle_timeout_seconds, 0};
-            ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
         }
         auto &request = parser.get();
         HttpReply reply = handler_(std::string_view(request.method_string().data(), request.method_string().size()),

@@ -27,12 +27,10 @@ std::string go_fold(std::string_view key) {
 
 namespace {
 bool folded_equals(std::string_view key, std::string_view lower_name) {
-    // Fast path: plain ASCII keys of a different length cannot match.
-    bool ascii = true;
-    for (char c : key)
-        if (static_cast<unsigned char>(c) >= 0x80) ascii = false;
-    if (ascii) {
-        if (key.size() != lower_name.size()) return false;
+    // Folding shortens a key only through U+017F (2 bytes) and U+212A (3 bytes): a key of
+    // another length cannot match, and one of the same length can match only byte for byte.
+    if (key.size() < lower_name.size() || key.size() > 3 * lower_name.size()) return false;
+    if (key.size() == lower_name.size()) {
         for (std::size_t i = 0; i < key.size(); ++i) {
             char c = key[i];
             if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);

@@ -171,7 +171,11 @@ Result<Reference> parse_reference(std::string_view text) {
             path = rest.substr(slash + 1);
         }
     }
-    if (!domain.empty() && !valid_domain(domain)) return invalid(text, "invalid registry name");
+    // distribution/reference matches the whole name first (a first component that is not a valid
+    // domain may still be a valid path component, "a_b.c/x"), then splits the domain off by the
+    // rule above: such a name is accepted, with that component as its registry.
+    if (!domain.empty() && !valid_domain(domain) && !valid_path_component(domain))
+        return invalid(text, "invalid registry name");
     if (path.empty()) return invalid(text, "missing repository name");
     if (path.size() > kMaxNameLength) return invalid(text, "repository name must not be longer than 255 characters");
     if (std::any_of(path.begin(), path.end(), [](char c) { return c >= 'A' && c <= 'Z'; }))
@@ -190,7 +194,12 @@ Result<Reference> parse_reference(std::string_view text) {
     if (canonical_registry(domain) == kDockerHub) ref.registry = std::string(kDockerHub);
     ref.path = std::string(path);
     if (ref.is_docker_hub() && ref.path.find('/') == std::string::npos) ref.path = "library/" + ref.path;
+    // distribution/reference measures the normalised path: "library/" counts (reference.go Parse).
+    if (ref.path.size() > kMaxNameLength) return invalid(text, "repository name must not be longer than 255 characters");
     if (ref.tag.empty() && ref.digest.empty()) ref.tag = "latest";
+    // The normalised form is parsed again (names dockerd reports, policy impact replays): it
+    // must fit the limit too, or normalising twice would not give the same answer.
+    if (ref.str().size() > kMaxReferenceLength) return invalid(text, "reference too long");
     return ref;
 }
 

@@ -77,8 +77,31 @@ TEST_CASE("invalid references are refused with a message that quotes them") {
 }
 
 TEST_CASE("a 255-character repository path is the longest accepted") {
-    CHECK(parse_reference("docker.io/" + std::string(255, 'a')).ok());
-    CHECK_FALSE(parse_reference("docker.io/" + std::string(256, 'a')).ok());
+    CHECK(parse_reference("docker.io/a/" + std::string(253, 'a')).ok());
+    CHECK_FALSE(parse_reference("docker.io/a/" + std::string(254, 'a')).ok());
+    CHECK(parse_reference("ghcr.io/" + std::string(255, 'a')).ok());
+    CHECK_FALSE(parse_reference("ghcr.io/" + std::string(256, 'a')).ok());
+}
+
+TEST_CASE("the library/ of a one-component Docker Hub name counts towards the 255 characters") {
+    // ParseNormalizedNamed parses "docker.io/library/NAME": NAME may have 247 characters.
+    CHECK(parse_reference(std::string(247, 'a')).ok());
+    auto ref = parse_reference(std::string(248, 'a'));
+    REQUIRE_FALSE(ref.ok());
+    CHECK(ref.error() == "invalid reference \"" + std::string(248, 'a') +
+                             "\": repository name must not be longer than 255 characters");
+    CHECK_FALSE(parse_reference("docker.io/" + std::string(248, 'a')).ok());
+}
+
+TEST_CASE("a reference whose normalised form is longer than the limit is refused") {
+    // Within the limit as given, but ":latest" takes the normalised form past it.
+    std::string at_limit = "r" + std::string(1009, 'e') + ".io/app";
+    REQUIRE(at_limit.size() == 1017);
+    CHECK(parse_reference(at_limit).ok()); // 1017 + ":latest" = 1024
+    std::string over = "r" + std::string(1010, 'e') + ".io/app";
+    auto ref = parse_reference(over);
+    REQUIRE_FALSE(ref.ok());
+    CHECK(ref.error().ends_with("...\": reference too long"));
 }
 
 TEST_CASE("registry-1.docker.io is Docker Hub") {
