@@ -3,6 +3,8 @@
 #include "policy/policy.hpp"
 
 #include <atomic>
+#include <malloc.h>
+#include <thread>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -30,7 +32,17 @@ struct SyncStatus {
 class PolicyStore {
   public:
     std::shared_ptr<const ActivePolicy> current() const { return current_.load(std::memory_order_acquire); }
-    void publish(std::shared_ptr<const ActivePolicy> next) { current_.store(std::move(next), std::memory_order_release); }
+    // Swaps `next` in. The previous policy is freed here, on the publishing thread, once the
+    // requests that still hold it are done (bounded wait): a request thread never pays for
+    // freeing a large policy. Then the freed memory goes back to the system.
+    void publish(std::shared_ptr<const ActivePolicy> next) {
+        auto previous = current_.exchange(std::move(next), std::memory_order_acq_rel);
+        if (!previous) return;
+        for (int i = 0; i < 2000 && previous.use_count() > 1; ++i)
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        previous.reset();
+        ::malloc_trim(0);
+    }
 
     SyncStatus sync_status() const {
         std::lock_guard lock(mutex_);
