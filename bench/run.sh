@@ -11,7 +11,7 @@
 #   BENCH_BUILD=DIR        build directory (default build-bench)
 #   BENCH_ROUNDS=N         dockerd rounds (default 4); BENCH_DIRECT_ROUNDS=N (default 3)
 #   BENCH_QUICK=1          short runs everywhere: checks the harness, not the numbers
-#   BENCH_SKIP=LIST        any of micro,direct,memory,dockerd (comma separated)
+#   BENCH_SKIP=LIST        any of micro,direct,memory,dockerd,verifier (comma separated)
 #   BENCH_NO_BUILD=1       use the binaries already built
 #   BENCH_KEEP=1           keep the work directory (logs, raw results)
 #   BENCH_TMP=DIR          where the work directory goes (default /dev/shm, else /tmp)
@@ -371,6 +371,7 @@ if ! skipped dockerd && dockerd_usable; then
     done
 fi
 
+skipped verifier || [[ -z $IMAGEGATE ]] || { say "containerd-verify, exec to exit (issue 10)"; bash "$ROOT/bench/verifier_bench.sh" "$IMAGEGATE" --kv "$RESULTS" >&2; }
 record "section=meta loadavg_end=$(cut -d' ' -f1 /proc/loadavg)"
 
 # ---------------------------------------------------------------- the table
