@@ -129,6 +129,7 @@ std::string AuthzService::authz_request(std::string_view body) {
                     ctx.facts.image_names = [docker](std::string_view id) { return docker->image_names(id); };
                     ctx.facts.image_user = [docker](std::string_view image) { return docker->image_user(image); };
                     ctx.facts.volume_device = [docker](std::string_view v) { return docker->volume_device(v); };
+                    ctx.facts.container = [docker](std::string_view id) { return docker->container(id); };
                 }
                 ctx_owner = this;
             }

@@ -145,6 +145,19 @@ std::optional<std::string> DockerClient::image_user(std::string_view image) cons
     return std::string(user->as_string());
 }
 
+ContainerLookup DockerClient::container(std::string_view id) const {
+    ContainerLookup lookup;
+    int status = 0;
+    auto v = get_json("/containers/" + escape_path(id) + "/json", &status);
+    if (status == 404) lookup.state = ContainerLookup::State::NotFound;
+    if (!v || status != 200) return lookup;
+    auto settings = container_settings_from_inspect(*v);
+    if (!settings) return lookup;
+    lookup.state = ContainerLookup::State::Found;
+    lookup.settings = std::move(settings).value();
+    return lookup;
+}
+
 std::optional<std::string> DockerClient::volume_device(std::string_view volume) const {
     int status = 0;
     auto v = get_json("/volumes/" + escape_path(volume), &status);

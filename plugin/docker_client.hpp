@@ -28,6 +28,7 @@ class DockerClient {
     ImageLookup image_names(std::string_view id) const;
     std::optional<std::string> image_user(std::string_view image) const;
     std::optional<std::string> volume_device(std::string_view volume) const;
+    ContainerLookup container(std::string_view id) const;
 
   private:
     std::vector<std::string> sockets_;

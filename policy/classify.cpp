@@ -313,6 +313,13 @@ void read_host_config(BodyReader &r, const json::value *hc, ContainerSettings &s
     for (auto [key, name] : modes)
         if (is_host_mode(r.string(hc, key))) s.host_namespaces.emplace_back(name);
     if (is_host_mode(r.string(hc, "networkmode"))) s.host_network = true;
+    static constexpr std::pair<std::string_view, std::string_view> joinable[] = {
+        {"networkmode", "network"}, {"pidmode", "pid"}, {"ipcmode", "ipc"}, {"utsmode", "uts"}};
+    for (auto [key, name] : joinable) {
+        std::string mode = r.string(hc, key).value_or("");
+        if (mode.starts_with("container:")) s.joined_namespaces.emplace_back(name, mode.substr(10));
+    }
+    for (auto &from : r.strings(hc, "volumesfrom")) s.volumes_from.push_back(from.substr(0, from.find(':')));
     for (auto &cap : r.strings(hc, "capadd")) s.cap_add.push_back(cap);
     for (auto &cap : r.strings(hc, "capabilities")) s.cap_add.push_back(cap);
     if (const json::array *devices = r.array(hc, "devices"))
@@ -358,6 +365,19 @@ Result<json::value> parse_body(const std::string &body) {
 }
 
 } // namespace
+
+Result<ContainerSettings> container_settings_from_inspect(const json::value &inspect) {
+    if (!inspect.is_object()) return Error{"the container's inspect reply is not a JSON object"};
+    BodyReader r;
+    ContainerSettings s;
+    read_host_config(r, r.field(&inspect, "hostconfig"), s);
+    // dockerd fills in CgroupnsMode "host" itself (its default on cgroup v1 hosts and for API
+    // < 1.41): an inspect reply cannot tell that from a requested one.
+    std::erase(s.host_namespaces, "cgroupns");
+    s.user = r.string(r.field(&inspect, "config"), "user").value_or("");
+    if (!r.error.empty()) return Error{r.error};
+    return s;
+}
 
 Result<ClassifiedRequest> classify_request(const AuthzRequest &request) {
     ClassifiedRequest out;
@@ -543,6 +563,13 @@ Result<ClassifiedRequest> classify_request(const AuthzRequest &request) {
         s.user = r.string(&body.value(), "user");
         if (!r.error.empty()) return Error{r.error};
         out.container = std::move(s);
+        out.entered_container = name;
+    } else if (((method == "PUT" || method == "GET" || method == "HEAD") &&
+                match_name(path, "/containers/", "/archive", &name)) ||
+               (method == "POST" && match_name(path, "/containers/", "/attach", &name)) ||
+               (method == "GET" && match_name(path, "/containers/", "/attach/ws", &name))) {
+        // docker cp and attach reach into a container as exec does: into what it binds too.
+        out.entered_container = name;
     } else if (method == "POST" && (path == "/services/create" || match_name(path, "/services/", "/update", &name))) {
         out.action = Action::Pull;
         auto body = body_json();

@@ -4,6 +4,8 @@
 #include "policy/authz_request.hpp"
 #include "policy/result.hpp"
 
+#include <boost/json/value.hpp>
+
 #include <map>
 #include <optional>
 #include <string>
@@ -36,6 +38,10 @@ struct ContainerSettings {
     std::vector<std::string> sysctls;          // non-namespaced
     std::optional<std::string> user;           // Config.User / exec User as given (nullopt: not given)
     bool is_exec = false;
+    // What another container lends: --volumes-from X (its mounts) and --network/--pid/--ipc/--uts
+    // container:X (its namespace, which may be the host's).
+    std::vector<std::string> volumes_from;
+    std::vector<std::pair<std::string, std::string>> joined_namespaces; // {"network", "X"}, {"pid", "X"} ...
 };
 
 enum class Special {
@@ -52,10 +58,15 @@ struct ClassifiedRequest {
     Special special = Special::None;
     std::string plugin_name; // for plugin management: the plugin's name or remote
     bool plugin_install = false; // install/enable/upgrade (a new plugin gets host privileges)
+    std::string entered_container; // exec, attach, docker cp: the existing container it enters
 };
 
 // Classifies a request. An error means the request cannot be understood safely: the caller
 // denies it, quoting the message (fail closed).
 Result<ClassifiedRequest> classify_request(const AuthzRequest &request);
+
+// An existing container's settings from dockerd's GET /containers/{id}/json (its HostConfig and
+// Config.User), read as a create body is read.
+Result<ContainerSettings> container_settings_from_inspect(const boost::json::value &inspect);
 
 } // namespace imagegate

@@ -106,6 +106,8 @@ std::string deny_line(std::string_view what, std::string_view reason) {
 bool is_root_user(std::string_view user) {
     std::string_view uid = user.substr(0, user.find(':'));
     if (uid == "root") return true;
+    // runc reads the uid with Go's strconv.Atoi, which takes a sign: "+0" and "-0" are root.
+    if (uid.starts_with('+') || uid.starts_with('-')) uid.remove_prefix(1);
     if (uid.empty()) return false;
     return std::all_of(uid.begin(), uid.end(), [](char c) { return c == '0'; });
 }
@@ -190,9 +192,47 @@ namespace {
 
 // Hardening (SPEC §1.6) of container creates, updates, execs, services and volumes.
 std::string check_container(const ContainerSettings &s, const ClassifiedRequest &c, const DecisionContext &ctx,
-                            const Policy &p) {
+                            const Policy &p, int depth = 0) {
     const Hardening &h = p.hardening;
     std::string by = " is restricted by " + p.organization + "'s hardening policy " + policy_serial(p);
+
+    // --volumes-from X and --network/--pid/--ipc/--uts container:X take what X has: an agent
+    // that binds the Docker socket, or runs with --pid host, must not lend it to anyone.
+    if (!s.volumes_from.empty() || !s.joined_namespaces.empty()) {
+        auto look_up = [&](const std::string &name) -> std::optional<ContainerLookup> {
+            if (!ctx.facts.container || depth > 4) return std::nullopt;
+            ContainerLookup found = ctx.facts.container(name);
+            if (found.state == ContainerLookup::State::Unknown) return std::nullopt;
+            return found;
+        };
+        ContainerSettings merged = s;
+        merged.volumes_from.clear();
+        merged.joined_namespaces.clear();
+        for (const auto &from : s.volumes_from) {
+            auto other = look_up(from);
+            if (!other) return "--volumes-from " + from + ": imagegate cannot look that container up, so it cannot check what it lends";
+            for (auto m : other->settings.mounts) {
+                m.described = "--volumes-from " + from + " (" + m.described + ")";
+                merged.mounts.push_back(std::move(m));
+            }
+            for (const auto &v : other->settings.named_volumes) merged.named_volumes.push_back(v);
+            for (const auto &v : other->settings.volumes_from) merged.volumes_from.push_back(v);
+        }
+        for (const auto &[kind, name] : s.joined_namespaces) {
+            auto other = look_up(name);
+            if (!other) return "the " + kind + " namespace of container " + name + ": imagegate cannot look that container up";
+            const ContainerSettings &o = other->settings;
+            bool host = kind == "network" ? o.host_network
+                                          : std::find(o.host_namespaces.begin(), o.host_namespaces.end(), kind) !=
+                                                o.host_namespaces.end();
+            bool restricted = kind == "network" ? h.host_network == Setting::Restricted
+                                                : h.host_namespaces == Setting::Restricted;
+            if (host && restricted) return "the host " + kind + " namespace (through container " + name + ")" + by;
+            for (const auto &joined : o.joined_namespaces)
+                if (joined.first == kind) merged.joined_namespaces.push_back(joined);
+        }
+        return check_container(merged, c, ctx, p, depth + 1);
+    }
     std::vector<std::string> guarded = ctx.protected_paths;
     guarded.insert(guarded.end(), h.protected_paths.begin(), h.protected_paths.end());
 
@@ -261,6 +301,12 @@ bool is_self_plugin(std::string_view name, const DecisionContext &ctx) {
     std::string_view last = slash == std::string_view::npos ? base : base.substr(slash + 1);
     std::string_view repo = last.substr(0, last.find(':'));
     if (repo.starts_with("imagegate")) return true;
+    // dockerd also finds a plugin by a prefix of its 64-hex ID ("docker plugin disable 3f2a"):
+    // a name that could be one may be imagegate itself.
+    if (!base.empty() && std::all_of(base.begin(), base.end(), [](char ch) {
+            return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f');
+        }))
+        return true;
     std::string_view names = ctx.plugin_names_self;
     std::size_t start = 0;
     while (start < names.size()) {
@@ -402,6 +448,33 @@ Decision decide_request(const AuthzRequest &request, const DecisionContext &ctx)
     if (c.container) {
         std::string problem = check_container(*c.container, c, ctx, *p);
         if (!problem.empty()) return finish_deny(deny_line(c.endpoint, problem));
+    }
+
+    // exec, attach and docker cp enter an existing container, with all it has: entering one that
+    // could not be created under this policy (privileged, binding the Docker socket ...) is
+    // refused as its creation would be.
+    if (!c.entered_container.empty() && ctx.facts.container) {
+        ContainerLookup entered = ctx.facts.container(c.entered_container);
+        if (entered.state == ContainerLookup::State::Unknown)
+            return finish_deny(deny_line(c.endpoint, "imagegate cannot look up container " + c.entered_container +
+                                                         ", so it cannot check what entering it gives"));
+        if (entered.state == ContainerLookup::State::Found) {
+            ContainerSettings settings = entered.settings;
+            ClassifiedRequest existing;
+            std::string problem = check_container(settings, existing, ctx, *p);
+            if (!problem.empty())
+                return finish_deny(deny_line(c.endpoint, "container " + c.entered_container +
+                                                             " may not be entered (exec, attach, cp): " + problem));
+            // An exec with no --user runs as the container's user.
+            bool exec_as_container_user = c.container && c.container->is_exec &&
+                                          (!c.container->user || c.container->user->empty());
+            if (exec_as_container_user && p->hardening.root_in_container_restricted &&
+                (!settings.user || settings.user->empty() || is_root_user(*settings.user)))
+                return finish_deny(deny_line(c.endpoint, "exec as root (container " + c.entered_container +
+                                                             " runs as root; give --user) is restricted by " +
+                                                             p->organization + "'s hardening policy " +
+                                                             policy_serial(*p)));
+        }
     }
 
     d.allow = true;

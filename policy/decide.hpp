@@ -37,6 +37,12 @@ struct ImageLookup {
     std::vector<std::string> names; // RepoTags and RepoDigests when Found
 };
 
+// What dockerd says about an existing container (GET /containers/{id}/json).
+struct ContainerLookup {
+    enum class State { Found, NotFound, Unknown } state = State::Unknown; // Unknown: dockerd not asked/answering
+    ContainerSettings settings; // its HostConfig and Config.User when Found
+};
+
 // Facts about the host that the decision needs and that plugin/ learns from dockerd.
 struct HostFacts {
     std::optional<bool> userns_remapped;                 // from GET /info; nullopt: unknown
@@ -48,6 +54,9 @@ struct HostFacts {
     std::function<std::optional<std::string>(std::string_view path)> resolve_path;
     // A named volume's bind device, if it is a local bind volume.
     std::function<std::optional<std::string>(std::string_view volume)> volume_device;
+    // An existing container's settings: what --volumes-from and container:X lend, what exec,
+    // attach and docker cp enter.
+    std::function<ContainerLookup(std::string_view container)> container;
 };
 
 struct DecisionContext {
