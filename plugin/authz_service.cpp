@@ -64,21 +64,6 @@ std::vector<std::string> imagegate_protected_paths(const Config &c) {
     return out;
 }
 
-std::string policy_problem(const ActivePolicy *active, const Config &config, Clock::time_point now) {
-    if (!active) return "no valid imagegate policy has been loaded";
-    bool fetched = active->source.starts_with("url:") || active->source.starts_with("cache:");
-    if (!fetched) return {};
-    auto age = std::chrono::duration_cast<std::chrono::seconds>(now - active->synced_at).count();
-    if (age <= config.max_age_seconds) return {};
-    std::time_t t = Clock::to_time_t(active->synced_at);
-    std::tm tm{};
-    gmtime_r(&t, &tm);
-    char since[32];
-    std::strftime(since, sizeof since, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return "the cached policy is stale: last synced " + std::string(since) + ", more than maxAgeSeconds (" +
-           std::to_string(config.max_age_seconds) + ") ago";
-}
-
 AuthzService::AuthzService(const Config &config, PolicyStore &store, Metrics &metrics, DecisionLog &log,
                            DockerClient *docker)
     : config_(config), store_(store), metrics_(metrics), log_(log), docker_(docker),
@@ -130,6 +115,7 @@ std::string AuthzService::authz_request(std::string_view body) {
                     ctx.facts.image_user = [docker](std::string_view image) { return docker->image_user(image); };
                     ctx.facts.volume_device = [docker](std::string_view v) { return docker->volume_device(v); };
                     ctx.facts.container = [docker](std::string_view id) { return docker->container(id); };
+                    ctx.own_lookup_token = docker->lookup_token();
                 }
                 ctx_owner = this;
             }

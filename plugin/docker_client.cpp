@@ -2,6 +2,7 @@
 
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
+#include <openssl/rand.h>
 
 #include <cerrno>
 #include <cstring>
@@ -79,10 +80,23 @@ std::string escape_path(std::string_view s) {
 }
 
 DockerClient::DockerClient(std::vector<std::string> sockets, int timeout_ms)
-    : sockets_(std::move(sockets)), timeout_ms_(timeout_ms) {}
+    : sockets_(std::move(sockets)), timeout_ms_(timeout_ms) {
+    unsigned char random[16];
+    if (RAND_bytes(random, sizeof random) == 1) {
+        static const char *hex = "0123456789abcdef";
+        for (unsigned char c : random) {
+            lookup_token_.push_back(hex[c >> 4]);
+            lookup_token_.push_back(hex[c & 15]);
+        }
+    }
+}
 
 std::optional<json::value> DockerClient::get_json(const std::string &path, int *status) const {
-    std::string request = "GET " + path + " HTTP/1.1\r\nHost: docker\r\nUser-Agent: imagegate\r\nConnection: close\r\n\r\n";
+    // dockerd shows this header to imagegate's AuthZ handler, which lets its own lookups
+    // through whatever the policy says about the local socket (requireSignIn, defaultRoles).
+    std::string request = "GET " + path + " HTTP/1.1\r\nHost: docker\r\nUser-Agent: imagegate\r\n" +
+                          (lookup_token_.empty() ? "" : "X-Imagegate-Lookup: " + lookup_token_ + "\r\n") +
+                          "Connection: close\r\n\r\n";
     for (const auto &s : sockets_) {
         int code = 0;
         auto body = roundtrip(s, request, timeout_ms_, &code);

@@ -29,9 +29,13 @@ class DockerClient {
     std::optional<std::string> image_user(std::string_view image) const;
     std::optional<std::string> volume_device(std::string_view volume) const;
     ContainerLookup container(std::string_view id) const;
+    // A per-process secret sent with every lookup (X-Imagegate-Lookup), so that imagegate can
+    // recognise its own requests when dockerd asks it about them.
+    const std::string &lookup_token() const { return lookup_token_; }
 
   private:
     std::vector<std::string> sockets_;
+    std::string lookup_token_;
     int timeout_ms_;
     std::atomic<bool> info_known_{false};
     std::atomic<bool> userns_{false};

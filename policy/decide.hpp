@@ -64,6 +64,7 @@ struct DecisionContext {
     std::string policy_problem;              // non-empty: deny image actions with this (stale ...)
     std::vector<std::string> protected_paths; // sockets, config, cache, log paths + policy's own
     std::string plugin_names_self = "imagegate"; // imagegate's own plugin name(s), comma separated
+    std::string own_lookup_token; // X-Imagegate-Lookup of imagegate's own GETs to dockerd (empty: none)
     HostFacts facts;
 };
 
