@@ -81,7 +81,7 @@ def templates(rng):
         text = json.dumps(tail, separators=(",", ":"))[1:-1]
         lines.append((text + "," + common, endpoint, target, share))
     hardening = [
-        "imagegate: POST /containers/create denied: privileged containers are restricted by acme's hardening policy (policy 42)",
+        "imagegate: POST /containers/create denied: a privileged container is restricted by acme's hardening policy (policy 42)",
         "imagegate: POST /containers/create denied: the bind mount /var/run/docker.sock exposes the Docker socket (policy 42)",
         "imagegate: POST /containers/create denied: adding capability SYS_ADMIN is restricted by acme's hardening policy (policy 42)",
     ]
