@@ -94,14 +94,12 @@ std::vector<std::string> decision_log_files(const std::string &path) {
 LineScratch::LineScratch() : document_(std::make_unique<json::value>()) {}
 LineScratch::~LineScratch() = default;
 json::value &LineScratch::document() { return *document_; }
-std::string &LineScratch::repaired(std::size_t field) {
-    if (repaired_.size() <= field) repaired_.resize(field + 1);
-    return repaired_[field];
-}
+std::string &LineScratch::repaired(std::size_t field) { return repaired_.at(field); }
 
 namespace {
 
 enum Field { kTime, kUser, kAction, kReference, kCategory, kRegistry, kDecision, kReason, kMode, kTagTarget, kFieldCount };
+static_assert(kFieldCount <= 16, "LineScratch keeps 16 repaired fields");
 constexpr std::array<std::string_view, kFieldCount> kFieldNames{
     "time", "user", "action", "reference", "category", "registry", "decision", "reason", "mode", "tagTarget"};
 

@@ -5,6 +5,7 @@
 #pragma once
 #include "policy/result.hpp"
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <limits>
@@ -65,7 +66,7 @@ class LineScratch {
 
   private:
     std::unique_ptr<boost::json::value> document_;
-    std::vector<std::string> repaired_;
+    std::array<std::string, 16> repaired_; // one per field: views into them stay valid for the line
 };
 
 // A record, or why the line is not one ("not JSON", "no \"decision\"" ...).
