@@ -538,6 +538,14 @@ SyncOutcome PolicySync::fetch_and_apply() {
     auto key = SigningKey::load_public(config_.public_key);
     if (!key) return refuse("cannot load publicKey: " + key.error());
 
+    // `imagegate policy sync` (a timer) may share the cache: its accepted serial and pin bind
+    // this process too.
+    CacheState on_disk = read_state(config_.cache_dir);
+    if (on_disk.highest_serial && on_disk.highest_serial > state_.highest_serial) {
+        state_.highest_serial = on_disk.highest_serial;
+    }
+    if (state_.organization.empty()) state_.organization = on_disk.organization;
+
     FetchRequest request{config_.policy_url, {}};
     bool cache_current = loaded_ && state_.url == config_.policy_url && !state_.etag.empty();
     if (cache_current) request.if_none_match = state_.etag;

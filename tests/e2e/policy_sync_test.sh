@@ -449,6 +449,7 @@ for i in $(seq 1 12); do
     before=$(cache_serial "$KCACHE")
     "$IMAGEGATE" policy sync --config "$W/config-kill.json" >/dev/null 2>&1 &
     pid=$!
+    disown "$pid" # no "Killed" job notice in the output
     if ((i % 2)); then
         kill_when_writing "$KCACHE" "$pid" # odd rounds: mid-write, for certain
     else
@@ -456,7 +457,7 @@ for i in $(seq 1 12); do
         sleep "$((delay_ms / 1000)).$(printf %03d $((delay_ms % 1000)))"
     fi
     kill -KILL "$pid" 2>/dev/null
-    wait "$pid" 2>/dev/null
+    for _ in $(seq 100); do pid_alive "$pid" || break; sleep 0.05; done
     [[ -n $(find "$KCACHE" -name '.*.tmp.*') ]] && interrupted=$((interrupted + 1))
     after=$(cache_serial "$KCACHE")
     if [[ $after != "$before" && $after != "$serial" ]]; then

@@ -264,3 +264,24 @@ TEST_CASE("start, trigger and stop: the background thread fetches on trigger") {
     CHECK(status.last_ok);
     CHECK(status.next_attempt > status.last_attempt + std::chrono::minutes(50)); // refreshSeconds 3600, ±10%
 }
+
+TEST_CASE("a serial another writer cached (policy sync from a timer) binds a running sync") {
+    World world;
+    world.serve("acme", 5);
+    PolicyStore serving;
+    PolicySync daemon(world.config, serving, world.fetcher());
+    daemon.start();
+    auto wait_for = [&](auto done) {
+        for (int i = 0; i < 500 && !done(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        return done();
+    };
+    REQUIRE(wait_for([&] { return serving.sync_status().last_result == "ok: serial 5"; }));
+    world.serve("acme", 6);
+    PolicyStore timer_store;
+    REQUIRE(PolicySync(world.config, timer_store, world.fetcher()).sync_once().ok); // the timer's one fetch
+    world.serve("acme", 5); // the server goes back to an older bundle
+    daemon.trigger();
+    CHECK(wait_for([&] { return !serving.sync_status().last_ok; }));
+    CHECK(serving.sync_status().last_result == "bundle has serial 5, lower than the cached serial 6 (rollback refused)");
+    daemon.stop();
+}
