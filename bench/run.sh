@@ -40,6 +40,7 @@ if [[ ${BENCH_NO_BUILD:-0} != 1 ]]; then
     cmake --build "$BUILD" -j"$JOBS" --target floor_plugin loadclient || { echo "bench: build failed" >&2; exit 1; }
     cmake --build "$BUILD" -j"$JOBS" --target micro_bench || note "micro_bench does not build: skipped"
     cmake --build "$BUILD" -j"$JOBS" --target imagegate || note "imagegate does not build: its figures are n/a"
+    cmake --build "$BUILD" -j"$JOBS" --target imagegate-containerd-verify || note "imagegate-containerd-verify does not build"
 fi
 LOADCLIENT=${LOADCLIENT:-$BUILD/bench/loadclient}
 FLOOR=${FLOOR:-$BUILD/bench/floor_plugin}

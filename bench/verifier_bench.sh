@@ -7,12 +7,14 @@
 #
 # Measures, interleaved in rounds so machine drift hits all alike, with the descriptor on
 # standard input as containerd writes it (posix_spawn + wait4, no shell in between):
-#   floor      /bin/true, and `imagegate version` (the binary's own start-up)
-#   default    the shipped default policy
-#   10k        bench/generate_policy.py's 10,000-namespace policy, compact form warm (every
-#              call but the first after a policy change)
-#   10k-cold   the same, the first call after a change (full load, compact form written)
-#   10k-wrapper  10k through the packaged two-line /bin/sh wrapper, as containerd runs it
+#   floor           /bin/true, and `imagegate version` (the binary's own start-up)
+#   default         `imagegate containerd-verify`, the shipped default policy
+#   10k             the same, bench/generate_policy.py's 10,000-namespace policy (compact form warm)
+#   lean-default, lean-10k, lean-10k-deny
+#                   imagegate-containerd-verify (built next to imagegate), which decides from the
+#                   compact form without loading cpp-httplib and OpenSSL
+#   lean-10k-wrapper  the same through a two-line /bin/sh wrapper, as containerd runs it
+#   10k-cold        the first call after a policy change (full load, compact form written)
 # and prints p50/p90 wall time and p50 CPU time (user+sys) per case. --kv appends one
 # `section=verifier ...` line per case to FILE (bench/run.sh's results format).
 # Environment: BENCH_QUICK=1 (few runs), BENCH_TMP=DIR (default /dev/shm, else /tmp).
@@ -47,35 +49,45 @@ printf '{"policyFile": "%s/policy-10k.json", "decisionLog": "%s/cold.jsonl", "ca
 # A real descriptor: an OCI index's media type, digest and size.
 DIGEST=sha256:$(printf 'imagegate bench index' | sha256sum | cut -d' ' -f1)
 printf '{"mediaType":"application/vnd.oci.image.index.v1+json","digest":"%s","size":21}\n' "$DIGEST" >"$W/descriptor.json"
-# The wrapper containerd execs (packaging/containerd-verifier.sh.in).
-if [[ -f $ROOT/packaging/containerd-verifier.sh.in ]]; then
-    sed "s|@IMAGEGATE_BINARY@|$IMAGEGATE|g" "$ROOT/packaging/containerd-verifier.sh.in" >"$W/wrapper"
+# The wrapper containerd execs, around the lean verifier when it is built.
+LEAN=$(dirname "$IMAGEGATE")/imagegate-containerd-verify
+if [[ -x $LEAN ]]; then
+    printf '#!/bin/sh\nexec %s "$@"\n' "$LEAN" >"$W/wrapper"
 else
-    printf '#!/bin/sh\nexec %s containerd-verify "$@"\n' "$IMAGEGATE" >"$W/wrapper"
+    LEAN=
+    sed "s|@IMAGEGATE_BINARY@|$IMAGEGATE|g" "$ROOT/packaging/containerd-verifier.sh.in" >"$W/wrapper"
 fi
 chmod 0755 "$W/wrapper"
 # A file changed in the last 2 s is not cached (timestamp granularity): let the policy settle.
 sleep 2.2
 
-python3 - "$IMAGEGATE" "$W" "$DIGEST" "$RUNS" "$KV" <<'EOF'
+python3 - "$IMAGEGATE" "$W" "$DIGEST" "$RUNS" "$KV" "$LEAN" <<'EOF'
 import os, statistics, sys, time
 
-imagegate, work, digest, runs, kv = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
+imagegate, work, digest, runs, kv, lean = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5], sys.argv[6]
 media = "application/vnd.oci.descriptor.v1+json"
 
-def verify(conf, ref):
-    return [imagegate, "containerd-verify", "--config", f"{work}/{conf}.conf", "-name", ref,
-            "-digest", digest, "-stdin-media-type", media]
+def verify(conf, ref, entry=None):
+    head = [entry] if entry else [imagegate, "containerd-verify"]
+    return head + ["--config", f"{work}/{conf}.conf", "-name", ref, "-digest", digest, "-stdin-media-type", media]
 
 # acme-team-04321 is an organization namespace of the generated policy (bench/samples.hpp).
+allowed, denied = "docker.io/acme-team-04321/app:1.0", "docker.io/someone/tool:latest"
 cases = [
     ("floor-true", ["/bin/true"], None),
     ("floor-version", [imagegate, "version"], None),
     ("default", verify("default", "docker.io/library/alpine:3.19"), None),
-    ("10k", verify("10k", "docker.io/acme-team-04321/app:1.0"), None),
-    ("10k-community", verify("10k", "docker.io/someone/tool:latest"), None),
-    ("10k-wrapper", [f"{work}/wrapper"] + verify("10k", "docker.io/acme-team-04321/app:1.0")[2:], None),
+    ("10k", verify("10k", allowed), None),
 ]
+if lean:
+    cases += [
+        ("lean-default", verify("default", "docker.io/library/alpine:3.19", lean), None),
+        ("lean-10k", verify("10k", allowed, lean), None),
+        ("lean-10k-deny", verify("10k", denied, lean), None),
+        ("lean-10k-wrapper", verify("10k", allowed, f"{work}/wrapper"), None),
+    ]
+else:
+    cases += [("10k-wrapper", verify("10k", allowed, f"{work}/wrapper"), None)]
 cold = ("10k-cold", verify("cold", "docker.io/acme-team-04321/app:1.0"), f"{work}/cache-cold/containerd-verify.cache")
 
 devnull = os.open(os.devnull, os.O_WRONLY)
@@ -126,7 +138,7 @@ for name, _, _ in cases + [cold]:
     p90 = statistics.quantiles(wall, n=10)[8] if len(wall) >= 10 else max(wall)
     cpu50 = statistics.median(cpu)
     target = ""
-    if name in ("default", "10k", "10k-community", "10k-wrapper"):
+    if name not in ("floor-true", "floor-version", "10k-cold"):
         target = "≤ 5 ms p50: " + ("ok" if p50 <= 5 else "over")
     print(f"{name:<15} {p50:8.2f} {p90:8.2f} {cpu50:11.2f}  {','.join(map(str, sorted(codes))):>4}  {target}")
     lines.append(f"section=verifier test={name} runs={len(wall)} p50_ms={p50:.3f} p90_ms={p90:.3f} "

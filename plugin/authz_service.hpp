@@ -6,6 +6,7 @@
 #include "plugin/docker_client.hpp"
 #include "plugin/http_server.hpp"
 #include "plugin/metrics.hpp"
+#include "plugin/policy_freshness.hpp"
 #include "plugin/policy_store.hpp"
 
 #include <string>
@@ -31,8 +32,5 @@ class AuthzService {
 
 // What imagegate itself uses and containers must never see (SPEC §1.6).
 std::vector<std::string> imagegate_protected_paths(const Config &config);
-
-// Why the policy in force may not decide image actions now (stale), or "".
-std::string policy_problem(const ActivePolicy *active, const Config &config, Clock::time_point now);
 
 } // namespace imagegate

@@ -1,10 +1,9 @@
 #include "plugin/containerd_verify.hpp"
 
-#include "plugin/authz_service.hpp"
 #include "plugin/cli.hpp"
 #include "plugin/config.hpp"
-#include "plugin/decision_log.hpp"
-#include "plugin/verifier_cache.hpp"
+#include "plugin/decision_line.hpp"
+#include "plugin/policy_freshness.hpp"
 #include "policy/reference.hpp"
 
 #include <boost/json.hpp>
@@ -21,7 +20,6 @@
 #include <cstring>
 #include <filesystem>
 #include <iostream>
-#include <limits>
 
 namespace imagegate {
 
@@ -103,10 +101,10 @@ Result<std::string> read_descriptor(int fd) {
 }
 
 // containerd's bin_dir verifier may run while `imagegate serve` writes the same log. Each
-// line is one O_APPEND write (DecisionLog flushes per line), so lines never interleave.
-// Rotation: verifiers take a lock on the log's directory and rotate only a file already
-// over decisionLogMaxBytes, by renames alone (spdlog's own rotation truncates the new file,
-// which could drop a line another process just appended); the daemon's open file, if it is
+// line is one O_APPEND write (here, and in DecisionLog, which flushes per line), so lines
+// never interleave. Rotation: verifiers take a lock on the log's directory and rotate only a
+// file already over decisionLogMaxBytes, by renames alone (spdlog's rotation truncates the new
+// file, which could drop a line another process just appended); the daemon's open file, if
 // renamed away, keeps receiving its lines under the rotated name until the daemon rotates.
 std::string rotated_name(const std::string &path, int index) {
     if (index == 0)
@@ -158,7 +156,8 @@ void append_to_decision_log(const Config &config, const ImageDecision &image,
                             const LogContext &context) {
     if (config.decision_log.empty())
         return;
-    try {
+    std::string why;
+    {
         std::filesystem::path dir = std::filesystem::path(config.decision_log).parent_path();
         if (dir.empty())
             dir = ".";
@@ -172,14 +171,20 @@ void append_to_decision_log(const Config &config, const ImageDecision &image,
             std::cerr << "imagegate containerd-verify: decision log: " << e.what()
                       << "; appending anyway\n";
         }
-        // Rotation is done above, under the lock: the sink itself must never rotate.
-        DecisionLog log(config.decision_log, std::numeric_limits<std::size_t>::max() / 2, 1);
-        log.write_image(image, context);
-        log.flush();
-    } catch (const std::exception &e) {
-        std::cerr << "imagegate containerd-verify: the decision was not logged: " << e.what()
-                  << "\n";
+        std::string line = image_decision_line(image, context) + "\n";
+        int fd = ::open(config.decision_log.c_str(),
+                        O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
+        if (fd < 0) {
+            why = config.decision_log + ": " + std::strerror(errno);
+        } else {
+            ssize_t n = ::write(fd, line.data(), line.size()); // one write: the line lands whole
+            if (n != static_cast<ssize_t>(line.size()))
+                why = config.decision_log + ": " + (n < 0 ? std::strerror(errno) : "short write");
+            ::close(fd);
+        }
     }
+    if (!why.empty())
+        std::cerr << "imagegate containerd-verify: the decision was not logged: " << why << "\n";
 }
 
 } // namespace
@@ -379,7 +384,7 @@ VerifyVerdict judge_pull(std::string_view name, std::string_view user, const Act
 }
 
 namespace {
-int verify(const Args &argv) {
+int verify(const Args &argv, const VerifierPolicyLoader &load) {
     auto args = parse_verify_args(argv);
     if (!args) {
         // containerd shows standard output only: the reason goes there too.
@@ -429,7 +434,7 @@ int verify(const Args &argv) {
         verdict = blocked_pull(a.name, input_problem, kVerifyBadRequest);
     } else {
         std::vector<std::string> warnings;
-        auto active = load_verifier_policy(config.value(), a.name, &warnings);
+        auto active = load(config.value(), a.name, &warnings);
         for (const auto &w : warnings)
             std::cerr << "imagegate containerd-verify: " << w << "\n";
         if (!active) {
@@ -451,9 +456,9 @@ int verify(const Args &argv) {
 }
 } // namespace
 
-int run_containerd_verify(const Args &argv) {
+int run_verification(const Args &argv, const VerifierPolicyLoader &load) {
     try {
-        return verify(argv);
+        return verify(argv, load);
     } catch (const std::exception &e) {
         // A bug must still block the pull and say so where containerd looks: standard output.
         std::cout << verdict_line(deny_text("", std::string("internal error: ") + e.what()))

@@ -3,16 +3,24 @@
 //   -name REF -digest DIGEST -stdin-media-type application/vnd.oci.descriptor.v1+json
 // and the descriptor JSON on standard input; exit 0 allows, anything else blocks, and the
 // first 32 KiB of standard output is the reason it shows. One process per pull.
+//
+// Two executables run it: `imagegate containerd-verify`, and imagegate-containerd-verify
+// (verifier_main.cpp), which decides from the compact policy (verifier_cache.hpp) without
+// loading cpp-httplib and OpenSSL, and hands every other case to the former.
 #pragma once
 #include "plugin/commands.hpp"
+#include "plugin/config.hpp"
 #include "plugin/policy_store.hpp"
 #include "policy/decide.hpp"
 #include "policy/result.hpp"
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace imagegate {
 
@@ -68,5 +76,22 @@ VerifyVerdict blocked_pull(std::string_view name, std::string_view why, int exit
 
 // The one line containerd shows: printable, no newline, at most kMaxVerdictLineBytes.
 std::string verdict_line(std::string_view text);
+
+// Where the policy for one pull comes from: the seam between the command and the two
+// executables that run it.
+using VerifierPolicyLoader = std::function<Result<std::shared_ptr<const ActivePolicy>>(
+    const Config &config, std::string_view reference, std::vector<std::string> *warnings)>;
+
+// The whole command: flags, standard input, configuration, policy (from `load`), decision,
+// decision log, the reason line on standard output; returns the exit status. Never throws.
+int run_verification(const Args &args, const VerifierPolicyLoader &load);
+
+// The loader of `imagegate containerd-verify` (containerd_verify_cmd.cpp): the compact form
+// when it matches, else the full load_configured_policy, whose compact form is then stored
+// for the next call. `from_cache` tells which; `now` decides whether the sources settled.
+Result<std::shared_ptr<const ActivePolicy>>
+load_verifier_policy(const Config &config, std::string_view reference,
+                     std::vector<std::string> *warnings, bool *from_cache = nullptr,
+                     std::chrono::system_clock::time_point now = std::chrono::system_clock::now());
 
 } // namespace imagegate

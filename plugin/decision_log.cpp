@@ -1,29 +1,13 @@
 #include "plugin/decision_log.hpp"
 
-#include <boost/json.hpp>
 #include <spdlog/async.h>
 #include <spdlog/sinks/rotating_file_sink.h>
 #include <spdlog/spdlog.h>
 
-#include <chrono>
-#include <ctime>
 #include <filesystem>
 #include <mutex>
 
 namespace imagegate {
-
-std::string rfc3339_now() {
-    auto now = std::chrono::system_clock::now();
-    std::time_t t = std::chrono::system_clock::to_time_t(now);
-    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
-    std::tm tm{};
-    gmtime_r(&t, &tm);
-    char buf[40];
-    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-    char out[48];
-    std::snprintf(out, sizeof out, "%s.%03dZ", buf, static_cast<int>(ms));
-    return out;
-}
 
 DecisionLog::DecisionLog(const std::string &path, std::size_t max_bytes, int max_files, bool asynchronous) {
     if (path.empty()) return;
@@ -49,68 +33,9 @@ DecisionLog::DecisionLog(const std::string &path, std::size_t max_bytes, int max
     }
 }
 
-namespace {
-// JSON string escaping (RFC 8259) without building a DOM: this runs for every decision.
-void append_json_string(std::string &out, std::string_view s) {
-    static const char *hex = "0123456789abcdef";
-    out.push_back('"');
-    for (unsigned char c : s) {
-        switch (c) {
-        case '"': out += "\\\""; break;
-        case '\\': out += "\\\\"; break;
-        case '\n': out += "\\n"; break;
-        case '\r': out += "\\r"; break;
-        case '\t': out += "\\t"; break;
-        default:
-            if (c < 0x20) {
-                out += "\\u00";
-                out.push_back(hex[c >> 4]);
-                out.push_back(hex[c & 15]);
-            } else {
-                out.push_back(static_cast<char>(c));
-            }
-        }
-    }
-    out.push_back('"');
-}
-
-void field(std::string &out, std::string_view key, std::string_view value) {
-    out += out.size() > 1 ? ",\"" : "\"";
-    out += key;
-    out += "\":";
-    append_json_string(out, value);
-}
-
-std::string line(const LogContext &c, std::string_view action, std::string_view reference, std::string_view category,
-                 std::string_view registry, bool allow, std::string_view reason, bool tag_target) {
-    std::string out;
-    out.reserve(256 + reason.size() + reference.size());
-    out = "{";
-    field(out, "time", rfc3339_now());
-    field(out, "user", c.user);
-    field(out, "action", action);
-    field(out, "reference", reference);
-    field(out, "category", category);
-    field(out, "registry", registry);
-    field(out, "decision", allow ? "allow" : "deny");
-    field(out, "reason", reason);
-    field(out, "organization", c.organization);
-    out += ",\"policySerial\":";
-    out += c.policy_serial >= 0 ? std::to_string(c.policy_serial) : "null";
-    field(out, "mode", c.audit ? "audit" : "enforce");
-    field(out, "source", c.source);
-    if (!c.endpoint.empty()) field(out, "endpoint", c.endpoint);
-    if (tag_target) out += ",\"tagTarget\":true";
-    if (!c.digest.empty()) field(out, "digest", c.digest);
-    out += "}";
-    return out;
-}
-} // namespace
-
 void DecisionLog::write_image(const ImageDecision &i, const LogContext &c) {
     if (!logger_) return;
-    logger_->info(line(c, action_name(i.action), i.normalized, category_name(i.category), i.registry, i.allow,
-                       i.reason, i.tag_target));
+    logger_->info(image_decision_line(i, c));
 }
 
 void DecisionLog::write(const Decision &d, const LogContext &c) {
@@ -122,7 +47,7 @@ void DecisionLog::write(const Decision &d, const LogContext &c) {
     }
     // A denial that no image line explains (hardening, protocol, sign-in, no policy).
     if (d.policy_denied && !logged_denial)
-        logger_->info(line(c, action_name(d.action), "", "none", "", false, d.message, false));
+        logger_->info(decision_line(c, action_name(d.action), "", "none", "", false, d.message, false));
 }
 
 void DecisionLog::flush() {

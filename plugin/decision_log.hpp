@@ -2,6 +2,7 @@
 // size-capped rotation. Each line is written with one append, so the daemon and
 // `containerd-verify` can share the file.
 #pragma once
+#include "plugin/decision_line.hpp"
 #include "policy/decide.hpp"
 
 #include <memory>
@@ -12,16 +13,6 @@ class logger;
 }
 
 namespace imagegate {
-
-struct LogContext {
-    std::string user;
-    std::string organization;
-    std::int64_t policy_serial = -1; // -1: no policy
-    bool audit = false;
-    std::string source = "dockerd"; // or "containerd"
-    std::string endpoint;
-    std::string digest; // containerd-verify
-};
 
 class DecisionLog {
   public:
@@ -35,8 +26,5 @@ class DecisionLog {
   private:
     std::shared_ptr<spdlog::logger> logger_;
 };
-
-// RFC 3339 UTC with milliseconds: "2026-11-23T14:02:03.123Z".
-std::string rfc3339_now();
 
 } // namespace imagegate

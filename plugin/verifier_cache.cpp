@@ -1,6 +1,5 @@
 #include "plugin/verifier_cache.hpp"
 
-#include "plugin/policy_source.hpp"
 #include "plugin/policy_sync.hpp"
 #include "policy/reference.hpp"
 
@@ -498,25 +497,22 @@ Result<ActivePolicy> parse_verifier_policy(std::string_view text, std::string_vi
     return active;
 }
 
-VerifierCacheKey verifier_cache_key(const Config &config,
-                                    std::chrono::system_clock::time_point now) {
+VerifierCacheKey verifier_cache_key(const Config &config, std::chrono::system_clock::time_point now,
+                                    const std::string &imagegate_binary) {
     VerifierCacheKey k;
-    // The shipped default is small: loading it is as quick as reading a compact form. And a
-    // policy given without a configuration file (--policy) is for trying: nothing is written.
-    if (config.uses_default_policy() || config.path.empty())
-        return k;
+    // A policy given without a configuration file (--policy) is for trying: nothing is written.
+    if (config.path.empty()) return k;
     std::vector<std::string> sources;
     if (!config.policy_url.empty()) {
         sources = {join(config.cache_dir, kCacheBundleFile),
                    join(config.cache_dir, kCacheStateFile), config.public_key};
-    } else {
+    } else if (!config.policy_file.empty()) {
         sources = {config.policy_file};
-    }
-    char exe[4096];
-    ssize_t n = ::readlink("/proc/self/exe", exe, sizeof exe - 1);
-    std::string self = n > 0 ? std::string(exe, static_cast<std::size_t>(n)) : std::string();
-    std::string identity = std::string(kMagic) + "\nversion " IMAGEGATE_VERSION "\nexe " + self +
-                           " " + stat_identity(self) + "\npolicyFile " + config.policy_file +
+    } // else the shipped default policy, which the imagegate binary's identity covers
+    // The binary by its file alone (not its path): imagegate-containerd-verify and the
+    // imagegate it hands over to must compute the same key.
+    std::string identity = std::string(kMagic) + "\nversion " IMAGEGATE_VERSION "\nimagegate " +
+                           stat_identity(imagegate_binary) + "\npolicyFile " + config.policy_file +
                            "\npolicyUrl " + config.policy_url + "\npublicKey " + config.public_key +
                            "\norganization " + config.organization + "\ncacheDir " +
                            config.cache_dir + "\ncontainerdUser " + config.containerd_user + "\n";
@@ -531,36 +527,28 @@ VerifierCacheKey verifier_cache_key(const Config &config,
     return k;
 }
 
-Result<std::shared_ptr<const ActivePolicy>>
-load_verifier_policy(const Config &config, std::string_view reference,
-                     std::vector<std::string> *warnings, bool *from_cache,
-                     std::chrono::system_clock::time_point now) {
-    if (from_cache)
-        *from_cache = false;
-    // The key first: a source that changes while it loads then never matches what is stored.
-    VerifierCacheKey key = verifier_cache_key(config, now);
-    std::string path = join(config.cache_dir, kVerifierCacheFile);
-    if (!key.key.empty() && !config.cache_dir.empty()) {
-        if (auto text = read_trusted(config.cache_dir, path)) {
-            if (auto compact =
-                    parse_verifier_policy(*text, config.containerd_user, key.key, reference)) {
-                if (from_cache)
-                    *from_cache = true;
-                return std::make_shared<const ActivePolicy>(std::move(compact.value()));
-            }
-        }
-    }
-    auto active = load_configured_policy(config, warnings);
-    if (!active)
-        return active;
-    if (!key.key.empty() && key.storable && !config.cache_dir.empty()) {
-        ActivePolicy compact = *active.value();
-        compact.policy = policy_for_user(*active.value()->policy, config.containerd_user);
-        std::string text = serialize_verifier_policy(compact, config.containerd_user, key.key);
-        if (!text.empty())
-            write_compact(config.cache_dir, path, text);
-    }
-    return active;
+std::optional<ActivePolicy> read_verifier_cache(const Config &config, const VerifierCacheKey &key,
+                                                std::string_view reference) {
+    if (key.key.empty() || config.cache_dir.empty())
+        return std::nullopt;
+    auto text = read_trusted(config.cache_dir, join(config.cache_dir, kVerifierCacheFile));
+    if (!text)
+        return std::nullopt;
+    auto compact = parse_verifier_policy(*text, config.containerd_user, key.key, reference);
+    if (!compact)
+        return std::nullopt;
+    return std::move(compact.value());
+}
+
+void store_verifier_cache(const Config &config, const VerifierCacheKey &key,
+                          const ActivePolicy &full) {
+    if (key.key.empty() || !key.storable || config.cache_dir.empty())
+        return;
+    ActivePolicy compact = full;
+    compact.policy = policy_for_user(*full.policy, config.containerd_user);
+    std::string text = serialize_verifier_policy(compact, config.containerd_user, key.key);
+    if (!text.empty())
+        write_compact(config.cache_dir, join(config.cache_dir, kVerifierCacheFile), text);
 }
 
 } // namespace imagegate

@@ -4,7 +4,8 @@
 // (parse, validate, expand every subject's grants) costs far more than the ≤ 5 ms a verifier
 // may take. So the first verifier after a policy change loads it fully, keeps only what a
 // pull decision for the configured containerdUser reads (policy_for_user), and writes that to
-// `cacheDir/containerd-verify.cache`; later ones read it back while the files it came from are
+// `cacheDir/containerd-verify.cache`; later ones (imagegate-containerd-verify, which loads none
+// of the libraries a full load needs) read it back while the files it came from are
 // unchanged. Like ccache's direct mode, "unchanged" means the same path, inode, size, mtime
 // and ctime, and nothing is stored from a file changed in the last seconds, which the
 // filesystem's timestamp granularity could not tell apart from a later change.
@@ -43,23 +44,24 @@ Result<ActivePolicy> parse_verifier_policy(std::string_view text, std::string_vi
                                            std::optional<std::string_view> only_for = std::nullopt);
 
 struct VerifierCacheKey {
-    std::string key;       // empty: this configuration is not cached (the shipped default policy)
+    std::string key;       // empty: this configuration is not cached (--policy, no configuration file)
     bool storable = false; // false while a source changed in the last kVerifierCacheSettle
 };
 
 // The identity of everything the loaded policy depends on: the configuration's policy
 // settings and containerdUser, the policy file (or the cached bundle, its sync state and the
-// public key), and the imagegate executable itself.
-VerifierCacheKey verifier_cache_key(const Config &config,
-                                    std::chrono::system_clock::time_point now);
+// public key), and the imagegate executable (`imagegate_binary`) that stores it.
+VerifierCacheKey verifier_cache_key(const Config &config, std::chrono::system_clock::time_point now,
+                                    const std::string &imagegate_binary);
 
-// What containerd-verify decides the pull of `reference` with: the compact form (sliced for
-// that reference) when it matches, else the full load_configured_policy, whose compact form
-// is then stored for the next call (failing to store it only costs time). `from_cache`
-// tells which. `now` decides whether the sources have settled.
-Result<std::shared_ptr<const ActivePolicy>>
-load_verifier_policy(const Config &config, std::string_view reference,
-                     std::vector<std::string> *warnings, bool *from_cache = nullptr,
-                     std::chrono::system_clock::time_point now = std::chrono::system_clock::now());
+// The compact form in cacheDir, sliced for `reference`, if one is there for this key and
+// trusted (owned by this user, writable by nobody else, in a directory alike).
+std::optional<ActivePolicy> read_verifier_cache(const Config &config, const VerifierCacheKey &key,
+                                                std::string_view reference);
+
+// Writes the compact form of `full` for the next verifier, when the key allows it (failing
+// to only costs the next verifier time).
+void store_verifier_cache(const Config &config, const VerifierCacheKey &key,
+                          const ActivePolicy &full);
 
 } // namespace imagegate

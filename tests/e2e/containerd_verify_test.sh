@@ -8,7 +8,7 @@
 #     bash tests/e2e/containerd_verify_test.sh [build/imagegate]
 #
 # Debian bookworm's containerd (1.6) has no verifier hook, so nothing here needs containerd
-# or dockerd: every case execs the verifier through the packaged two-line wrapper, exactly
+# or dockerd: every case execs the verifier through a two-line wrapper in a bin_dir, exactly
 # as containerd would, and checks the exit status, the reason line and the decision log.
 # Prints `N passed, N failed` last; exits non-zero if anything failed.
 set -uo pipefail
@@ -21,6 +21,35 @@ case $IMAGEGATE in /*) ;; *) IMAGEGATE="$PWD/$IMAGEGATE" ;; esac
 for tool in jq sha256sum; do
     command -v $tool >/dev/null || { echo "containerd_verify_test: $tool is missing" >&2; exit 2; }
 done
+
+# Two executables answer containerd: `imagegate containerd-verify`, and
+# imagegate-containerd-verify (built next to imagegate), which decides from the compact policy
+# and hands everything else to the former. Without VERIFY_ENTRY, the suite runs once through
+# each entry point that exists and adds up.
+LEAN="$(dirname "$IMAGEGATE")/imagegate-containerd-verify"
+if [[ -z ${VERIFY_ENTRY:-} ]]; then
+    entries=(imagegate)
+    [[ -x $LEAN ]] && entries+=(lean)
+    total_passed=0 total_failed=0
+    for entry in "${entries[@]}"; do
+        log=$(mktemp /tmp/ige-cv-run.XXXXXX)
+        VERIFY_ENTRY=$entry VERIFY_NESTED=1 bash "${BASH_SOURCE[0]}" "$IMAGEGATE" | tee "$log"
+        line=$(grep -E '^through .*: [0-9]+ passed, [0-9]+ failed$' "$log" | tail -1)
+        rm -f "$log"
+        if [[ -z $line ]]; then
+            echo "the run through $entry ended without its summary: counted as 1 failure"
+            total_failed=$((total_failed + 1))
+            continue
+        fi
+        counts=${line##*: }
+        total_passed=$((total_passed + ${counts%% passed*}))
+        failed=${counts#*, }
+        total_failed=$((total_failed + ${failed%% failed}))
+    done
+    printf '\n%d passed, %d failed\n' "$total_passed" "$total_failed"
+    ((total_failed == 0))
+    exit
+fi
 
 W=$(mktemp -d /tmp/ige-cv.XXXXXX) || exit 2
 trap '[[ ${E2E_KEEP:-0} == 1 ]] && echo "kept $W" >&2 || rm -rf "$W"' EXIT
@@ -44,11 +73,17 @@ section() { printf '\n# %s\n' "$*"; }
 BIN_DIR="$W/opt/containerd/image-verifier/bin"
 mkdir -p "$BIN_DIR"
 WRAPPER_TEMPLATE="$REPO/packaging/containerd-verifier.sh.in"
-if [[ -f $WRAPPER_TEMPLATE ]]; then
+if [[ $VERIFY_ENTRY == lean ]]; then
+    printf '#!/bin/sh\nexec %s "$@"\n' "$LEAN" >"$BIN_DIR/imagegate"
+    ENTRY_NAME=imagegate-containerd-verify
+elif [[ -f $WRAPPER_TEMPLATE ]]; then
     sed "s|@IMAGEGATE_BINARY@|$IMAGEGATE|g" "$WRAPPER_TEMPLATE" >"$BIN_DIR/imagegate"
+    ENTRY_NAME="imagegate containerd-verify"
 else
     printf '#!/bin/sh\nexec %s containerd-verify "$@"\n' "$IMAGEGATE" >"$BIN_DIR/imagegate"
+    ENTRY_NAME="imagegate containerd-verify"
 fi
+printf '\n## through %s\n' "$ENTRY_NAME"
 chmod 0755 "$BIN_DIR/imagegate"
 VERIFIER="$BIN_DIR/imagegate"
 
@@ -368,5 +403,23 @@ verify live docker.io/someone/tool:latest
 expect "a changed policy file is seen at once" 0 \
     "imagegate: allowed pull of docker.io/someone/tool:latest: on acme's Image Access Management's repository allowlist (acme policy 43)"
 
-printf '\n%d passed, %d failed\n' "$PASSED" "$FAILED"
+if [[ $VERIFY_ENTRY == lean ]] && command -v strace >/dev/null; then
+    sleep 2.2
+    verify live docker.io/library/alpine:3.19 # hands over; imagegate stores the compact form
+    strace -f -e trace=execve -o "$W/execs" "$LEAN" --config "$W/live.conf" -name docker.io/library/alpine:3.19 \
+        -digest "$DIGEST" -stdin-media-type "$OCI_DESCRIPTOR" <"$W/descriptor.json" >/dev/null 2>&1
+    check "imagegate-containerd-verify decides from the compact policy itself (no hand-over)" \
+        test "$(grep -c 'execve(' "$W/execs")" = 1
+    rm -f "$W/cache-live/containerd-verify.cache"
+    strace -f -e trace=execve -o "$W/execs" "$LEAN" --config "$W/live.conf" -name docker.io/library/alpine:3.19 \
+        -digest "$DIGEST" -stdin-media-type "$OCI_DESCRIPTOR" <"$W/descriptor.json" >/dev/null 2>&1
+    check "... and hands a pull without one to imagegate containerd-verify" \
+        grep -q "execve(\"$IMAGEGATE\", \[\"imagegate\", \"containerd-verify\"" "$W/execs"
+fi
+
+if [[ -n ${VERIFY_NESTED:-} ]]; then
+    printf '\nthrough %s: %d passed, %d failed\n' "$ENTRY_NAME" "$PASSED" "$FAILED"
+else
+    printf '\n%d passed, %d failed\n' "$PASSED" "$FAILED"
+fi
 ((FAILED == 0))

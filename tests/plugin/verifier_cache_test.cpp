@@ -246,8 +246,22 @@ TEST_CASE(
             CHECK_FALSE(from_cache);
         }
     }
+    SUBCASE("the key names the imagegate binary by its file, not its path") {
+        // imagegate-containerd-verify computes it for the imagegate it would hand over to.
+        auto now = std::chrono::system_clock::now();
+        std::string real = std::filesystem::canonical("/proc/self/exe").string();
+        std::string link = dir.path + "/link";
+        std::filesystem::create_symlink(real, link);
+        CHECK(verifier_cache_key(config, now, "/proc/self/exe").key ==
+              verifier_cache_key(config, now, real).key);
+        CHECK(verifier_cache_key(config, now, link).key ==
+              verifier_cache_key(config, now, real).key);
+        CHECK(verifier_cache_key(config, now, policy_path).key !=
+              verifier_cache_key(config, now, real).key);
+    }
     SUBCASE("--policy without a configuration file writes nothing") {
         config.path.clear();
-        CHECK(verifier_cache_key(config, std::chrono::system_clock::now()).key.empty());
+        CHECK(verifier_cache_key(config, std::chrono::system_clock::now(), "/proc/self/exe")
+                  .key.empty());
     }
 }

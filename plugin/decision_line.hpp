@@ -1,0 +1,34 @@
+// One line of the decision log (SPEC §2): JSON with the contract's keys, formatted without a
+// DOM. Apart from DecisionLog (decision_log.hpp), so that a writer without spdlog
+// (imagegate-containerd-verify, one process per pull) formats exactly the same lines.
+#pragma once
+#include "policy/decide.hpp"
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace imagegate {
+
+struct LogContext {
+    std::string user;
+    std::string organization;
+    std::int64_t policy_serial = -1; // -1: no policy
+    bool audit = false;
+    std::string source = "dockerd"; // or "containerd"
+    std::string endpoint;
+    std::string digest; // containerd-verify
+};
+
+// The line (no newline) for one decision.
+std::string decision_line(const LogContext &context, std::string_view action,
+                          std::string_view reference, std::string_view category,
+                          std::string_view registry, bool allow, std::string_view reason,
+                          bool tag_target);
+// The line for one image decision.
+std::string image_decision_line(const ImageDecision &image, const LogContext &context);
+
+// RFC 3339 UTC with milliseconds: "2026-11-23T14:02:03.123Z".
+std::string rfc3339_now();
+
+} // namespace imagegate
