@@ -731,6 +731,53 @@ Result<ScanSummary> scan_decision_log(const std::vector<std::string> &paths, con
 }
 
 // ---------------------------------------------------------------------------------------
+// Interner
+
+std::uint32_t Interner::id(std::string_view text) {
+    if ((names_.size() + 1) * 2 > slots_.size()) grow();
+    std::uint64_t hash = std::hash<std::string_view>{}(text);
+    std::size_t mask = slots_.size() - 1;
+    for (std::size_t i = hash & mask;; i = (i + 1) & mask) {
+        Slot &slot = slots_[i];
+        if (!slot.text) {
+            std::string_view kept = keep(text);
+            slot = {hash, kept.data(), std::uint32_t(kept.size()), std::uint32_t(names_.size())};
+            names_.push_back(kept);
+            return slot.id;
+        }
+        if (slot.hash == hash && slot.length == text.size() && std::memcmp(slot.text, text.data(), text.size()) == 0)
+            return slot.id;
+    }
+}
+
+void Interner::grow() {
+    std::vector<Slot> old = std::move(slots_);
+    slots_.assign(std::max<std::size_t>(64, old.size() * 2), Slot{});
+    std::size_t mask = slots_.size() - 1;
+    for (const Slot &slot : old) {
+        if (!slot.text) continue;
+        std::size_t i = slot.hash & mask;
+        while (slots_[i].text) i = (i + 1) & mask;
+        slots_[i] = slot;
+    }
+}
+
+std::string_view Interner::keep(std::string_view text) {
+    if (text.empty()) return std::string_view(""); // a non-null pointer marks the slot used
+    if (arena_left_ < text.size()) {
+        std::size_t size = std::max<std::size_t>(64 * 1024, text.size());
+        arena_.push_back(std::make_unique<char[]>(size));
+        arena_at_ = arena_.back().get();
+        arena_left_ = size;
+    }
+    char *at = arena_at_;
+    std::memcpy(at, text.data(), text.size());
+    arena_at_ += text.size();
+    arena_left_ -= text.size();
+    return std::string_view(at, text.size());
+}
+
+// ---------------------------------------------------------------------------------------
 // The query both commands take
 
 bool take_log_option(const std::vector<std::string> &args, std::size_t &i, LogQuery &query) {

@@ -113,6 +113,38 @@ std::optional<std::int64_t> parse_rfc3339_ms(std::string_view text);
 // Milliseconds since the epoch → "2026-11-23T14:02:03.123Z".
 std::string format_rfc3339_ms(std::int64_t ms);
 
+// Strings seen once, numbered from 0 in the order first seen: a million log lines name a few
+// thousand references and users, and the tallies of both commands count by number. Open
+// addressing on a 64-bit hash, the text in an arena: a lookup is two cache misses at most
+// (the slot, the text), which is most of what a line costs.
+class Interner {
+  public:
+    Interner() = default;
+    Interner(const Interner &) = delete;
+    Interner &operator=(const Interner &) = delete;
+    Interner(Interner &&) = default;
+    Interner &operator=(Interner &&) = default;
+
+    std::uint32_t id(std::string_view text);
+    std::string_view name(std::uint32_t id) const { return names_[id]; } // valid as long as the Interner
+    std::size_t size() const { return names_.size(); }
+
+  private:
+    struct Slot {
+        std::uint64_t hash = 0;
+        const char *text = nullptr; // null: empty
+        std::uint32_t length = 0;
+        std::uint32_t id = 0;
+    };
+    void grow();
+    std::string_view keep(std::string_view text);
+    std::vector<Slot> slots_;
+    std::vector<std::string_view> names_;
+    std::vector<std::unique_ptr<char[]>> arena_;
+    char *arena_at_ = nullptr;
+    std::size_t arena_left_ = 0;
+};
+
 // What both commands take: --config FILE, --log FILE, --since DURATION, --json.
 struct LogQuery {
     std::string config_flag;

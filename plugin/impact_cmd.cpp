@@ -94,25 +94,6 @@ class RequestTable {
     std::size_t size_ = 0;
 };
 
-// Strings seen once, numbered: a million lines name a few thousand references and users.
-class Interner {
-  public:
-    std::uint32_t id(std::string_view text) {
-        auto it = ids_.find(text);
-        if (it == ids_.end()) {
-            it = ids_.emplace(std::string(text), std::uint32_t(names_.size())).first;
-            names_.push_back(&it->first);
-        }
-        return it->second;
-    }
-    const std::string &name(std::uint32_t id) const { return *names_[id]; }
-    std::size_t size() const { return names_.size(); }
-
-  private:
-    StringMap<std::uint32_t> ids_;
-    std::vector<const std::string *> names_; // keys of ids_ (node-based: they do not move)
-};
-
 // A request as one number: action (4 bits), tag target (1), reference (27), user (32).
 constexpr std::uint32_t kMaxReferences = 1u << 27;
 std::uint64_t pack(Action action, bool tag_target, std::uint32_t reference, std::uint32_t user) {
@@ -173,7 +154,7 @@ struct Tally {
 // The decision `serve` takes for one image of a request (decide_request): requireSignIn
 // refuses a request without a user before any image is looked at; then decide_image.
 ImageDecision replay(const Request &q, const Tally &t, const Policy &policy) {
-    const std::string &user = t.users.name(q.user);
+    std::string_view user = t.users.name(q.user);
     ImageDecision d = decide_image(q.action, t.references.name(q.reference), user, policy, q.tag_target);
     if (policy.require_sign_in && user.empty() && d.allow) {
         d.allow = false;
@@ -282,11 +263,11 @@ Result<Impact> replay_decision_log(const std::vector<std::string> &files, std::o
         if (g.change.count == 0) {
             g.change.action = std::string(action_name(q.action));
             g.change.tag_target = q.tag_target;
-            g.change.reference = t.references.name(q.reference);
+            g.change.reference = std::string(t.references.name(q.reference));
             g.change.category = std::string(category_name(now.category));
         }
         g.change.count += changed;
-        g.change.users.push_back(t.users.name(q.user));
+        g.change.users.emplace_back(t.users.name(q.user));
         g.last_ms = std::max(g.last_ms, now.allow ? logged.last_denied_ms : logged.last_allowed_ms);
         if (changed > g.biggest || (changed == g.biggest && now.reason < g.change.reason)) {
             g.biggest = changed;

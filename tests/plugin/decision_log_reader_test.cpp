@@ -326,3 +326,26 @@ TEST_CASE("the log a query reads: --log, else the configuration's decisionLog") 
     query.config_flag = dir / "nolog.json";
     CHECK(select_log(query, 0).error() == dir / "nolog.json" + " has no decisionLog: give the log with --log FILE");
 }
+
+TEST_CASE("the interner numbers strings in the order first seen, and keeps them") {
+    Interner strings;
+    CHECK(strings.id("docker.io/library/alpine:latest") == 0);
+    CHECK(strings.id("") == 1);
+    CHECK(strings.id("bob") == 2);
+    CHECK(strings.id("docker.io/library/alpine:latest") == 0);
+    CHECK(strings.id("") == 1);
+    std::string_view first = strings.name(0);
+    std::vector<std::string> many;
+    for (int i = 0; i < 100000; ++i) many.push_back("docker.io/team-" + std::to_string(i) + "/app:latest");
+    bool numbered = true;
+    for (int i = 0; i < 100000; ++i) numbered = numbered && strings.id(many[std::size_t(i)]) == std::uint32_t(i + 3);
+    CHECK(numbered);
+    for (int i = 0; i < 100000; i += 997) CHECK(strings.id(many[std::size_t(i)]) == std::uint32_t(i + 3));
+    CHECK(strings.size() == 100003);
+    CHECK(strings.name(1).empty());
+    CHECK(strings.name(2) == "bob");
+    CHECK(strings.name(100002) == "docker.io/team-99999/app:latest");
+    CHECK(first.data() == strings.name(0).data()); // growing does not move what was kept
+    CHECK(strings.id(std::string(70000, 'x')) == 100003); // longer than an arena block
+    CHECK(strings.name(100003).size() == 70000);
+}
