@@ -111,7 +111,11 @@ std::optional<json::value> DockerClient::get_json(const std::string &path, int *
 }
 
 void DockerClient::refresh_info() {
-    std::lock_guard lock(info_mutex_);
+    // imagegate's own GET /info comes back to this process through dockerd's authorization
+    // chain, and deciding it asks for the answer again: waiting for a refresh under way would
+    // wait for itself until the timeout, every time. Whoever comes second goes without.
+    std::unique_lock lock(info_mutex_, std::try_to_lock);
+    if (!lock.owns_lock()) return;
     int status = 0;
     auto info = get_json("/info", &status);
     if (!info || status != 200 || !info->is_object()) return;
