@@ -14,93 +14,10 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 FIXTURES="$E2E_FIXTURES/hardening"
-JSON=(-H 'Content-Type: application/json')
 
-# -----------------------------------------------------------------------------------------
-# The corpus bookkeeping: every attempt is counted under the current kind.
-declare -A ATTEMPTS=() ATTEMPT_FAILURES=()
-KINDS=()
-COUNTERPARTS=0
-KIND=""
-kind() {
-    KIND=$1
-    KINDS+=("$1")
-    section "bypass kind: $1"
-}
-_counted() {
-    ATTEMPTS[$KIND]=$((${ATTEMPTS[$KIND]:-0} + 1))
-    ((E2E_FAILED > $1)) && ATTEMPT_FAILURES[$KIND]=$((${ATTEMPT_FAILURES[$KIND]:-0} + 1))
-    return 0
-}
-# attempt RULE CMD...: a docker command that must be denied, its message containing RULE.
-attempt() { local before=$E2E_FAILED; expect_denied "$@"; _counted "$before"; }
-# attempt_api RULE METHOD URI BODY [CURL_ARGS...]: the same for a raw request.
-attempt_api() { local before=$E2E_FAILED; raw_denied "$@"; _counted "$before"; }
-# counterpart CMD...: the harmless twin of an attempt, which must still work.
-counterpart() { COUNTERPARTS=$((COUNTERPARTS + 1)); expect_ok "$@"; }
-counterpart_api() { COUNTERPARTS=$((COUNTERPARTS + 1)); raw_not_denied "$@"; }
 
-# raw METHOD URI BODY [CURL_ARGS...]: a request on dockerd's socket exactly as given (no
-# normalisation, no globbing; the body as is, no content type unless CURL_ARGS sets one).
-raw() {
-    local method=$1 uri=$2 body=$3
-    shift 3
-    local args=(-sS -g --path-as-is --max-time "$E2E_TIMEOUT" --unix-socket "$DOCKER_SOCK" -X "$method"
-        -w '\n%{http_code}')
-    [[ -n $body ]] && args+=(--data-binary "$body")
-    API_BODY=$(curl "${args[@]}" "$@" "http://docker$uri" 2>&1)
-    API_STATUS=${API_BODY##*$'\n'}
-    API_BODY=${API_BODY%$'\n'*}
-    E2E_LAST_OUT="$E2E_TMP/last.out"
-    E2E_LAST_ERR="$E2E_TMP/last.err"
-    printf '%s\n' "$API_BODY" >"$E2E_LAST_OUT"
-    : >"$E2E_LAST_ERR"
-}
-_raw_desc() { local d="$1 $2"; [[ -n $3 ]] && d+=" $(head -c 160 <<<"$3")"; shift 3; [[ $# -gt 0 ]] && d+=" [$*]"; echo "$d"; }
-raw_denied() {
-    local want=$1; shift
-    local desc; desc="denied: $(_raw_desc "$@")  [\"$want\"]"
-    raw "$@"
-    if [[ $API_STATUS == 403 && $API_BODY == *"authorization denied by plugin"* && $API_BODY == *"$want"* ]]; then
-        pass "$desc"
-    else
-        fail "$desc" "got HTTP $API_STATUS, expected 403 with \"$want\"" "response: $(head -c 600 <<<"$API_BODY")"
-    fi
-}
-raw_not_denied() {
-    local desc; desc="not denied: $(_raw_desc "$@")"
-    raw "$@"
-    if [[ $API_STATUS == 000 || $API_BODY == *"authorization denied by plugin"* || $API_BODY == *"failed with error"* ]]; then
-        fail "$desc" "got HTTP $API_STATUS" "response: $(head -c 600 <<<"$API_BODY")"
-    else
-        pass "$desc"
-    fi
-}
-# refused_before_imagegate METHOD URI BODY: dockerd itself refuses the request (a redirect or a
-# 404) before any plugin is asked, and nothing is created.
-refused_before_imagegate() {
-    local desc; desc="refused by dockerd before authorization: $1 $2"
-    raw "$1" "$2" "$3" "${JSON[@]}"
-    if [[ $API_STATUS =~ ^(301|404)$ ]]; then pass "$desc (HTTP $API_STATUS)"; else
-        fail "$desc" "got HTTP $API_STATUS" "response: $(head -c 600 <<<"$API_BODY")"; fi
-}
-# plugin_denies RULE URI BODY: imagegate, asked directly as dockerd would ask it, denies the
-# request (for spellings dockerd never lets through to a plugin).
-plugin_denies() {
-    local want=$1 uri=$2 body=${3-} msg
-    msg=$(jq -cn --arg uri "$uri" --arg body "$body" '{RequestMethod:"POST", RequestUri:$uri,
-        RequestHeaders:{"Content-Type":"application/json"}} + (if $body == "" then {} else
-        {RequestBody:($body | @base64)} end)')
-    local reply; reply=$(plugin_request /AuthZPlugin.AuthZReq "$msg")
-    local desc="imagegate itself denies POST $uri  [\"$want\"]"
-    if [[ $(jq -r .Allow <<<"$reply" 2>/dev/null) == false && $(jq -r .Msg <<<"$reply") == *"$want"* ]]; then
-        pass "$desc"
-    else
-        fail "$desc" "reply: $reply"
-    fi
-}
+source "$FIXTURES/corpus.sh"
 
-create_body() { jq -cn --argjson hc "$1" '{Image:"alpine", Cmd:["true"], HostConfig:({NetworkMode:"none"} + $hc)}'; }
 
 # -----------------------------------------------------------------------------------------
 section "setup: registry, images, dockerd without a plugin, an admin's volume and agent"
@@ -436,14 +353,5 @@ check "the decision log records the would-be denial of someone/tool" wait_until 
 dk rm -f audited audited-tool >/dev/null 2>&1
 
 # -----------------------------------------------------------------------------------------
-echo
-echo "bypass corpus (issue 5): attempts by kind"
-total=0 total_failed=0
-for k in "${KINDS[@]}"; do
-    printf '  %4d  %-80s %s\n' "${ATTEMPTS[$k]:-0}" "$k" \
-        "$( ((${ATTEMPT_FAILURES[$k]:-0})) && echo "(${ATTEMPT_FAILURES[$k]} NOT denied as expected)")"
-    total=$((total + ${ATTEMPTS[$k]:-0}))
-    total_failed=$((total_failed + ${ATTEMPT_FAILURES[$k]:-0}))
-done
-echo "  $total bypass attempts in ${#KINDS[@]} kinds, $total_failed not denied as expected; $COUNTERPARTS harmless counterparts"
+corpus_summary "bypass corpus (issue 5): attempts by kind"
 e2e_finish
