@@ -244,12 +244,25 @@ std::string check_container(const ContainerSettings &s, const ClassifiedRequest 
                 return exposes_protected_path(*real, guarded, which);
         return false;
     };
+    // The host's /proc, /sys and /dev are its kernel's: bound into a container, a writable
+    // /proc/sys/kernel/core_pattern or cgroup v1 release_agent is host root.
+    static const std::vector<std::string> kernel_filesystems{"/proc", "/sys", "/dev"};
+    auto exposes_kernel = [&](const std::string &host_path, std::string *which) {
+        if (h.devices != Setting::Restricted) return false;
+        if (exposes_protected_path(host_path, kernel_filesystems, which)) return true;
+        if (ctx.facts.resolve_path)
+            if (auto real = ctx.facts.resolve_path(host_path))
+                return exposes_protected_path(*real, kernel_filesystems, which);
+        return false;
+    };
     for (const auto &m : s.mounts) {
         std::string which;
         if (m.host_path.empty() || m.host_path.front() != '/')
             return m.described + ": host path \"" + m.host_path + "\" is not absolute";
         if (exposes(m.host_path, &which))
             return m.described + " would expose the protected path " + which + " inside a container, which" + by;
+        if (exposes_kernel(m.host_path, &which))
+            return m.described + " would expose the host kernel's " + which + " inside a container, which" + by;
     }
     if (ctx.facts.volume_device)
         for (const auto &v : s.named_volumes)
@@ -257,6 +270,9 @@ std::string check_container(const ContainerSettings &s, const ClassifiedRequest 
                 std::string which;
                 if (exposes(*device, &which))
                     return "volume " + v + " binds " + *device + " and would expose the protected path " + which +
+                           " inside a container, which" + by;
+                if (exposes_kernel(*device, &which))
+                    return "volume " + v + " binds " + *device + " and would expose the host kernel's " + which +
                            " inside a container, which" + by;
             }
     if (s.privileged && h.privileged == Setting::Restricted)
