@@ -5,12 +5,6 @@
 #include <exception>
 #include <iostream>
 
-namespace imagegate {
-// Commands implemented in their own files; weak while they are being written.
-int run_status(const Args &) __attribute__((weak));
-int run_report(const Args &) __attribute__((weak));
-int run_containerd_verify(const Args &) __attribute__((weak));
-} // namespace imagegate
 
 namespace {
 const char *kUsage = R"(usage: imagegate COMMAND [ARGS...]

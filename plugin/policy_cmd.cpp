@@ -12,7 +12,7 @@
 
 namespace imagegate {
 
-int run_policy_impact(const Args &args) __attribute__((weak));
+int run_policy_impact(const Args &args);
 
 static const char *kPolicyUsage = R"(usage: imagegate policy COMMAND ...
 
@@ -72,7 +72,7 @@ int run_policy(const Args &args) {
     if (sub == "verify") return run_policy_verify(rest);
     if (sub == "sync") return run_policy_sync(rest);
 #endif
-    if (sub == "impact" && run_policy_impact) return run_policy_impact(rest);
+    if (sub == "impact") return run_policy_impact(rest);
     std::cerr << "imagegate policy: unknown command \"" << sub << "\"\n" << kPolicyUsage;
     return 2;
 }
