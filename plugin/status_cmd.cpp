@@ -136,7 +136,12 @@ int run_status(const Args &args) {
     std::string config_flag;
     bool as_json = false;
     for (std::size_t i = 0; i < args.size(); ++i) {
-        if (args[i] == "--json") {
+        if (args[i] == "--help" || args[i] == "-h") {
+            std::cout << "usage: imagegate status [--config FILE] [--json]\n\n"
+                         "The running daemon's policy source, organization, serial, age, last sync result,\n"
+                         "mode and decision counters, read from its admin socket (adminSocket).\n";
+            return 0;
+        } else if (args[i] == "--json") {
             as_json = true;
         } else if (args[i] == "--config" && i + 1 < args.size()) {
             config_flag = args[++i];
