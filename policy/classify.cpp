@@ -553,6 +553,11 @@ Result<ClassifiedRequest> classify_request(const AuthzRequest &request) {
             settings.value().user.reset();
             out.container = std::move(settings).value();
         }
+        // A start mounts the binds again, following the host's symlinks as they are now: the
+        // container is checked again, as it stands, just before (narrows a symlink swap after create).
+        if (is_start) out.entered_container = name;
+    } else if (method == "POST" && match_name(path, "/containers/", "/restart", &name)) {
+        out.entered_container = name;
     } else if (method == "POST" && match_name(path, "/containers/", "/exec", &name)) {
         auto body = body_json();
         if (!body) return Error{body.error()};

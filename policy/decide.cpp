@@ -474,9 +474,9 @@ Decision decide_request(const AuthzRequest &request, const DecisionContext &ctx)
         if (!problem.empty()) return finish_deny(deny_line(c.endpoint, problem));
     }
 
-    // exec, attach and docker cp enter an existing container, with all it has: entering one that
-    // could not be created under this policy (privileged, binding the Docker socket ...) is
-    // refused as its creation would be.
+    // exec, attach and docker cp enter an existing container, with all it has, and start mounts
+    // its binds again: entering or starting one that could not be created under this policy
+    // (privileged, binding the Docker socket ...) is refused as its creation would be.
     if (!c.entered_container.empty() && ctx.facts.container) {
         ContainerLookup entered = ctx.facts.container(c.entered_container);
         if (entered.state == ContainerLookup::State::Unknown)
@@ -488,7 +488,8 @@ Decision decide_request(const AuthzRequest &request, const DecisionContext &ctx)
             std::string problem = check_container(settings, existing, ctx, *p);
             if (!problem.empty())
                 return finish_deny(deny_line(c.endpoint, "container " + c.entered_container +
-                                                             " may not be entered (exec, attach, cp): " + problem));
+                                                             " may not be entered or started (exec, attach, cp, start): " +
+                                                             problem));
             // An exec with no --user runs as the container's user.
             bool exec_as_container_user = c.container && c.container->is_exec &&
                                           (!c.container->user || c.container->user->empty());
