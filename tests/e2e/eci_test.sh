@@ -146,6 +146,24 @@ attempt "would expose the protected path $DOCKER_SOCK" "${RUN[@]}" "${U[@]}" -v 
 attempt "would expose the protected path $E2E_TMP/guarded" "${RUN[@]}" "${U[@]}" --mount "type=bind,src=$E2E_TMP/guarded,dst=/g" alpine true
 counterpart "${RUN[@]}" "${U[@]}" -v "$FREE:/data:ro" alpine cat /data/hello.txt
 
+kind "the host kernel's filesystems bound in (-v /proc, -v /sys/fs/cgroup: core_pattern, release_agent)"
+ln -s /proc "$FREE/to-proc"
+attempt "would expose the host kernel's /proc" "${RUN[@]}" "${U[@]}" -v /proc:/hostproc alpine true
+attempt "would expose the host kernel's /proc" "${RUN[@]}" "${U[@]}" --mount type=bind,src=/proc/sys,dst=/x alpine true
+attempt "would expose the host kernel's /proc" "${RUN[@]}" "${U[@]}" -v "$FREE/to-proc:/hostproc" alpine true
+attempt "would expose the host kernel's /sys" "${RUN[@]}" "${U[@]}" -v /sys:/hostsys alpine true
+attempt "would expose the host kernel's /sys" "${RUN[@]}" "${U[@]}" -v /sys/fs/cgroup:/cg alpine true
+attempt "would expose the host kernel's /dev" "${RUN[@]}" "${U[@]}" -v /dev:/hostdev alpine true
+attempt "would expose the host kernel's /proc" dk volume create --opt type=none --opt o=bind --opt device=/proc procbind
+counterpart "${RUN[@]}" "${U[@]}" --tmpfs /scratch alpine ls /proc/self
+
+kind "root in the container meets root-owned host files (rw bind as root)"
+mkdir -p "$E2E_TMP/rootowned" && chmod 755 "$E2E_TMP/rootowned"
+attempt "a container as root" "${RUN[@]}" -v "$E2E_TMP/rootowned:/hostbin" alpine touch /hostbin/planted
+attempt "a container as root" "${RUN[@]}" -u 0 -v "$E2E_TMP/rootowned:/hostbin" acme/nonroot touch /hostbin/planted
+counterpart "${RUN[@]}" "${U[@]}" -v "$E2E_TMP/rootowned:/hostbin" alpine sh -c '! touch /hostbin/planted'
+check "nothing was planted in the root-owned directory" test ! -e "$E2E_TMP/rootowned/planted"
+
 kind "host disk or kernel filesystems through a local volume"
 attempt "filesystem type=ext4 device=$ROOT_DEVICE" dk volume create --opt type=ext4 --opt device="$ROOT_DEVICE" disk
 attempt "filesystem type=proc" dk volume create --opt type=proc --opt device=proc hostproc
@@ -185,16 +203,18 @@ counterpart "${RUN[@]}" "${U[@]}" --volumes-from appsvc alpine true
 counterpart dk run --rm "${U[@]}" --network container:appsvc alpine true
 
 kind "entering an admin's container (exec, attach, docker cp)"
-attempt "container agent may not be entered" dk exec -u 1000 agent true
-attempt "container hostpid may not be entered" dk exec -u 1000 hostpid true
-attempt "container priv may not be entered" dk exec -u 1000 priv true
+attempt "container agent may not be entered or started" dk exec -u 1000 agent true
+attempt "container hostpid may not be entered or started" dk exec -u 1000 hostpid true
+attempt "container priv may not be entered or started" dk exec -u 1000 priv true
 # (docker cp into a container first stats the target with HEAD, whose denial has no body: the
 # CLI says "no such directory". The raw PUT below shows imagegate's message.)
 expect_fail "no such directory" dk cp "$FREE/hello.txt" agent:/var/run/
-attempt "container agent may not be entered" dk cp agent:/var/run/docker.sock "$E2E_TMP/stolen.sock"
-attempt_api "container agent may not be entered" POST '/v1.41/containers/agent/attach?stream=1&stdin=1&stdout=1' ''
-attempt_api "container agent may not be entered" PUT '/v1.41/containers/agent/archive?path=/var/run' \
+attempt "container agent may not be entered or started" dk cp agent:/var/run/docker.sock "$E2E_TMP/stolen.sock"
+attempt_api "container agent may not be entered or started" POST '/v1.41/containers/agent/attach?stream=1&stdin=1&stdout=1' ''
+attempt_api "container agent may not be entered or started" PUT '/v1.41/containers/agent/archive?path=/var/run' \
     "@$(make_rootfs_tar)" -H 'Content-Type: application/x-tar'
+attempt "container priv may not be entered or started" dk start priv
+counterpart dk restart -t 1 appsvc
 counterpart dk cp "$FREE/hello.txt" appsvc:/tmp/
 counterpart dk cp appsvc:/tmp/hello.txt "$E2E_TMP/back.txt"
 

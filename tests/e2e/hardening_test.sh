@@ -122,6 +122,13 @@ attempt "would expose the protected path" dk run --rm --network none -v "$FREE/t
 attempt "would expose the protected path" dk run --rm --network none -v "$FREE/up:/x" alpine true
 attempt "would expose the protected path $GUARDED" dk run --rm --network none --mount "type=bind,src=$FREE/to-guarded,dst=/x" alpine true
 attempt "would expose the protected path $GUARDED" dk_new run --rm --network none --mount "type=bind,src=$FREE/chain,dst=/x" alpine true
+# a directory swapped for a symlink after the create was allowed: start checks the container again
+mkdir -p "$FREE/swap"
+SWAPPED=$(dk create --network none -v "$FREE/swap:/x" alpine ls /x 2>/dev/null)
+counterpart dk start -a "$SWAPPED"
+rmdir "$FREE/swap" && ln -s "$GUARDED" "$FREE/swap"
+attempt "may not be entered or started" dk start "$SWAPPED"
+attempt "may not be entered or started" dk restart "$SWAPPED"
 
 kind "volumes: local-driver options that bind or mount host paths"
 attempt "would expose the protected path /etc/imagegate" dk volume create --opt type=none --opt o=bind --opt device=/etc etc-vol
