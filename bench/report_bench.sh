@@ -7,14 +7,25 @@
 # (the same RSS for a fifth of the log as for all of it). Everything generated goes to a
 # temporary directory that is removed at the end.
 #
-#     bash bench/report_bench.sh [IMAGEGATE]       (default: $IMAGEGATE, else build/imagegate)
+#     bash bench/report_bench.sh [IMAGEGATE] [--kv FILE]
+#
+# IMAGEGATE defaults to $IMAGEGATE, else build/imagegate. --kv appends one `section=report ...`
+# line per figure to FILE (bench/run.sh's results format); `make bench` runs it that way.
 #
 # Environment: REPORT_BENCH_LINES (default 1000000), REPORT_BENCH_RUNS (default 3),
 # REPORT_BENCH_TMP (default /tmp), REPORT_BENCH_KEEP=1 keeps the directory.
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-IMAGEGATE=${1:-${IMAGEGATE:-$ROOT/build/imagegate}}
+KV=""
+POSITIONAL=()
+while (($#)); do
+    case $1 in
+    --kv) KV=${2:?--kv FILE}; shift 2 ;;
+    *) POSITIONAL+=("$1"); shift ;;
+    esac
+done
+IMAGEGATE=${POSITIONAL[0]:-${IMAGEGATE:-$ROOT/build/imagegate}}
 LINES=${REPORT_BENCH_LINES:-1000000}
 RUNS=${REPORT_BENCH_RUNS:-3}
 [[ -x $IMAGEGATE ]] || { echo "report_bench: no imagegate binary at $IMAGEGATE (make build)" >&2; exit 1; }
@@ -47,10 +58,10 @@ log_bytes=$(cat "$WORK"/decisions*.jsonl | wc -c)
 say "$(ls "$WORK"/decisions*.jsonl | wc -l) files, $log_bytes bytes"
 cat "$WORK"/decisions*.jsonl >/dev/null # the page cache, as after the daemon wrote them
 
-# measure NAME TARGET_SECONDS CMD...: RUNS runs; prints a row (best wall, its CPU, peak RSS).
+# measure TEST NAME TARGET_SECONDS CMD...: RUNS runs; a row (best wall, its CPU, peak RSS).
 rows=()
 measure() {
-    local name=$1 target=$2; shift 2
+    local test=$1 name=$2 target=$3; shift 3
     local best="" best_cpu="" rss=0 status=0 i
     for ((i = 0; i < RUNS; i++)); do
         /usr/bin/time -f '%e %U %S %M' -o "$WORK/time" "$@" >"$WORK/out" 2>"$WORK/err"
@@ -71,18 +82,20 @@ measure() {
     rows+=("$(printf '%-44s %8s %8s %9s %8s  %s' "$name" "${best}s" "${best_cpu}s" "$((rss / 1024)) MiB" \
         "$([[ $target == - ]] && echo - || echo "≤ ${target}s")" "$verdict")")
     say "$name: best ${best}s wall, ${best_cpu}s CPU, $((rss / 1024)) MiB"
+    [[ -n $KV ]] && echo "section=report test=$test lines=$LINES bytes=$log_bytes runs=$RUNS wall_s=$best cpu_s=$best_cpu rss_kib=$rss target_s=$target verdict=$verdict" >>"$KV"
+    return 0
 }
 
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
-measure "report (1M decisions)" 2 "$IMAGEGATE" report --log "$WORK/decisions.jsonl"
-measure "report --json (1M decisions)" 2 "$IMAGEGATE" report --log "$WORK/decisions.jsonl" --json
-measure "report --since 24h (1M decisions)" 2 "$IMAGEGATE" report --log "$WORK/decisions.jsonl" --since 24h
-measure "report of one fifth (memory is bounded)" - "$IMAGEGATE" report --log "$WORK/decisions.2.jsonl"
-measure "policy impact, 10k policy + looser change" 3 \
+measure report "report (1M decisions)" 2 "$IMAGEGATE" report --log "$WORK/decisions.jsonl"
+measure report-json "report --json (1M decisions)" 2 "$IMAGEGATE" report --log "$WORK/decisions.jsonl" --json
+measure report-since "report --since 24h (1M decisions)" 2 "$IMAGEGATE" report --log "$WORK/decisions.jsonl" --since 24h
+measure report-fifth "report of one fifth (memory is bounded)" - "$IMAGEGATE" report --log "$WORK/decisions.2.jsonl"
+measure impact-looser "policy impact, 10k policy + looser change" 3 \
     "$IMAGEGATE" policy impact "$WORK/policy-10k-looser.json" --log "$WORK/decisions.jsonl"
-measure "policy impact, 10k policy as generated" 3 \
+measure impact-10k "policy impact, 10k policy as generated" 3 \
     "$IMAGEGATE" policy impact "$WORK/policy-10k.json" --log "$WORK/decisions.jsonl"
-measure "(the 10k policy alone: check, for its RSS)" - \
+measure policy-alone "(the 10k policy alone: check, for its RSS)" - \
     "$IMAGEGATE" check --policy "$WORK/policy-10k.json" alpine
 distinct=$("$IMAGEGATE" policy impact "$WORK/policy-10k.json" --log "$WORK/decisions.jsonl" --json |
     python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["distinct"], d["replayed"], d["changed"])')
@@ -94,4 +107,5 @@ printf '%-44s %8s %8s %9s %8s  %s\n' "" "wall" "CPU" "peak RSS" "target" ""
 for row in "${rows[@]}"; do echo "$row"; done
 read -r d_distinct d_replayed d_changed <<<"$distinct"
 echo "replayed $d_replayed image decisions: $d_distinct distinct (user, action, reference), $d_changed change under the 10k policy as generated"
-echo "load average before: $load_start, after: $load_end (wall times on a busy machine are not the program's)"
+echo "both commands use 2 threads: with both cores free, wall ≈ CPU / 2; load average before: $load_start,"
+echo "after: $load_end (on a busy machine the wall time is the neighbours' as much as the program's)"

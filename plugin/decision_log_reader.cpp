@@ -103,17 +103,18 @@ static_assert(kFieldCount <= 16, "LineScratch keeps 16 repaired fields");
 constexpr std::array<std::string_view, kFieldCount> kFieldNames{
     "time", "user", "action", "reference", "category", "registry", "decision", "reason", "mode", "tagTarget"};
 
-// Called for every key of every line: one comparison, not ten.
+// Called for every key of every line: at most three comparisons of a known length (inlined).
+template <std::size_t N> bool is(std::string_view key, const char (&name)[N]) {
+    return std::memcmp(key.data(), name, N - 1) == 0;
+}
 int field_of(std::string_view key) {
-    int candidate = -1;
     switch (key.size()) {
-    case 4: candidate = key[0] == 't' ? kTime : key[0] == 'u' ? kUser : kMode; break;
-    case 6: candidate = key[0] == 'a' ? kAction : kReason; break;
-    case 8: candidate = key[0] == 'c' ? kCategory : key[2] == 'g' ? kRegistry : kDecision; break;
-    case 9: candidate = key[0] == 'r' ? kReference : kTagTarget; break;
+    case 4: return is(key, "time") ? kTime : is(key, "user") ? kUser : is(key, "mode") ? kMode : -1;
+    case 6: return is(key, "action") ? kAction : is(key, "reason") ? kReason : -1;
+    case 8: return is(key, "category") ? kCategory : is(key, "registry") ? kRegistry : is(key, "decision") ? kDecision : -1;
+    case 9: return is(key, "reference") ? kReference : is(key, "tagTarget") ? kTagTarget : -1;
     default: return -1;
     }
-    return kFieldNames[candidate] == key ? candidate : -1;
 }
 
 struct FieldValue {
@@ -129,6 +130,24 @@ constexpr std::array<bool, 256> kPlainStringByte = [] {
     return plain;
 }();
 
+// The first byte at or after P that is not plain (see kPlainStringByte). Eight bytes at a
+// time: a word holds a '"', a '\\', a byte below 0x20 or one from 0x80 when the classic
+// "has a zero byte" tests say so (they may flag a later byte too: then bytes one by one).
+const char *skip_plain_bytes(const char *p, const char *end) {
+    constexpr std::uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
+    while (end - p >= 8) {
+        std::uint64_t w;
+        std::memcpy(&w, p, 8);
+        std::uint64_t quote = w ^ (ones * '"'), backslash = w ^ (ones * '\\');
+        std::uint64_t special = ((quote - ones) & ~quote) | ((backslash - ones) & ~backslash) |
+                                ((w - ones * 0x20) & ~w) | w;
+        if (special & high) break;
+        p += 8;
+    }
+    while (p < end && kPlainStringByte[static_cast<unsigned char>(*p)]) ++p;
+    return p;
+}
+
 enum class Scan { Ok, NeedsFullParser, NotJson };
 
 // The fast path: one flat JSON object of ASCII strings without escapes, numbers and literals
@@ -143,7 +162,7 @@ Scan scan_flat_object(std::string_view line, Fields &fields) {
     // A string after its opening quote; leaves p after the closing quote.
     auto scan_string = [&](std::string_view &out) {
         const char *begin = p;
-        while (p < end && kPlainStringByte[static_cast<unsigned char>(*p)]) ++p;
+        p = skip_plain_bytes(p, end);
         if (p == end) return Scan::NotJson;
         if (*p != '"') return static_cast<unsigned char>(*p) < 0x20 ? Scan::NotJson : Scan::NeedsFullParser;
         out = std::string_view(begin, std::size_t(p - begin));

@@ -43,57 +43,6 @@ struct Logged {
     std::int64_t last_denied_ms = std::numeric_limits<std::int64_t>::min();
 };
 
-// Requests (packed into a number) → Logged, open addressing with the value in the slot: a
-// log line costs one cache miss here, not the two or three of a node-based map — this
-// lookup is most of a replay's time.
-class RequestTable {
-  public:
-    struct Slot {
-        std::uint64_t key = kEmpty;
-        Logged logged;
-    };
-    Logged &operator[](std::uint64_t key) {
-        if ((size_ + 1) * 2 > slots_.size()) grow();
-        Slot &slot = find(key);
-        if (slot.key == kEmpty) {
-            slot.key = key;
-            ++size_;
-        }
-        return slot.logged;
-    }
-    std::size_t size() const { return size_; }
-    template <class F> void for_each(F &&f) const {
-        for (const Slot &slot : slots_) {
-            if (slot.key != kEmpty) f(slot.key, slot.logged);
-        }
-    }
-
-  private:
-    static constexpr std::uint64_t kEmpty = ~std::uint64_t(0); // no packed request is all ones
-    Slot &find(std::uint64_t key) {
-        std::size_t mask = slots_.size() - 1;
-        // A 64-bit mix (splitmix64's finaliser): packed keys differ in few, high bits.
-        std::uint64_t h = key;
-        h ^= h >> 30;
-        h *= 0xbf58476d1ce4e5b9ULL;
-        h ^= h >> 27;
-        h *= 0x94d049bb133111ebULL;
-        h ^= h >> 31;
-        for (std::size_t i = h & mask;; i = (i + 1) & mask) {
-            if (slots_[i].key == key || slots_[i].key == kEmpty) return slots_[i];
-        }
-    }
-    void grow() {
-        std::vector<Slot> old = std::move(slots_);
-        slots_.assign(std::max<std::size_t>(1024, old.size() * 2), Slot{});
-        for (const Slot &slot : old) {
-            if (slot.key != kEmpty) find(slot.key) = slot;
-        }
-    }
-    std::vector<Slot> slots_;
-    std::size_t size_ = 0;
-};
-
 // A request as one number: action (4 bits), tag target (1), reference (27), user (32).
 constexpr std::uint32_t kMaxReferences = 1u << 27;
 std::uint64_t pack(Action action, bool tag_target, std::uint32_t reference, std::uint32_t user) {
@@ -112,7 +61,7 @@ Request unpack(std::uint64_t key) {
 // One thread's tallies.
 struct Tally {
     Interner references, users;
-    RequestTable logged;
+    NumberTable<Logged> logged;
     std::uint64_t no_image = 0, not_replayable = 0;
 
     void add(const LogRecord &r) {

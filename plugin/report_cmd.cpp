@@ -4,7 +4,6 @@
 #include "plugin/cli.hpp"
 #include "plugin/commands.hpp"
 #include "plugin/text_table.hpp"
-#include "policy/policy.hpp"
 
 #include <boost/json.hpp>
 
@@ -31,124 +30,166 @@ Lines that are torn or not decisions are counted and skipped. Exit status: 0, or
 usage or an unreadable log.
 )";
 
-// One thread's tallies; merged when every thread is done.
-struct Tally {
+// Decisions counted by name (a category, registry or user), by number.
+struct CountsByName {
+    Interner names;
+    std::vector<DecisionCounts> counts;
+
+    DecisionCounts &at(std::string_view name) {
+        std::uint32_t id = names.id(name);
+        if (id >= counts.size()) counts.resize(id + 1);
+        return counts[id];
+    }
+    void merge(const CountsByName &other) {
+        for (std::uint32_t id = 0; id < other.names.size(); ++id) {
+            DecisionCounts &to = at(other.names.name(id));
+            const DecisionCounts &from = other.counts[id];
+            to.allowed += from.allowed;
+            to.denied += from.denied;
+            to.would_deny += from.would_deny;
+        }
+    }
+    std::vector<Breakdown> rows(bool denials_first) const {
+        std::vector<Breakdown> out;
+        for (std::uint32_t id = 0; id < names.size(); ++id) out.push_back({std::string(names.name(id)), counts[id]});
+        std::sort(out.begin(), out.end(), [&](const Breakdown &a, const Breakdown &b) {
+            if (denials_first && a.counts.denials() != b.counts.denials()) return a.counts.denials() > b.counts.denials();
+            if (a.counts.total() != b.counts.total()) return a.counts.total() > b.counts.total();
+            return a.name < b.name;
+        });
+        return out;
+    }
+};
+
+std::uint64_t pair_key(std::uint32_t a, std::uint32_t b) { return std::uint64_t(a) << 32 | b; }
+
+// Denials in one mode (enforced, or audit's would-deny), by subject: the reference, or the
+// reason of a denial that names no image. Users and actions are (subject, id) pairs.
+struct Denials {
     struct Denial {
         std::uint64_t count = 0;
-        StringSet users;
-        StringSet actions;
         std::int64_t last_ms = std::numeric_limits<std::int64_t>::min();
-        std::string last_time, category, reason;
+        std::string category, reason; // of the last one
     };
-    DecisionCounts totals;
-    StringMap<DecisionCounts> by_category, by_registry, by_user;
-    StringMap<Denial> denied, would_deny;             // by reference
-    StringMap<Denial> other_denied, other_would_deny; // by reason, for denials that name no image
+    Interner subjects;
+    std::vector<Denial> by_subject;
+    NumberTable<bool> users, actions; // keys: pair_key(subject, user or action id)
 
-    template <class V> static V &at(StringMap<V> &map, std::string_view key) {
-        auto it = map.find(key);
-        if (it == map.end()) it = map.emplace(std::string(key), V{}).first;
-        return it->second;
+    void add(std::string_view subject, std::uint32_t user, std::uint32_t action, const LogRecord &r) {
+        std::uint32_t id = subjects.id(subject);
+        if (id >= by_subject.size()) by_subject.resize(id + 1);
+        Denial &d = by_subject[id];
+        ++d.count;
+        users[pair_key(id, user)] = true;
+        actions[pair_key(id, action)] = true;
+        if (r.time_ms >= d.last_ms) {
+            d.last_ms = r.time_ms;
+            d.category.assign(r.category);
+            d.reason.assign(r.reason);
+        }
     }
+};
+
+// One thread's tallies; merged when every thread is done.
+struct Tally {
+    DecisionCounts totals;
+    CountsByName by_category, by_registry;
+    Interner users, actions; // numbered here; by_user counts by the same numbers
+    std::vector<DecisionCounts> by_user;
+    Denials denied, would_deny;             // by reference
+    Denials other_denied, other_would_deny; // by reason, for denials that name no image
+
     static void count(DecisionCounts &c, const LogRecord &r) {
         if (r.allow) ++c.allowed;
         else if (r.audit) ++c.would_deny;
         else ++c.denied;
     }
-    static void insert(StringSet &set, std::string_view value) {
-        if (set.find(value) == set.end()) set.emplace(value);
-    }
 
     void add(const LogRecord &r) {
         count(totals, r);
-        count(at(by_category, r.category), r);
-        count(at(by_registry, r.registry), r);
-        count(at(by_user, r.user), r);
+        count(by_category.at(r.category), r);
+        count(by_registry.at(r.registry), r);
+        std::uint32_t user = users.id(r.user);
+        if (user >= by_user.size()) by_user.resize(user + 1);
+        count(by_user[user], r);
         if (r.allow) return;
         bool image = !r.reference.empty();
-        auto &map = image ? (r.audit ? would_deny : denied) : (r.audit ? other_would_deny : other_denied);
-        Denial &d = at(map, image ? r.reference : r.reason);
-        ++d.count;
-        insert(d.users, r.user);
-        insert(d.actions, r.action);
-        if (r.time_ms >= d.last_ms) {
-            d.last_ms = r.time_ms;
-            d.last_time = std::string(r.time);
-            d.category = std::string(r.category);
-            d.reason = std::string(r.reason);
-        }
+        Denials &d = image ? (r.audit ? would_deny : denied) : (r.audit ? other_would_deny : other_denied);
+        d.add(image ? r.reference : r.reason, user, actions.id(r.action), r);
     }
 
-    static void merge_counts(StringMap<DecisionCounts> &into, StringMap<DecisionCounts> &from) {
-        for (auto &[key, c] : from) {
-            DecisionCounts &to = at(into, key);
-            to.allowed += c.allowed;
-            to.denied += c.denied;
-            to.would_deny += c.would_deny;
-        }
-    }
-    static void merge_denials(StringMap<Denial> &into, StringMap<Denial> &from) {
-        for (auto &[key, d] : from) {
-            Denial &to = at(into, key);
+    void merge_denials(Denials &into, const Denials &from, const Tally &other) {
+        std::vector<std::uint32_t> subject_ids(from.subjects.size());
+        for (std::uint32_t id = 0; id < from.subjects.size(); ++id) {
+            std::uint32_t to_id = subject_ids[id] = into.subjects.id(from.subjects.name(id));
+            if (to_id >= into.by_subject.size()) into.by_subject.resize(to_id + 1);
+            Denials::Denial &to = into.by_subject[to_id];
+            const Denials::Denial &d = from.by_subject[id];
             to.count += d.count;
-            to.users.merge(d.users);
-            to.actions.merge(d.actions);
             if (d.last_ms >= to.last_ms) {
                 to.last_ms = d.last_ms;
-                to.last_time = std::move(d.last_time);
-                to.category = std::move(d.category);
-                to.reason = std::move(d.reason);
+                to.category = d.category;
+                to.reason = d.reason;
             }
         }
+        from.users.for_each([&](std::uint64_t key, bool) {
+            into.users[pair_key(subject_ids[key >> 32], users.id(other.users.name(std::uint32_t(key))))] = true;
+        });
+        from.actions.for_each([&](std::uint64_t key, bool) {
+            into.actions[pair_key(subject_ids[key >> 32], actions.id(other.actions.name(std::uint32_t(key))))] = true;
+        });
     }
-    void merge(Tally &other) {
+
+    void merge(const Tally &other) {
         totals.allowed += other.totals.allowed;
         totals.denied += other.totals.denied;
         totals.would_deny += other.totals.would_deny;
-        merge_counts(by_category, other.by_category);
-        merge_counts(by_registry, other.by_registry);
-        merge_counts(by_user, other.by_user);
-        merge_denials(denied, other.denied);
-        merge_denials(would_deny, other.would_deny);
-        merge_denials(other_denied, other.other_denied);
-        merge_denials(other_would_deny, other.other_would_deny);
+        by_category.merge(other.by_category);
+        by_registry.merge(other.by_registry);
+        for (std::uint32_t id = 0; id < other.users.size(); ++id) {
+            std::uint32_t to = users.id(other.users.name(id));
+            if (to >= by_user.size()) by_user.resize(to + 1);
+            by_user[to].allowed += other.by_user[id].allowed;
+            by_user[to].denied += other.by_user[id].denied;
+            by_user[to].would_deny += other.by_user[id].would_deny;
+        }
+        merge_denials(denied, other.denied, other);
+        merge_denials(would_deny, other.would_deny, other);
+        merge_denials(other_denied, other.other_denied, other);
+        merge_denials(other_would_deny, other.other_would_deny, other);
+    }
+
+    std::vector<Breakdown> user_rows() const {
+        CountsByName named;
+        for (std::uint32_t id = 0; id < users.size(); ++id) named.at(users.name(id)) = by_user[id];
+        return named.rows(true);
+    }
+
+    std::vector<DenialRow> denial_rows(const Denials &deny, const Denials &would) const {
+        std::vector<DenialRow> rows;
+        for (bool audit : {false, true}) {
+            const Denials &d = audit ? would : deny;
+            std::vector<std::vector<std::string>> users_of(d.subjects.size()), actions_of(d.subjects.size());
+            d.users.for_each([&](std::uint64_t key, bool) { users_of[key >> 32].emplace_back(users.name(std::uint32_t(key))); });
+            d.actions.for_each([&](std::uint64_t key, bool) { actions_of[key >> 32].emplace_back(actions.name(std::uint32_t(key))); });
+            for (std::uint32_t id = 0; id < d.subjects.size(); ++id) {
+                std::sort(users_of[id].begin(), users_of[id].end());
+                std::sort(actions_of[id].begin(), actions_of[id].end());
+                const Denials::Denial &x = d.by_subject[id];
+                rows.push_back({std::string(d.subjects.name(id)), audit, x.count, std::move(users_of[id]),
+                                std::move(actions_of[id]), x.category, x.reason, format_rfc3339_ms(x.last_ms)});
+            }
+        }
+        // Most often first; then the most recent; then by name, so the order is stable.
+        std::sort(rows.begin(), rows.end(), [](const DenialRow &a, const DenialRow &b) {
+            if (a.count != b.count) return a.count > b.count;
+            if (a.last_seen != b.last_seen) return a.last_seen > b.last_seen;
+            if (a.subject != b.subject) return a.subject < b.subject;
+            return a.audit < b.audit;
+        });
+        return rows;
     }
 };
-
-std::vector<std::string> sorted(const StringSet &set) {
-    std::vector<std::string> out(set.begin(), set.end());
-    std::sort(out.begin(), out.end());
-    return out;
-}
-
-std::vector<Breakdown> breakdown(const StringMap<DecisionCounts> &map, bool denials_first) {
-    std::vector<Breakdown> out;
-    for (const auto &[name, counts] : map) out.push_back({name, counts});
-    std::sort(out.begin(), out.end(), [&](const Breakdown &a, const Breakdown &b) {
-        if (denials_first && a.counts.denials() != b.counts.denials()) return a.counts.denials() > b.counts.denials();
-        if (a.counts.total() != b.counts.total()) return a.counts.total() > b.counts.total();
-        return a.name < b.name;
-    });
-    return out;
-}
-
-std::vector<DenialRow> denial_rows(const StringMap<Tally::Denial> &deny, const StringMap<Tally::Denial> &would) {
-    std::vector<DenialRow> rows;
-    for (bool audit : {false, true}) {
-        for (const auto &[subject, d] : audit ? would : deny) {
-            rows.push_back({subject, audit, d.count, sorted(d.users), sorted(d.actions), d.category, d.reason,
-                            format_rfc3339_ms(d.last_ms)});
-        }
-    }
-    // Most often first; then the most recent; then by name, so the order is stable.
-    std::sort(rows.begin(), rows.end(), [](const DenialRow &a, const DenialRow &b) {
-        if (a.count != b.count) return a.count > b.count;
-        if (a.last_seen != b.last_seen) return a.last_seen > b.last_seen;
-        if (a.subject != b.subject) return a.subject < b.subject;
-        return a.audit < b.audit;
-    });
-    return rows;
-}
 
 std::string decision_word(bool audit) { return audit ? "would deny" : "deny"; }
 
@@ -175,11 +216,11 @@ Result<Report> build_report(const std::vector<std::string> &files, std::optional
     report.scan = std::move(scan).value();
     if (since_ms) report.since_time = format_rfc3339_ms(*since_ms);
     report.totals = t.totals;
-    report.by_category = breakdown(t.by_category, false);
-    report.by_registry = breakdown(t.by_registry, false);
-    report.by_user = breakdown(t.by_user, true);
-    report.references = denial_rows(t.denied, t.would_deny);
-    report.other_denials = denial_rows(t.other_denied, t.other_would_deny);
+    report.by_category = t.by_category.rows(false);
+    report.by_registry = t.by_registry.rows(false);
+    report.by_user = t.user_rows();
+    report.references = t.denial_rows(t.denied, t.would_deny);
+    report.other_denials = t.denial_rows(t.other_denied, t.other_would_deny);
     return report;
 }
 

@@ -149,6 +149,24 @@ TEST_CASE("a log line becomes a record; anything else is named") {
         CHECK(p.record->reference == "docker.io/x\xEF\xBF\xBD");
         CHECK(p.record->registry == "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");
     }
+    SUBCASE("a special byte anywhere in an 8-byte word is seen (the fast path reads words)") {
+        for (std::size_t at = 0; at < 20; ++at) {
+            CAPTURE(at);
+            std::string head = "{\"time\":\"2026-03-02T10:07:00Z\",\"action\":\"image.pull\",\"reference\":\"r\","
+                               "\"decision\":\"deny\",\"user\":\"" + std::string(at, 'a');
+            auto escaped = parse(head + "\\\"bbbbbbbbbb\"}");
+            REQUIRE(escaped.record);
+            CHECK(escaped.record->user == std::string(at, 'a') + "\"bbbbbbbbbb");
+            auto accented = parse(head + "\xc3\xa9" "bbbbbbbbbb\"}");
+            REQUIRE(accented.record);
+            CHECK(accented.record->user == std::string(at, 'a') + "ébbbbbbbbbb");
+            CHECK(parse(head + "\tbbbbbbbbbb\"}").problem == "not a JSON object");
+            CHECK(parse(head + "bbbbbbbbbb").problem == "not a JSON object");
+            auto plain = parse(head + "bbbbbbbbbb\"}");
+            REQUIRE(plain.record);
+            CHECK(plain.record->user == std::string(at, 'a') + "bbbbbbbbbb");
+        }
+    }
     SUBCASE("a null user is the local socket") {
         auto p = parse(R"J({"time":"2026-03-01T09:02:00Z","decision":"deny","action":"other","reference":"","user":null})J");
         REQUIRE(p.record);
