@@ -2,6 +2,7 @@
 
 #include "policy/go_json.hpp"
 #include "policy/paths.hpp"
+#include "policy/reference.hpp"
 
 #include <algorithm>
 #include <charconv>
@@ -585,7 +586,10 @@ Result<ClassifiedRequest> classify_request(const AuthzRequest &request) {
         const json::value *plugin_spec = r.field(task, "pluginspec");
         if (spec) {
             auto image = r.string(spec, "image");
-            if (image && !image->empty()) out.images.push_back({ImageUse::Need::Pull, *image});
+            // Swarm skips the pull of an image given by ID ("sha256:…") and runs the local image:
+            // decided as a run, by the names dockerd gives it.
+            if (image && !image->empty())
+                out.images.push_back({looks_like_image_id(*image) ? ImageUse::Need::Run : ImageUse::Need::Pull, *image});
             ContainerSettings s;
             read_mounts(r, spec, s);
             for (auto &cap : r.strings(spec, "capabilityadd")) s.cap_add.push_back(cap);
