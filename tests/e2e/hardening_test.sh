@@ -196,6 +196,8 @@ attempt_api "security option MaskedPaths" POST /v1.41/containers/create \
     "$(printf '{"Image":"alpine","HostConfig":{"Mas\xe2\x84\xaaedPaths":[]}}')" "${JSON[@]}"
 attempt_api "security option seccomp=unconfined" POST /v1.41/containers/create \
     "$(printf '{"Image":"alpine","HostConfig":{"\xc5\xbfecurityOpt":["seccomp=unconfined"]}}')" "${JSON[@]}"
+attempt_api "would expose the protected path" POST /v1.41/containers/create \
+    '{"Image":"alpine","HostConfig":{"\u0042inds":["/:/host"]}}' "${JSON[@]}"
 attempt_api "is given more than once" POST /v1.41/containers/create \
     '{"Image":"alpine","HostConfig":{"Binds":["/tmp/x:/x"],"binds":["/:/host"]}}' "${JSON[@]}"
 attempt_api "is given more than once" POST /v1.41/containers/create \
@@ -246,6 +248,10 @@ attempt_api "Community images are restricted" POST '/v1.41/containers/%63reate' 
 attempt_api "repeated with different values" POST '/v1.41/images/create?fromImage=alpine&fromImage=someone%2Ftool' ''
 attempt_api "query contains ';'" POST '/v1.41/images/create?fromImage=alpine;fromImage=someone%2Ftool' ''
 attempt_api "Community images are restricted" POST '/containers/create' '{"Image":"someone/tool"}' "${JSON[@]}"
+attempt_api "Community images are restricted" POST /v1.41/containers/create '{"Image":"someone/tool"}' "${JSON[@]}" \
+    --request-target 'http://docker/v1.41/containers/create'
+attempt_api 'ends in \"/auth\"' POST /v1.41/containers/create '{"Image":"someone/tool"}' "${JSON[@]}" \
+    --request-target 'http://docker/v1.41/containers/create?x=/auth'
 attempt_api "Community images are restricted" POST '/v1.12/containers/create' '{"Image":"someone/tool"}' "${JSON[@]}"
 # dockerd answers these itself (a redirect to the clean path, or no route) before any plugin
 # is asked; imagegate, were it asked, would refuse them too.
@@ -273,6 +279,11 @@ attempt "Community images are restricted" dk pull someone/tool
 attempt "Community images are restricted" dk service create --name tool someone/tool
 attempt_api "Community images are restricted" POST /v1.41/services/create \
     '{"Name":"tool","TaskTemplate":{"ContainerSpec":{"Image":"docker.io/someone/tool:latest"}}}' "${JSON[@]}"
+# swarm skips the pull of an image given by ID and runs the local image
+attempt_api "Community images are restricted" POST /v1.41/services/create \
+    "{\"Name\":\"t\",\"TaskTemplate\":{\"ContainerSpec\":{\"Image\":\"$TOOL_ID\"}}}" "${JSON[@]}"
+attempt_api "Community images are restricted" POST /v1.41/services/create \
+    "{\"Name\":\"t\",\"TaskTemplate\":{\"ContainerSpec\":{\"Image\":\"${TOOL_ID#sha256:}\"}}}" "${JSON[@]}"
 attempt_api "Community images are restricted" POST /v1.41/containers/create \
     '{"Image":"index.docker.io/someone/tool"}' "${JSON[@]}"
 attempt_api "Community images are restricted" POST /v1.41/containers/create \
