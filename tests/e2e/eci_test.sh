@@ -124,6 +124,7 @@ attempt_api "security option ReadonlyPaths without /proc/bus" POST /v1.41/contai
     '{"Image":"alpine","User":"1000","HostConfig":{"NetworkMode":"none","ReadonlyPaths":[]}}' "${JSON[@]}"
 attempt_api "security option MaskedPaths without /proc/kcore" POST /v1.41/containers/create \
     '{"Image":"alpine","User":"1000","HostConfig":{"NetworkMode":"none","MaskedPaths":["/proc/asound","/proc/acpi"]}}' "${JSON[@]}"
+attempt "security option no-new-privileges=false" "${RUN[@]}" "${U[@]}" --security-opt no-new-privileges=false alpine true
 counterpart "${RUN[@]}" "${U[@]}" --security-opt no-new-privileges alpine true
 DEFAULTS=$(dk inspect -f '{"MaskedPaths":{{json .HostConfig.MaskedPaths}},"ReadonlyPaths":{{json .HostConfig.ReadonlyPaths}}}' appsvc)
 counterpart_api POST /v1.41/containers/create \
