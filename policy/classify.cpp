@@ -492,6 +492,18 @@ Result<ClassifiedRequest> classify_request(const AuthzRequest &request) {
         if (!remote->empty() && remote->find("://") == std::string::npos && !remote->starts_with("git@") &&
             !remote->ends_with(".git"))
             out.images.push_back({ImageUse::Need::Pull, remote.value()});
+        // --cache-from: BuildKit pulls these from their registry (a JSON array of references).
+        auto cache_from = need_single("cachefrom");
+        if (!cache_from) return Error{cache_from.error()};
+        if (!cache_from->empty()) {
+            std::error_code ec;
+            json::value refs = json::parse(cache_from.value(), ec);
+            if (ec || !refs.is_array()) return Error{"build parameter cachefrom is not a JSON array"};
+            for (const auto &ref : refs.as_array()) {
+                if (!ref.is_string()) return Error{"build parameter cachefrom is not an array of strings"};
+                out.images.push_back({ImageUse::Need::Pull, std::string(ref.as_string())});
+            }
+        }
         // `docker build --network host`: RUN steps share the host's network namespace.
         auto network = need_single("networkmode");
         if (!network) return Error{network.error()};
