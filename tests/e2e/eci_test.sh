@@ -203,7 +203,7 @@ attempt "the host pid namespace (through container hostpid)" "${RUN[@]}" "${U[@]
 counterpart "${RUN[@]}" "${U[@]}" --volumes-from appsvc alpine true
 counterpart dk run --rm "${U[@]}" --network container:appsvc alpine true
 
-kind "entering an admin's container (exec, attach, docker cp)"
+kind "entering or starting an admin's container (exec, attach, docker cp, start)"
 attempt "container agent may not be entered or started" dk exec -u 1000 agent true
 attempt "container hostpid may not be entered or started" dk exec -u 1000 hostpid true
 attempt "container priv may not be entered or started" dk exec -u 1000 priv true
@@ -229,10 +229,11 @@ attempt_api "Manager role" POST '/v1.41/plugins/create?name=acme%2Frootkit' '' -
 attempt "may not change imagegate's own plugin" dk plugin disable "$IG_NAME"
 counterpart dk plugin ls
 
-kind "builds (BuildKit entitlements visible to the API: network.host)"
+kind "builds (what the API shows: --network host, --cache-from)"
 printf 'FROM alpine\nRUN true\n' >"$E2E_TMP/ctx/Dockerfile"
 attempt "the host network namespace" dk build --network host -t acme/hostnet-build "$E2E_TMP/ctx"
 attempt_api "the host network namespace" POST '/v1.41/build?networkmode=host&t=acme%2Fx' '' -H 'Content-Type: application/x-tar'
+attempt "Community images are restricted" dk build --network none --cache-from someone/tool -t acme/cached "$E2E_TMP/ctx"
 counterpart dk build -q --network none -t acme/built "$E2E_TMP/ctx"
 
 kind "swarm services (their tasks are created without the API)"
