@@ -5,7 +5,7 @@ JOBS       ?= 2
 CMAKE_FLAGS ?=
 PREFIX     ?= /usr/local
 
-.PHONY: all build run test unit e2e bench install uninstall deb plugin clean
+.PHONY: all build run test unit e2e fuzz test-sanitize bench install uninstall deb plugin clean
 
 all: build
 
@@ -24,6 +24,21 @@ e2e: build
 	bash tests/e2e/run.sh $(BUILD)/imagegate
 
 test: unit e2e
+
+# libFuzzer targets (issue 8): clang-14 with ASan+UBSan in build-fuzz, FUZZ_SECONDS per target
+# (0 replays the checked-in corpora); prints the crash-free time per target.
+FUZZ_SECONDS ?= 60
+fuzz:
+	CC=clang-14 CXX=clang++-14 cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DIMAGEGATE_FUZZ=ON
+	cmake --build build-fuzz -j$(JOBS) --target fuzz_targets
+	bash tests/fuzz/run.sh build-fuzz $(FUZZ_SECONDS)
+
+# Unit tests and every end-to-end suite under ASan+UBSan (build-asan), unit tests and the plugin
+# socket load test under TSan (build-tsan). SANITIZE_E2E=0 runs the load test on the plugin
+# socket instead of the dockerd suites (what CI does).
+SANITIZE_E2E ?= 1
+test-sanitize:
+	JOBS=$(JOBS) SANITIZE_E2E=$(SANITIZE_E2E) bash tests/sanitize.sh
 
 # Benchmarks, not tests (issue 7): configures build-bench (Release, -DIMAGEGATE_BENCH=ON), builds,
 # runs micro-benchmarks, the plugin socket and real dockerds, prints one table. Root for dockerd.

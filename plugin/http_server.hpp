@@ -37,6 +37,9 @@ class HttpServer {
     void run();  // accepts until stop()
     void stop();
     bool socket_activated() const { return socket_activated_; }
+    // Connections being served now. Connection threads are detached and use the server until
+    // this drops: destroy the server only at 0 (or at process exit).
+    std::size_t connection_count() const { return connections_.load(); }
 
   private:
     void serve_connection(int fd);
