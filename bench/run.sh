@@ -373,6 +373,7 @@ if ! skipped dockerd && dockerd_usable; then
 fi
 
 skipped verifier || [[ -z $IMAGEGATE ]] || { say "containerd-verify, exec to exit (issue 10)"; bash "$ROOT/bench/verifier_bench.sh" "$IMAGEGATE" --kv "$RESULTS" >&2; }
+skipped report || [[ -z $IMAGEGATE ]] || { say "report and policy impact on 1,000,000 decisions (issue 12)"; bash "$ROOT/bench/report_bench.sh" "$IMAGEGATE" --kv "$RESULTS" >&2; }
 record "section=meta loadavg_end=$(cut -d' ' -f1 /proc/loadavg)"
 
 # ---------------------------------------------------------------- the table
