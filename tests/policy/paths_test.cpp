@@ -236,3 +236,43 @@ TEST_CASE("a bind source that is not absolute is refused: dockerd would resolve 
     CHECK_FALSE(d.allow);
     CHECK(d.message.find("host path \"etc\" is not absolute") != std::string::npos);
 }
+
+TEST_CASE("binds of the host kernel's /proc, /sys and /dev are refused under hardening.devices") {
+    const Policy policy = hardened_policy();
+    FakeHost host;
+    host.links["/tmp/dev/p"] = "/proc";
+    host.volume_devices["procbind"] = "/proc";
+    struct Row {
+        std::string what, body, filesystem;
+    } denied[] = {
+        {"-v /proc", R"({"Image":"alpine","HostConfig":{"Binds":["/proc:/hostproc"]}})", "/proc"},
+        {"-v /proc/sys", R"({"Image":"alpine","HostConfig":{"Binds":["/proc/sys:/x:ro"]}})", "/proc"},
+        {"-v /sys/fs/cgroup", R"({"Image":"alpine","HostConfig":{"Binds":["/sys/fs/cgroup:/cg"]}})", "/sys"},
+        {"-v //sys/", R"({"Image":"alpine","HostConfig":{"Binds":["//sys/:/s"]}})", "/sys"},
+        {"-v /dev", R"({"Image":"alpine","HostConfig":{"Binds":["/dev:/hostdev"]}})", "/dev"},
+        {"a symlink to /proc", R"({"Image":"alpine","HostConfig":{"Binds":["/tmp/dev/p:/x"]}})", "/proc"},
+        {"--mount type=bind", R"({"Image":"alpine","HostConfig":{"Mounts":[{"Type":"bind","Source":"/sys","Target":"/s"}]}})",
+         "/sys"},
+        {"a volume binding /proc", R"({"Image":"alpine","HostConfig":{"Binds":["procbind:/p"]}})", "/proc"},
+    };
+    for (const auto &row : denied) {
+        CAPTURE(row.what);
+        Decision d = decide_with(host, row.body, policy);
+        CHECK_FALSE(d.allow);
+        CHECK(d.message.find("would expose the host kernel's " + row.filesystem) != std::string::npos);
+    }
+    // neighbours are not the kernel's
+    for (const std::string body : {R"({"Image":"alpine","HostConfig":{"Binds":["/process:/x"]}})",
+                                   R"({"Image":"alpine","HostConfig":{"Binds":["/srv/dev:/x"]}})",
+                                   R"({"Image":"alpine","HostConfig":{"Binds":["/system:/x"]}})"}) {
+        CAPTURE(body);
+        CHECK(decide_with(host, body, policy).allow);
+    }
+
+    auto devices_allowed = load_policy(R"({"organization":"acme","serial":4,"defaultRoles":["Writer"],
+        "hardening":{"devices":"allowed"}})",
+                                       false);
+    REQUIRE(devices_allowed.policy);
+    CHECK(decide_with(host, R"({"Image":"alpine","HostConfig":{"Binds":["/proc:/hostproc:ro"]}})", *devices_allowed.policy)
+              .allow);
+}
