@@ -136,7 +136,7 @@ write("many-mounts", message("POST", "/v1.41/containers/create", dict(Image="alp
 deep = ["/" + "/".join(["d"] * 2000) + f"/{i}:/m{i}" for i in range(120)]
 write("deep-paths", message("POST", "/containers/create", {"Image": "alpine", "HostConfig": {"Binds": deep}}))
 # A wide object: Boost.JSON's and go_field's cost per key.
-wide = {f"Key{i:06d}": i for i in range(60000)}
+wide = {f"Key{i:06d}": i for i in range(40000)}
 wide["Image"] = "alpine"
 write("wide-object", message("POST", "/containers/create", wide))
 # 256 query parameters (the limit), each looked up by name.
@@ -158,10 +158,14 @@ alive_check "imagegate is alive after the pathological requests"
 stop_imagegate "$IG_PID"
 
 DOCKER_SOCK="$E2E_TMP/no-dockerd.sock"
-started=$SECONDS
-start_imagegate "$E2E_TMP/pathological-policy.json"
+started=$(date +%s.%N)
+# Not start_imagegate: it gives up after 20 s, and how long the load takes is the figure.
+try_start_imagegate "$E2E_TMP/pathological-policy.json" ||
+    pid_alive "$IG_PID" && wait_until 600 sh -c "curl -fsS --max-time 600 --unix-socket '$IG_SOCK' -X POST http://p/Plugin.Activate | grep -q authz"
 unset DOCKER_SOCK
-echo "imagegate loaded the pathological policy and answered within $((SECONDS - started)) s; RSS $(rss_kib "$IG_PID") KiB"
+echo "imagegate answered with the pathological policy after $(awk -v s="$started" -v e="$(date +%s.%N)" \
+    'BEGIN { printf "%.1f", e - s }') s (the socket is served once the policy is loaded); RSS $(rss_kib "$IG_PID") KiB"
+check "imagegate came up with the pathological policy" pid_alive "$IG_PID"
 hammer_check "answered: many-mounts under a policy with 20000 protected paths" \
     once --socket "$IG_SOCK" --body-file "$E2E_TMP/many-mounts.json" --label "many-mounts (20000 protected paths)"
 alive_check "imagegate is alive after the pathological policy"

@@ -378,7 +378,13 @@ void run_big(const Options &o) {
         auto start = Clock::now();
         std::string head = "POST /AuthZPlugin.AuthZReq HTTP/1.1\r\nHost: plugin.moby.localhost\r\n";
         head += o.chunked ? "Transfer-Encoding: chunked\r\n\r\n" : "Content-Length: " + std::to_string(o.bytes) + "\r\n\r\n";
-        bool ok = send_all(fd, head + "{\"RequestMethod\":\"POST\",\"RequestBody\":\"");
+        std::string prefix = "{\"RequestMethod\":\"POST\",\"RequestBody\":\"";
+        if (o.chunked) {
+            char size[16];
+            std::snprintf(size, sizeof size, "%zx\r\n", prefix.size());
+            prefix = size + prefix + "\r\n";
+        }
+        bool ok = send_all(fd, head + prefix);
         long long sent = 0;
         while (ok && sent < o.bytes && Clock::now() < deadline) {
             std::string piece = o.chunked ? "10000\r\n" + chunk + "\r\n" : chunk;
