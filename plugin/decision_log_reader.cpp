@@ -826,7 +826,12 @@ Result<LogSelection> select_log(const LogQuery &query, std::int64_t now) {
         selection.path = config->decision_log;
     }
     selection.files = decision_log_files(selection.path);
-    if (selection.files.empty()) return Error{"no decision log at " + selection.path + " (nor rotated files of it)"};
+    if (selection.files.empty()) {
+        struct stat st {};
+        if (::stat(selection.path.c_str(), &st) != 0 && errno != ENOENT && errno != ENOTDIR)
+            return Error{"cannot read the decision log " + selection.path + ": " + std::strerror(errno)};
+        return Error{"no decision log at " + selection.path + " (nor rotated files of it)"};
+    }
     return selection;
 }
 
