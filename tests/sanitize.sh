@@ -79,7 +79,7 @@ unset ASAN_OPTIONS UBSAN_OPTIONS
 # --- TSan ---------------------------------------------------------------------------------
 step "TSan build (build-tsan)"
 build build-tsan -DIMAGEGATE_TSAN=ON || { echo "build-tsan failed"; exit 1; }
-export TSAN_OPTIONS="halt_on_error=0:second_deadlock_stack=1"
+export TSAN_OPTIONS="halt_on_error=0:second_deadlock_stack=1:suppressions=$PWD/tests/tsan.supp"
 
 step "unit tests under TSan"
 "${no_aslr[@]}" build-tsan/unit_tests
