@@ -208,7 +208,11 @@ std::string check_container(const ContainerSettings &s, const ClassifiedRequest 
         ContainerSettings merged = s;
         merged.volumes_from.clear();
         merged.joined_namespaces.clear();
+        // Each container once: a name repeated (here or in what the containers lend) would
+        // otherwise cost a lookup per repetition, N×N at the next level.
+        StringSet looked_up, lent;
         for (const auto &from : s.volumes_from) {
+            if (!looked_up.insert(from).second) continue;
             auto other = look_up(from);
             if (!other) return "--volumes-from " + from + ": imagegate cannot look that container up, so it cannot check what it lends";
             for (auto m : other->settings.mounts) {
@@ -216,7 +220,8 @@ std::string check_container(const ContainerSettings &s, const ClassifiedRequest 
                 merged.mounts.push_back(std::move(m));
             }
             for (const auto &v : other->settings.named_volumes) merged.named_volumes.push_back(v);
-            for (const auto &v : other->settings.volumes_from) merged.volumes_from.push_back(v);
+            for (const auto &v : other->settings.volumes_from)
+                if (lent.insert(v).second) merged.volumes_from.push_back(v);
         }
         for (const auto &[kind, name] : s.joined_namespaces) {
             auto other = look_up(name);
