@@ -16,6 +16,9 @@ namespace imagegate {
 namespace {
 const std::string kActivateReply = R"({"Implements":["authz"]})";
 const std::string kAllowReply = R"({"Allow":true})";
+// How long one decision may spend asking dockerd (containers lent by --volumes-from, volumes,
+// images by ID). dockerd waits for an authorization plugin for ever; imagegate does not.
+constexpr std::chrono::milliseconds kDecisionBudget{5000};
 
 std::string deny_reply(std::string_view message) {
     return R"({"Allow":false,"Msg":)" + boost::json::serialize(boost::json::string(message)) + "}";
@@ -113,7 +116,7 @@ std::string AuthzService::authz_request(std::string_view body) {
                 if (DockerClient *docker = docker_) {
                     ctx.facts.image_names = [docker](std::string_view id) { return docker->image_names(id); };
                     ctx.facts.image_user = [docker](std::string_view image) { return docker->image_user(image); };
-                    ctx.facts.volume_device = [docker](std::string_view v) { return docker->volume_device(v); };
+                    ctx.facts.volume_devices = [docker](const std::vector<std::string> &v) { return docker->volume_devices(v); };
                     ctx.facts.container = [docker](std::string_view id) { return docker->container(id); };
                     ctx.own_lookup_token = docker->lookup_token();
                 }
@@ -124,7 +127,17 @@ std::string AuthzService::authz_request(std::string_view body) {
             ctx.facts.userns_remapped.reset();
             if (docker_ && ctx.policy && ctx.policy->hardening.user_namespaces_required)
                 ctx.facts.userns_remapped = docker_->userns_remapped();
+            DockerClient::Budget budget(kDecisionBudget);
             decision = decide_request(request.value(), ctx);
+            if (budget.exhausted()) {
+                // Whatever the lookups that did not happen would have said: fail closed.
+                decision.policy_denied = true;
+                decision.allow = ctx.policy && ctx.policy->mode == Mode::Audit;
+                decision.message = "imagegate: request denied: it could not be decided within " +
+                                   std::to_string(kDecisionBudget.count() / 1000) + " s (" +
+                                   std::to_string(budget.lookups()) + " lookups of dockerd; the request names too many "
+                                   "containers or volumes, or dockerd is slow to answer)";
+            }
         }
     } catch (const std::exception &e) {
         metrics_.record_internal_error();

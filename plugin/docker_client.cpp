@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstring>
 #include <poll.h>
+#include <set>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -17,6 +18,15 @@ namespace json = boost::json;
 
 namespace {
 inline constexpr std::size_t kMaxDockerReply = 8 * 1024 * 1024;
+
+// The Budget of the decision under way on this thread, if any.
+struct BudgetState {
+    bool active = false;
+    std::chrono::steady_clock::time_point deadline;
+    bool exhausted = false;
+    int lookups = 0;
+};
+thread_local BudgetState t_budget;
 
 std::optional<std::string> roundtrip(const std::string &socket_path, const std::string &request, int timeout_ms,
                                      int *status) {
@@ -91,7 +101,25 @@ DockerClient::DockerClient(std::vector<std::string> sockets, int timeout_ms)
     }
 }
 
+DockerClient::Budget::Budget(std::chrono::milliseconds limit) {
+    t_budget = BudgetState{true, std::chrono::steady_clock::now() + limit, false, 0};
+}
+DockerClient::Budget::~Budget() { t_budget = BudgetState{}; }
+bool DockerClient::Budget::exhausted() const { return t_budget.exhausted; }
+int DockerClient::Budget::lookups() const { return t_budget.lookups; }
+
 std::optional<json::value> DockerClient::get_json(const std::string &path, int *status) const {
+    int timeout_ms = timeout_ms_;
+    if (t_budget.active) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(t_budget.deadline -
+                                                                          std::chrono::steady_clock::now());
+        if (left.count() <= 0) {
+            t_budget.exhausted = true;
+            return std::nullopt;
+        }
+        ++t_budget.lookups;
+        timeout_ms = std::min<int>(timeout_ms, static_cast<int>(left.count()));
+    }
     // dockerd shows this header to imagegate's AuthZ handler, which lets its own lookups
     // through whatever the policy says about the local socket (requireSignIn, defaultRoles).
     std::string request = "GET " + path + " HTTP/1.1\r\nHost: docker\r\nUser-Agent: imagegate\r\n" +
@@ -99,7 +127,8 @@ std::optional<json::value> DockerClient::get_json(const std::string &path, int *
                           "Connection: close\r\n\r\n";
     for (const auto &s : sockets_) {
         int code = 0;
-        auto body = roundtrip(s, request, timeout_ms_, &code);
+        auto body = roundtrip(s, request, timeout_ms, &code);
+        if (t_budget.active && std::chrono::steady_clock::now() >= t_budget.deadline) t_budget.exhausted = true;
         if (!body) continue;
         if (status) *status = code;
         std::error_code ec;
@@ -176,15 +205,46 @@ ContainerLookup DockerClient::container(std::string_view id) const {
     return lookup;
 }
 
-std::optional<std::string> DockerClient::volume_device(std::string_view volume) const {
-    int status = 0;
-    auto v = get_json("/volumes/" + escape_path(volume), &status);
-    if (!v || status != 200 || !v->is_object()) return std::nullopt;
-    auto *options = v->as_object().if_contains("Options");
-    if (!options || !options->is_object()) return std::nullopt;
+namespace {
+// The local driver's bind device in a volume's inspect or list entry ("" when none).
+std::string bind_device(const json::value &volume) {
+    if (!volume.is_object()) return {};
+    auto *options = volume.as_object().if_contains("Options");
+    if (!options || !options->is_object()) return {};
     auto *device = options->as_object().if_contains("device");
-    if (!device || !device->is_string()) return std::nullopt;
+    if (!device || !device->is_string()) return {};
     return std::string(device->as_string());
+}
+} // namespace
+
+std::optional<VolumeDevices> DockerClient::volume_devices(const std::vector<std::string> &volumes) const {
+    constexpr std::size_t kLookupsOneByOne = 8;
+    std::set<std::string_view> wanted(volumes.begin(), volumes.end());
+    VolumeDevices devices;
+    if (wanted.size() <= kLookupsOneByOne) {
+        for (std::string_view name : wanted) {
+            int status = 0;
+            auto v = get_json("/volumes/" + escape_path(name), &status);
+            if (status == 404) continue; // dockerd creates it, empty
+            if (!v || status != 200) return std::nullopt;
+            if (std::string device = bind_device(*v); !device.empty()) devices.emplace(name, std::move(device));
+        }
+        return devices;
+    }
+    int status = 0;
+    auto list = get_json("/volumes", &status);
+    if (!list || status != 200 || !list->is_object()) return std::nullopt;
+    auto *all = list->as_object().if_contains("Volumes");
+    if (!all) return std::nullopt;
+    if (all->is_null()) return devices; // no volumes at all
+    if (!all->is_array()) return std::nullopt;
+    for (const auto &v : all->as_array()) {
+        if (!v.is_object()) continue;
+        auto *name = v.as_object().if_contains("Name");
+        if (!name || !name->is_string() || !wanted.contains(std::string_view(name->as_string()))) continue;
+        if (std::string device = bind_device(v); !device.empty()) devices.emplace(name->as_string(), std::move(device));
+    }
+    return devices;
 }
 
 } // namespace imagegate

@@ -27,11 +27,27 @@ class DockerClient {
 
     ImageLookup image_names(std::string_view id) const;
     std::optional<std::string> image_user(std::string_view image) const;
-    std::optional<std::string> volume_device(std::string_view volume) const;
+    // Bind devices of these named volumes: a few are asked about one by one, many with one
+    // GET /volumes, so that a create naming thousands costs dockerd one answer.
+    std::optional<VolumeDevices> volume_devices(const std::vector<std::string> &volumes) const;
     ContainerLookup container(std::string_view id) const;
     // A per-process secret sent with every lookup (X-Imagegate-Lookup), so that imagegate can
     // recognise its own requests when dockerd asks it about them.
     const std::string &lookup_token() const { return lookup_token_; }
+
+    // Bounds the lookups one decision makes on this thread: while a Budget lives, each lookup
+    // waits at most until its deadline, and none starts after it (exhausted() then says so).
+    // dockerd has no timeout for authorization plugins, so this is what stops a request that
+    // asks about thousands of containers from holding a docker command for minutes.
+    class Budget {
+      public:
+        explicit Budget(std::chrono::milliseconds limit);
+        ~Budget();
+        Budget(const Budget &) = delete;
+        Budget &operator=(const Budget &) = delete;
+        bool exhausted() const;
+        int lookups() const;
+    };
 
   private:
     std::vector<std::string> sockets_;

@@ -14,6 +14,7 @@ namespace {
 
 inline constexpr std::size_t kMaxQueryParameters = 256;
 inline constexpr std::size_t kMaxBodyItems = 4096; // binds, mounts, caps ... per request
+inline constexpr std::string_view kTooManyItems = "an array of at most 4096 items";
 
 int hex_value(char c) {
     if (c >= '0' && c <= '9') return c - '0';
@@ -156,7 +157,7 @@ struct BodyReader {
         const json::value *v = field(obj, name);
         if (!v) return out;
         if (!v->is_array() || v->as_array().size() > kMaxBodyItems) {
-            fail(name, "an array of strings");
+            fail(name, v->is_array() ? kTooManyItems : "an array of strings");
             return out;
         }
         for (const auto &item : v->as_array()) {
@@ -172,7 +173,7 @@ struct BodyReader {
         const json::value *v = field(obj, name);
         if (!v) return nullptr;
         if (!v->is_array() || v->as_array().size() > kMaxBodyItems) {
-            fail(name, "an array");
+            fail(name, v->is_array() ? kTooManyItems : "an array");
             return nullptr;
         }
         return &v->as_array();

@@ -269,17 +269,21 @@ std::string check_container(const ContainerSettings &s, const ClassifiedRequest 
         if (exposes_kernel(m.host_path, &which))
             return m.described + " would expose the host kernel's " + which + " inside a container, which" + by;
     }
-    if (ctx.facts.volume_device)
-        for (const auto &v : s.named_volumes)
-            if (auto device = ctx.facts.volume_device(v)) {
-                std::string which;
-                if (exposes(*device, &which))
-                    return "volume " + v + " binds " + *device + " and would expose the protected path " + which +
-                           " inside a container, which" + by;
-                if (exposes_kernel(*device, &which))
-                    return "volume " + v + " binds " + *device + " and would expose the host kernel's " + which +
-                           " inside a container, which" + by;
-            }
+    if (ctx.facts.volume_devices && !s.named_volumes.empty()) {
+        auto devices = ctx.facts.volume_devices(s.named_volumes);
+        if (!devices)
+            return "named volume " + s.named_volumes.front() +
+                   ": imagegate cannot ask dockerd what it binds, so it cannot check it";
+        for (const auto &[v, device] : *devices) {
+            std::string which;
+            if (exposes(device, &which))
+                return "volume " + v + " binds " + device + " and would expose the protected path " + which +
+                       " inside a container, which" + by;
+            if (exposes_kernel(device, &which))
+                return "volume " + v + " binds " + device + " and would expose the host kernel's " + which +
+                       " inside a container, which" + by;
+        }
+    }
     if (s.privileged && h.privileged == Setting::Restricted)
         return std::string(s.is_exec ? "privileged exec" : "a privileged container") + by;
     for (const auto &ns : s.host_namespaces)

@@ -5,6 +5,7 @@
 #include "policy/policy.hpp"
 
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -43,6 +44,8 @@ struct ContainerLookup {
     ContainerSettings settings; // its HostConfig and Config.User when Found
 };
 
+using VolumeDevices = std::map<std::string, std::string, std::less<>>;
+
 // Facts about the host that the decision needs and that plugin/ learns from dockerd.
 struct HostFacts {
     std::optional<bool> userns_remapped;                 // from GET /info; nullopt: unknown
@@ -52,8 +55,10 @@ struct HostFacts {
     std::function<std::optional<std::string>(std::string_view image)> image_user;
     // The host path a symlink resolves to, or nullopt when it does not exist.
     std::function<std::optional<std::string>(std::string_view path)> resolve_path;
-    // A named volume's bind device, if it is a local bind volume.
-    std::function<std::optional<std::string>(std::string_view volume)> volume_device;
+    // The bind devices (the local driver's "device" option) of the named volumes asked about,
+    // by name; a volume that does not exist or binds nothing is absent. nullopt: dockerd did
+    // not answer. One call per request, whatever the number of volumes.
+    std::function<std::optional<VolumeDevices>(const std::vector<std::string> &volumes)> volume_devices;
     // An existing container's settings: what --volumes-from and container:X lend, what exec,
     // attach and docker cp enter.
     std::function<ContainerLookup(std::string_view container)> container;

@@ -355,6 +355,63 @@ wait_until 10 grep -q "reloaded policy: acme serial 8" "$IG_LOG" || e2e_fatal "i
 expect_fail "not found" dk plugin disable "$IG_NAME"
 expect_api_not_denied POST '/v1.41/plugins/pull?remote=acme%2Fsshfs&name=acme%2Fsshfs' '[]'
 
+section "many named volumes: answered from one GET /volumes, bound to 5 s of lookups"
+# More than 8 named volumes are checked against dockerd's volume list, not one by one.
+many=()
+for i in $(seq 1 40); do many+=(-v "scratch$i:/s$i"); done
+attempt "volume admin-etc binds /etc" dk create --network none "${many[@]}" -v admin-etc:/x alpine true
+counterpart dk create --name many-volumes --network none "${many[@]}" -v admin-data:/d alpine true
+dk rm -f many-volumes >/dev/null 2>&1
+dk volume rm $(printf 'scratch%s ' $(seq 1 40)) >/dev/null 2>&1
+# An imagegate whose "dockerd" (a stand-in on a socket of its own) never answers volume
+# lookups and answers container lookups with 404 after 0.25 s. A volume it cannot ask about
+# is denied (fail closed); 40 containers to lend volumes cost 10 s of lookups, more than the
+# 5 s one decision may spend, so that request is denied once the budget is spent instead of
+# holding the docker command (dockerd waits for a plugin for ever).
+python3 -c '
+import socket, sys, threading, time
+def serve(c):
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = c.recv(4096)
+        if not chunk: return
+        data += chunk
+    if data.startswith(b"GET /volumes"):
+        time.sleep(3600); return
+    time.sleep(0.25)
+    body = b"{\"message\":\"No such container\"}"
+    try:
+        c.sendall(b"HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % len(body) + body)
+    except OSError:
+        pass
+    c.close()
+s = socket.socket(socket.AF_UNIX)
+s.bind(sys.argv[1]); s.listen(64)
+while True:
+    c, _ = s.accept()
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+' "$E2E_TMP/silent.sock" &
+SILENT_PID=$!
+wait_until 10 test -S "$E2E_TMP/silent.sock" || e2e_fatal "no stand-in dockerd socket"
+jq --arg s "$E2E_TMP/silent.sock" --arg d "$E2E_TMP/silent" \
+    '.dockerSockets = [$s] | .adminSocket = "\($d)/admin.sock" | .decisionLog = "\($d)/decisions.jsonl"' \
+    "$E2E_TMP/imagegate.json" >"$E2E_TMP/silent.json"
+mkdir -p "$E2E_TMP/silent"
+main_ig=$(declare -p IG_NAME IG_PID IG_SOCK IG_LOG IG_CONFIG IG_DECISION_LOG IG_ADMIN_SOCK)
+start_imagegate --config "$E2E_TMP/silent.json"
+restart_dockerd --authorization-plugin="$IG_NAME"
+attempt "named volume silent1: imagegate cannot ask dockerd what it binds" \
+    dk create --network none -v silent1:/a alpine true
+lenders=$(jq -cn '[range(40) | "lender\(.)"]')
+started=$SECONDS
+attempt_api "could not be decided within 5 s" POST /v1.41/containers/create \
+    "{\"Image\":\"alpine\",\"HostConfig\":{\"VolumesFrom\":$lenders}}" "${JSON[@]}"
+check "the denial came within 30 s ($((SECONDS - started)) s)" test $((SECONDS - started)) -lt 30
+stop_imagegate
+kill "$SILENT_PID" 2>/dev/null; wait "$SILENT_PID" 2>/dev/null
+eval "${main_ig//declare /declare -g }"
+restart_dockerd --authorization-plugin="$IG_NAME"
+
 section "audit mode: allows, and logs the denial it would have made"
 jq '.mode = "audit" | .defaultRoles = ["Reader","Writer"] | .serial = 9' "$POLICY" >"$POLICY.new" && mv "$POLICY.new" "$POLICY"
 kill -HUP "$IG_PID"

@@ -306,8 +306,9 @@ check "the workers ran docker commands ($total)" test "$total" -gt 0
 
 # -----------------------------------------------------------------------------------------
 section "5. a request imagegate must ask dockerd about many times"
-# Each named volume of a create is looked up with GET /volumes/NAME (plugin/docker_client.cpp,
-# 2 s timeout each), and each lookup is itself authorized by imagegate.
+# imagegate must know what each named volume of a create binds. One by one, 8192 lookups (each
+# itself authorized by imagegate) took dockerd 15 minutes under load; a create naming more than
+# a few is answered from one GET /volumes (plugin/docker_client.cpp).
 python3 -c '
 import json
 binds = [f"vol{i}:/v{i}" for i in range(4096)]
@@ -316,11 +317,14 @@ mounts = [{"Type": "volume", "Source": f"mvol{i}", "Target": f"/m{i}"} for i in 
 print(json.dumps({"Image": "busybox", "Cmd": ["true"],
                   "HostConfig": {"Binds": binds, "Mounts": mounts, "Privileged": True}}))' >"$E2E_TMP/volumes.json"
 started=$(date +%s.%N)
-status=$(curl -sS -o "$E2E_TMP/volumes.out" -w '%{http_code}' --max-time 900 --unix-socket "$DOCKER_SOCK" \
+status=$(curl -sS -o "$E2E_TMP/volumes.out" -w '%{http_code}' --max-time 300 --unix-socket "$DOCKER_SOCK" \
     -H 'Content-Type: application/json' --data-binary @"$E2E_TMP/volumes.json" http://docker/v1.41/containers/create)
 elapsed=$(awk -v s="$started" -v e="$(date +%s.%N)" 'BEGIN { printf "%.1f", e - s }')
 echo "containers/create with 8192 named volumes: HTTP $status after ${elapsed}s: $(head -c 300 "$E2E_TMP/volumes.out")"
 check "dockerd answered the create with 8192 named volumes (HTTP $status after ${elapsed}s)" test "$status" != 000
+# (The 5 s budget for one decision's lookups is tried in hardening_test.sh, with a stand-in
+# dockerd slow enough to spend it.)
+
 
 touch "$E2E_TMP/stop-supervisor"
 kill -TERM "$SUPERVISOR_PID" 2>/dev/null

@@ -96,9 +96,13 @@ inline void decide_everywhere(const AuthzRequest &request, const std::string &wh
         if (path.starts_with("/tmp/link")) return "/etc" + std::string(path.substr(9));
         return std::nullopt;
     };
-    facts.facts.volume_device = [](std::string_view volume) -> std::optional<std::string> {
-        if (volume.starts_with("bind")) return std::string("/etc/imagegate");
-        return std::nullopt;
+    facts.facts.volume_devices = [](const std::vector<std::string> &volumes) -> std::optional<VolumeDevices> {
+        VolumeDevices found;
+        for (const auto &v : volumes) {
+            if (v.starts_with("down")) return std::nullopt;
+            if (v.starts_with("bind")) found.emplace(v, "/etc/imagegate");
+        }
+        return found;
     };
     for (const DecisionContext *base : {&bare, &facts}) {
         for (const Policy *policy : {default_policy.get(), strict.get(), strict_audit.get()}) {

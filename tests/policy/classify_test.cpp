@@ -138,3 +138,22 @@ TEST_CASE("container settings are read as dockerd's Go decoder reads them") {
         CHECK(c->container->mounts.size() == 1);
     }
 }
+
+TEST_CASE("a body list longer than 4096 items is refused, and the message says why") {
+    std::string many;
+    for (int i = 0; i < 4097; ++i) many += (i ? ",\"c" : "\"c") + std::to_string(i) + "\"";
+    auto strings = classify_request(request("POST", "/containers/create",
+                                            R"({"Image":"alpine","HostConfig":{"VolumesFrom":[)" + many + "]}}"));
+    REQUIRE_FALSE(strings);
+    CHECK(strings.error() == "request body field \"volumesfrom\" is not an array of at most 4096 items");
+    auto objects = classify_request(request(
+        "POST", "/containers/create",
+        R"({"Image":"alpine","HostConfig":{"Mounts":[)" + std::string(4096 * 3, ' ') + "{}" +
+            [] { std::string s; for (int i = 0; i < 4096; ++i) s += ",{}"; return s; }() + "]}}"));
+    REQUIRE_FALSE(objects);
+    CHECK(objects.error() == "request body field \"mounts\" is not an array of at most 4096 items");
+    std::string fine;
+    for (int i = 0; i < 4096; ++i) fine += (i ? ",\"c" : "\"c") + std::to_string(i) + "\"";
+    CHECK(classify_request(request("POST", "/containers/create",
+                                   R"({"Image":"alpine","HostConfig":{"VolumesFrom":[)" + fine + "]}}")));
+}

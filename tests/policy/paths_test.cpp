@@ -137,6 +137,7 @@ AuthzRequest create_request(const std::string &body) {
 struct FakeHost {
     std::map<std::string, std::string> links; // symlink → target (path prefixes)
     std::map<std::string, std::string> volume_devices;
+    bool dockerd_down = false; // volume lookups get no answer
     std::optional<std::string> resolve(std::string_view path) const {
         std::string p = normalize_path(path);
         for (const auto &[link, target] : links)
@@ -150,10 +151,12 @@ Decision decide_with(const FakeHost &host, const std::string &body, const Policy
     ctx.policy = &policy;
     ctx.protected_paths = {"/etc/imagegate", "/run/docker/plugins"};
     ctx.facts.resolve_path = [&host](std::string_view p) { return host.resolve(p); };
-    ctx.facts.volume_device = [&host](std::string_view v) -> std::optional<std::string> {
-        auto it = host.volume_devices.find(std::string(v));
-        if (it == host.volume_devices.end()) return std::nullopt;
-        return it->second;
+    ctx.facts.volume_devices = [&host](const std::vector<std::string> &volumes) -> std::optional<VolumeDevices> {
+        if (host.dockerd_down) return std::nullopt;
+        VolumeDevices found;
+        for (const auto &v : volumes)
+            if (auto it = host.volume_devices.find(v); it != host.volume_devices.end()) found.emplace(v, it->second);
+        return found;
     };
     return decide_request(create_request(body), ctx);
 }
@@ -275,4 +278,39 @@ TEST_CASE("binds of the host kernel's /proc, /sys and /dev are refused under har
     REQUIRE(devices_allowed.policy);
     CHECK(decide_with(host, R"({"Image":"alpine","HostConfig":{"Binds":["/proc:/hostproc:ro"]}})", *devices_allowed.policy)
               .allow);
+}
+
+TEST_CASE("named volumes are checked in one lookup, and a lookup with no answer denies") {
+    const Policy policy = hardened_policy();
+    FakeHost host;
+    host.volume_devices["cfg"] = "/etc/imagegate";
+    std::string binds;
+    for (int i = 0; i < 3000; ++i) binds += "\"vol" + std::to_string(i) + ":/v" + std::to_string(i) + "\",";
+    std::string body = R"({"Image":"alpine","HostConfig":{"Binds":[)" + binds + R"("cfg:/x"]}})";
+
+    DecisionContext ctx;
+    ctx.policy = &policy;
+    ctx.protected_paths = {"/etc/imagegate"};
+    int calls = 0;
+    std::size_t asked = 0;
+    ctx.facts.volume_devices = [&](const std::vector<std::string> &volumes) -> std::optional<VolumeDevices> {
+        ++calls;
+        asked = volumes.size();
+        VolumeDevices found;
+        for (const auto &v : volumes)
+            if (auto it = host.volume_devices.find(v); it != host.volume_devices.end()) found.emplace(v, it->second);
+        return found;
+    };
+    Decision d = decide_request(create_request(body), ctx);
+    CHECK_FALSE(d.allow);
+    CHECK(d.message.find("volume cfg binds /etc/imagegate") != std::string::npos);
+    CHECK(calls == 1);
+    CHECK(asked == 3001);
+
+    host.dockerd_down = true;
+    Decision down = decide_with(host, R"({"Image":"alpine","HostConfig":{"Binds":["data:/data"]}})", policy);
+    CHECK_FALSE(down.allow);
+    CHECK(down.message.find("named volume data: imagegate cannot ask dockerd") != std::string::npos);
+    host.dockerd_down = false;
+    CHECK(decide_with(host, R"({"Image":"alpine","HostConfig":{"Binds":["data:/data"]}})", policy).allow);
 }
