@@ -332,9 +332,9 @@ std::string serialize_verifier_policy(const ActivePolicy &active, std::string_vi
     put(out, "hasGrants", grants ? "1" : "0");
     static const Grants kNone;
     const Grants &g = grants ? *grants : kNone;
-    bool ok = put_resources(out, "grantReader", g.by_role[static_cast<int>(Role::Reader)]) &&
-              put_resources(out, "grantWriter", g.by_role[static_cast<int>(Role::Writer)]) &&
-              put_resources(out, "grantManager", g.by_role[static_cast<int>(Role::Manager)]) &&
+    bool ok = put_resources(out, "grantReader", g.resources(Role::Reader)) &&
+              put_resources(out, "grantWriter", g.resources(Role::Writer)) &&
+              put_resources(out, "grantManager", g.resources(Role::Manager)) &&
               put_set(out, "orgNamespaces", p.organization_namespaces) &&
               put_set(out, "verifiedNamespaces", p.verified_publisher_namespaces) &&
               put_set(out, "sponsoredNamespaces", p.sponsored_open_source_namespaces) &&
@@ -364,7 +364,7 @@ Result<ActivePolicy> parse_verifier_policy(std::string_view text, std::string_vi
         return bad("not one (or another version)");
     auto p = std::make_shared<Policy>();
     ActivePolicy active;
-    Grants grants;
+    std::array<ResourceSet, kRoleCount> grant_sets;
     bool has_grants = false, owner = false, ended = false, user_seen = false, key_seen = false;
     auto flag = [](std::string_view v, bool &out) {
         if (v != "0" && v != "1")
@@ -410,11 +410,11 @@ Result<ActivePolicy> parse_verifier_policy(std::string_view text, std::string_vi
             else if (tag == "allowlist")
                 ok = read_resources(raw, slice, p->repository_allowlist);
             else if (tag == "grantReader")
-                ok = read_resources(raw, slice, grants.by_role[static_cast<int>(Role::Reader)]);
+                ok = read_resources(raw, slice, grant_sets[static_cast<int>(Role::Reader)]);
             else if (tag == "grantWriter")
-                ok = read_resources(raw, slice, grants.by_role[static_cast<int>(Role::Writer)]);
+                ok = read_resources(raw, slice, grant_sets[static_cast<int>(Role::Writer)]);
             else if (tag == "grantManager")
-                ok = read_resources(raw, slice, grants.by_role[static_cast<int>(Role::Manager)]);
+                ok = read_resources(raw, slice, grant_sets[static_cast<int>(Role::Manager)]);
             else
                 ok = false;
             if (!ok)
@@ -485,6 +485,7 @@ Result<ActivePolicy> parse_verifier_policy(std::string_view text, std::string_vi
         return bad("cut short");
     if (!key_seen || !user_seen)
         return bad("no key");
+    Grants grants = Grants::from(grant_sets);
     if (user.empty()) {
         p->default_grants = grants;
     } else {

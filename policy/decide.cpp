@@ -4,11 +4,24 @@
 #include "policy/reference.hpp"
 
 #include <algorithm>
+#include <cstdio>
+#include <array>
+#include <initializer_list>
 
 namespace imagegate {
 namespace {
 
 using Need = ImageUse::Need;
+
+// One allocation for a message of many parts.
+std::string concat(std::initializer_list<std::string_view> parts) {
+    std::size_t size = 0;
+    for (auto part : parts) size += part.size();
+    std::string out;
+    out.reserve(size);
+    for (auto part : parts) out += part;
+    return out;
+}
 
 std::string policy_suffix(const Policy &p) { return "(" + p.organization + " policy " + std::to_string(p.serial) + ")"; }
 std::string policy_serial(const Policy &p) { return "(policy " + std::to_string(p.serial) + ")"; }
@@ -36,16 +49,28 @@ Action action_of(Need need) {
     return Action::Other;
 }
 
+// A few roles, without a heap allocation per decision.
+struct RoleList {
+    std::array<Role, kRoleCount> items{};
+    std::size_t count = 0;
+    RoleList(std::initializer_list<Role> roles) {
+        for (Role r : roles) items[count++] = r;
+    }
+    const Role *begin() const { return items.data(); }
+    const Role *end() const { return items.data() + count; }
+    std::size_t size() const { return count; }
+    Role operator[](std::size_t i) const { return items[i]; }
+};
+
 // SPEC §1.5's role table: which roles allow an action.
-std::vector<Role> roles_for(Action action, bool tag_target) {
+RoleList roles_for(Action action, bool tag_target) {
     switch (action) {
     case Action::Pull:
     case Action::Run: return {Role::Reader, Role::Writer, Role::Manager};
     case Action::Inspect:
     case Action::List: return {Role::Reader, Role::Manager};
     case Action::Tag:
-        return tag_target ? std::vector<Role>{Role::Writer, Role::Manager}
-                          : std::vector<Role>{Role::Reader, Role::Writer, Role::Manager};
+        return tag_target ? RoleList{Role::Writer, Role::Manager} : RoleList{Role::Reader, Role::Writer, Role::Manager};
     case Action::Push:
     case Action::Delete:
     case Action::Import:
@@ -55,7 +80,7 @@ std::vector<Role> roles_for(Action action, bool tag_target) {
     return {};
 }
 
-std::string role_list(const std::vector<Role> &roles) {
+std::string role_list(const RoleList &roles) {
     std::string out;
     for (std::size_t i = 0; i < roles.size(); ++i) {
         if (i) out += i + 1 == roles.size() ? " or " : ", ";
@@ -64,13 +89,13 @@ std::string role_list(const std::vector<Role> &roles) {
     return out;
 }
 
-bool has_role_on(const Grants *g, const std::vector<Role> &roles, std::string_view name) {
+bool has_role_on(const Grants *g, const RoleList &roles, std::string_view name) {
     if (!g) return false;
-    return std::any_of(roles.begin(), roles.end(), [&](Role r) { return g->by_role[static_cast<int>(r)].matches(name); });
+    return g->matches(roles.begin(), roles.size(), name);
 }
-bool has_role_anywhere(const Grants *g, const std::vector<Role> &roles) {
+bool has_role_anywhere(const Grants *g, const RoleList &roles) {
     if (!g) return false;
-    return std::any_of(roles.begin(), roles.end(), [&](Role r) { return !g->by_role[static_cast<int>(r)].empty(); });
+    return std::any_of(roles.begin(), roles.end(), [&](Role r) { return g->has_role(r); });
 }
 
 Category categorize(const Reference &ref, const Policy &p) {
@@ -120,19 +145,18 @@ ImageDecision decide_image(Action action, std::string_view reference, std::strin
     d.action = action;
     d.tag_target = tag_target;
     d.reference = std::string(reference);
-    std::string verb = verb_of(action, tag_target);
     auto deny = [&](std::string reason) {
+        std::string_view verb = action == Action::Tag ? (tag_target ? "tag to" : "tag of") : action_verb(action);
         d.allow = false;
-        d.reason = reason;
-        d.message = deny_line(verb + " of " + d.normalized, reason);
-        if (action == Action::Tag) d.message = deny_line(verb + " " + d.normalized, reason);
+        d.message = concat({"imagegate: ", verb, action == Action::Tag ? " " : " of ", d.normalized, " denied: ", reason});
+        d.reason = std::move(reason);
         return d;
     };
     if (reference.starts_with("sha256:") && action != Action::Pull && action != Action::Build && action != Action::Import) {
         // dockerd reads "sha256:..." as an image ID: only dockerd can say which image it is.
         d.normalized = std::string(reference);
         d.reason = "\"" + std::string(reference) + "\" is an image ID: imagegate decides it against the names dockerd gives it";
-        d.message = deny_line(verb + " of " + d.normalized, d.reason);
+        d.message = deny_line(verb_of(action, tag_target) + " of " + d.normalized, d.reason);
         return d;
     }
     auto ref = parse_reference(reference);
@@ -140,16 +164,21 @@ ImageDecision decide_image(Action action, std::string_view reference, std::strin
         d.normalized = std::string(reference);
         d.allow = false;
         d.reason = ref.error();
-        d.message = deny_line(verb, ref.error());
+        d.message = deny_line(verb_of(action, tag_target), ref.error());
         return d;
     }
     d.normalized = ref->str();
     d.registry = ref->registry;
     d.category = categorize(*ref, policy);
-    std::string name = ref->match_name();
+    // registry_key/path, built once: what allowlists, registries and grants match against.
+    std::string name = ref->registry_key();
+    const std::size_t key_size = name.size();
+    name += '/';
+    name += ref->path;
 
     // Registry Access Management: whatever the category, whoever asks.
-    if (policy.registry_access_enabled && !policy.allowed_registries.contains(ref->registry_key()))
+    if (policy.registry_access_enabled &&
+        !policy.allowed_registries.contains(std::string_view(name).substr(0, key_size)))
         return deny("registry " + ref->registry + " is not allowed by " + policy.organization +
                     "'s Registry Access Management " + policy_serial(policy));
 
@@ -158,7 +187,7 @@ ImageDecision decide_image(Action action, std::string_view reference, std::strin
         return deny(who(user) + " has no " + role_list(roles) + " grant on it " + policy_suffix(policy));
 
     bool brings_image = action == Action::Pull || action == Action::Run || (action == Action::Tag && !tag_target);
-    std::string iam = policy.organization + "'s Image Access Management";
+    auto iam = [&] { return policy.organization + "'s Image Access Management"; };
     if (!brings_image) {
         d.reason = "granted by " + policy.organization + "'s access policies";
     } else if (!policy.image_access_enabled) {
@@ -166,16 +195,19 @@ ImageDecision decide_image(Action action, std::string_view reference, std::strin
     } else if (!ref->is_docker_hub()) {
         d.reason = "Image Access Management applies to Docker Hub only";
     } else if (!user.empty() && policy.owners.contains(user)) {
-        d.reason = "owners are not restricted by " + iam;
+        d.reason = "owners are not restricted by " + iam();
     } else if (policy.repository_allowlist.matches(name)) {
-        d.reason = "on " + iam + "'s repository allowlist";
+        d.reason = "on " + iam() + "'s repository allowlist";
     } else if (!category_allowed(d.category, policy)) {
-        return deny(std::string(category_title(d.category)) + " images are restricted by " + iam + " " +
-                    policy_serial(policy));
+        char serial[32];
+        int n = std::snprintf(serial, sizeof serial, "%lld", static_cast<long long>(policy.serial));
+        return deny(concat({category_title(d.category), " images are restricted by ", policy.organization,
+                            "'s Image Access Management (policy ", std::string_view(serial, static_cast<std::size_t>(n)),
+                            ")"}));
     } else if (d.category == Category::Organization) {
         d.reason = "an organization namespace of " + policy.organization;
     } else {
-        d.reason = std::string(category_title(d.category)) + " images are allowed by " + iam;
+        d.reason = std::string(category_title(d.category)) + " images are allowed by " + iam();
     }
 
     bool publishes = action == Action::Push || (action == Action::Tag && tag_target);

@@ -42,6 +42,91 @@ void ResourceSet::add(const ResourceSet &other) {
     prefixes.insert(other.prefixes.begin(), other.prefixes.end());
 }
 
+std::uint32_t PatternTable::exact_id(std::string_view name) {
+    auto it = exact.find(name);
+    if (it != exact.end()) return it->second;
+    auto id = static_cast<std::uint32_t>(exact_names.size());
+    auto inserted = exact.emplace(std::string(name), id).first;
+    exact_names.push_back(&inserted->first);
+    return id;
+}
+
+std::uint32_t PatternTable::prefix_id(std::string_view name) {
+    auto it = prefixes.find(name);
+    if (it != prefixes.end()) return it->second;
+    auto id = static_cast<std::uint32_t>(prefix_names.size());
+    auto inserted = prefixes.emplace(std::string(name), id).first;
+    prefix_names.push_back(&inserted->first);
+    return id;
+}
+
+void RoleGrant::add(const RoleGrant &other) {
+    everything = everything || other.everything;
+    exact.insert(exact.end(), other.exact.begin(), other.exact.end());
+    prefixes.insert(prefixes.end(), other.prefixes.begin(), other.prefixes.end());
+}
+
+void RoleGrant::normalize() {
+    for (auto *ids : {&exact, &prefixes}) {
+        std::sort(ids->begin(), ids->end());
+        ids->erase(std::unique(ids->begin(), ids->end()), ids->end());
+        ids->shrink_to_fit();
+    }
+}
+
+bool Grants::matches(const Role *roles, std::size_t count, std::string_view name) const {
+    bool any_patterns = false;
+    for (std::size_t i = 0; i < count; ++i) {
+        const RoleGrant &g = by_role[static_cast<int>(roles[i])];
+        if (g.everything) return true;
+        any_patterns = any_patterns || !g.exact.empty() || !g.prefixes.empty();
+    }
+    if (!any_patterns || !patterns) return false;
+    auto granted = [&](std::uint32_t id, bool prefix) {
+        for (std::size_t i = 0; i < count; ++i) {
+            const RoleGrant &g = by_role[static_cast<int>(roles[i])];
+            const auto &ids = prefix ? g.prefixes : g.exact;
+            if (std::binary_search(ids.begin(), ids.end(), id)) return true;
+        }
+        return false;
+    };
+    if (auto it = patterns->exact.find(name); it != patterns->exact.end() && granted(it->second, false)) return true;
+    if (patterns->prefixes.empty()) return false;
+    // "docker.io/acme/team/app" is under the prefixes "docker.io/acme/team", "docker.io/acme" and
+    // "docker.io": one lookup per path component.
+    for (std::size_t slash = name.rfind('/'); slash != std::string_view::npos && slash > 0;
+         slash = name.rfind('/', slash - 1))
+        if (auto it = patterns->prefixes.find(name.substr(0, slash));
+            it != patterns->prefixes.end() && granted(it->second, true))
+            return true;
+    return false;
+}
+
+ResourceSet Grants::resources(Role role) const {
+    const RoleGrant &g = by_role[static_cast<int>(role)];
+    ResourceSet out;
+    out.everything = g.everything;
+    if (patterns) {
+        for (auto id : g.exact) out.exact.insert(*patterns->exact_names[id]);
+        for (auto id : g.prefixes) out.prefixes.insert(*patterns->prefix_names[id]);
+    }
+    return out;
+}
+
+Grants Grants::from(const std::array<ResourceSet, kRoleCount> &sets) {
+    auto table = std::make_shared<PatternTable>();
+    Grants g;
+    for (std::size_t r = 0; r < kRoleCount; ++r) {
+        RoleGrant &rg = g.by_role[r];
+        rg.everything = sets[r].everything;
+        for (const auto &e : sets[r].exact) rg.exact.push_back(table->exact_id(e));
+        for (const auto &p : sets[r].prefixes) rg.prefixes.push_back(table->prefix_id(p));
+        rg.normalize();
+    }
+    g.patterns = std::move(table);
+    return g;
+}
+
 const Grants *Policy::grants_for(std::string_view user) const {
     auto it = grants_by_user.find(user);
     return it == grants_by_user.end() ? nullptr : &it->second;
@@ -85,6 +170,12 @@ class Loader {
         }
         policy->source_text = std::string(text);
         top(root.as_object());
+        // Every subject's grants: sorted, deduplicated, sharing the policy's one pattern table.
+        for (auto &[user, grants] : p_->grants_by_user) {
+            grants.patterns = patterns_;
+            for (auto &g : grants.by_role) g.normalize();
+        }
+        p_->default_grants.patterns = patterns_;
         return finish(has_errors_ ? nullptr : std::move(policy));
     }
 
@@ -94,7 +185,8 @@ class Loader {
     Policy *p_ = nullptr;
     std::vector<Diagnostic> diagnostics_;
     StringSet team_members_;
-    StringMap<ResourceSet> groups_;
+    StringMap<RoleGrant> groups_;
+    std::shared_ptr<PatternTable> patterns_ = std::make_shared<PatternTable>();
 
     PolicyLoad finish(std::shared_ptr<const Policy> policy) {
         return PolicyLoad{std::move(policy), std::move(diagnostics_)};
@@ -175,7 +267,7 @@ class Loader {
     }
 
     // `*`, `group:NAME` (when groups are allowed), `REGISTRY/PATH` or `REGISTRY/PATH/*`.
-    void resource(const std::string &pattern, const std::string &path, ResourceSet &out, bool allow_groups) {
+    void resource(const std::string &pattern, const std::string &path, RoleGrant &out, bool allow_groups) {
         if (pattern == "*") {
             out.everything = true;
             return;
@@ -211,7 +303,7 @@ class Loader {
         std::string registry = canonical_registry(first);
         if (slash == std::string::npos) {
             if (!wildcard) error(path, "resource pattern " + quoted(pattern) + " names a registry alone: write " + pattern + "/*");
-            else out.prefixes.insert(registry);
+            else out.prefixes.push_back(patterns_->prefix_id(registry));
             return;
         }
         auto ref = parse_reference(registry + body.substr(slash));
@@ -221,8 +313,8 @@ class Loader {
         }
         // Docker Hub's one-component names mean library/NAME, but a pattern names a path as written.
         std::string name = registry + body.substr(slash);
-        if (wildcard) out.prefixes.insert(name);
-        else out.exact.insert(name);
+        if (wildcard) out.prefixes.push_back(patterns_->prefix_id(name));
+        else out.exact.push_back(patterns_->exact_id(name));
     }
 
     std::optional<Role> role(const json::value &v, const std::string &path) {
@@ -331,8 +423,9 @@ class Loader {
         if (!o) return;
         for (const auto &kv : *o) {
             std::string child = path + "." + std::string(kv.key());
-            ResourceSet set;
+            RoleGrant set;
             for (auto &[pattern, pp] : strings(kv.value(), child)) resource(pattern, pp, set, false);
+            set.normalize();
             groups_[std::string(kv.key())] = std::move(set);
         }
     }
@@ -349,7 +442,7 @@ class Loader {
             if (!o) continue;
             std::vector<std::string> users;
             std::vector<Role> roles;
-            ResourceSet resources;
+            RoleGrant resources;
             bool has_subjects = false, has_roles = false, has_resources = false;
             fields(*o, ip,
                    {{"subjects",
@@ -375,6 +468,7 @@ class Loader {
             if (!has_subjects) error(ip + ".subjects", "missing");
             if (!has_roles) error(ip + ".roles", "missing");
             if (!has_resources) error(ip + ".resources", "missing");
+            resources.normalize();
             for (const auto &user : users)
                 for (Role r : roles) p_->grants_by_user[user].by_role[static_cast<int>(r)].add(resources);
         }

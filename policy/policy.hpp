@@ -43,9 +43,38 @@ struct ResourceSet {
     bool empty() const { return !everything && exact.empty() && prefixes.empty(); }
 };
 
+// The resource patterns of all of a policy's grants, each stored and numbered once at load.
+struct PatternTable {
+    StringMap<std::uint32_t> exact;    // "docker.io/acme/app" → number
+    StringMap<std::uint32_t> prefixes; // "docker.io/acme" (for "docker.io/acme/*") → number
+    std::vector<const std::string *> exact_names, prefix_names; // by number
+    std::uint32_t exact_id(std::string_view name);
+    std::uint32_t prefix_id(std::string_view name);
+};
+
+// What one role is granted on: everything, or patterns by their numbers in a PatternTable
+// (sorted, unique). Thousands of subjects sharing access policies cost integers, not copies
+// of the patterns.
+struct RoleGrant {
+    bool everything = false;
+    std::vector<std::uint32_t> exact, prefixes;
+    bool empty() const { return !everything && exact.empty() && prefixes.empty(); }
+    void add(const RoleGrant &other);
+    void normalize(); // sort and deduplicate after adds
+};
+
 struct Grants {
-    std::array<ResourceSet, kRoleCount> by_role;
+    std::shared_ptr<const PatternTable> patterns; // null: only `everything` grants
+    std::array<RoleGrant, kRoleCount> by_role;
     bool any_role_on_everything(Role role) const { return by_role[static_cast<int>(role)].everything; }
+    bool has_role(Role role) const { return !by_role[static_cast<int>(role)].empty(); }
+    // Whether any of `roles` is granted on `name`: the name and each of its prefixes are
+    // looked up once, then a binary search per role; whatever the number of patterns.
+    bool matches(const Role *roles, std::size_t count, std::string_view name) const;
+    // A role's grants written out as patterns (for the containerd verifier's cache).
+    ResourceSet resources(Role role) const;
+    // Grants from patterns (the containerd verifier's cache, tests).
+    static Grants from(const std::array<ResourceSet, kRoleCount> &sets);
 };
 
 struct Hardening {

@@ -99,14 +99,27 @@ Error invalid(std::string_view text, std::string_view why) {
 
 } // namespace
 
+namespace {
+bool iequals(std::string_view a, std::string_view b) {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i)
+        if (std::tolower(static_cast<unsigned char>(a[i])) != b[i]) return false;
+    return true;
+}
+// Every spelling of Docker Hub's registry: any case, a trailing dot, port 443. No allocation:
+// the parser asks this of every reference.
+bool is_docker_hub_spelling(std::string_view r) {
+    if (!r.empty() && r.back() == '.') r.remove_suffix(1); // "docker.io." resolves to the same host
+    if (r.size() > 4 && r.ends_with(":443")) r.remove_suffix(4);
+    return iequals(r, "docker.io") || iequals(r, "index.docker.io") || iequals(r, "registry-1.docker.io") ||
+           iequals(r, "registry.hub.docker.com");
+}
+} // namespace
+
 std::string canonical_registry(std::string_view registry) {
+    if (is_docker_hub_spelling(registry)) return std::string(kDockerHub);
     std::string r = lower(registry);
-    if (!r.empty() && r.back() == '.') r.pop_back(); // "docker.io." resolves to the same host
-    std::string host = r;
-    if (host.size() > 4 && host.ends_with(":443")) host.resize(host.size() - 4);
-    if (host == "docker.io" || host == "index.docker.io" || host == "registry-1.docker.io" ||
-        host == "registry.hub.docker.com")
-        return std::string(kDockerHub);
+    if (!r.empty() && r.back() == '.') r.pop_back();
     return r;
 }
 
@@ -118,9 +131,19 @@ std::string_view Reference::first_component() const {
 }
 
 std::string Reference::str() const {
-    std::string out = name();
-    if (!tag.empty()) out += ":" + tag;
-    if (!digest.empty()) out += "@" + digest;
+    std::string out;
+    out.reserve(registry.size() + 1 + path.size() + 1 + tag.size() + 1 + digest.size());
+    out += registry;
+    out += '/';
+    out += path;
+    if (!tag.empty()) {
+        out += ':';
+        out += tag;
+    }
+    if (!digest.empty()) {
+        out += '@';
+        out += digest;
+    }
     return out;
 }
 
@@ -146,7 +169,7 @@ Result<Reference> parse_reference(std::string_view text) {
     if (auto at = rest.find('@'); at != std::string_view::npos) {
         std::string_view digest = rest.substr(at + 1);
         if (!valid_digest(digest)) return invalid(text, "invalid digest");
-        ref.digest = std::string(digest);
+        ref.digest = digest;
         rest = rest.substr(0, at);
     }
     auto last_slash = rest.rfind('/');
@@ -155,7 +178,7 @@ Result<Reference> parse_reference(std::string_view text) {
         (last_slash == std::string_view::npos || last_colon > last_slash)) {
         std::string_view tag = rest.substr(last_colon + 1);
         if (!valid_tag(tag)) return invalid(text, "invalid tag");
-        ref.tag = std::string(tag);
+        ref.tag = tag;
         rest = rest.substr(0, last_colon);
     }
     if (rest.empty()) return invalid(text, "missing repository name");
@@ -190,16 +213,23 @@ Result<Reference> parse_reference(std::string_view text) {
     }
 
     // distribution/reference keeps the registry as written; Docker Hub's spellings fold to docker.io.
-    ref.registry = domain.empty() ? std::string(kDockerHub) : std::string(domain);
-    if (canonical_registry(domain) == kDockerHub) ref.registry = std::string(kDockerHub);
-    ref.path = std::string(path);
-    if (ref.is_docker_hub() && ref.path.find('/') == std::string::npos) ref.path = "library/" + ref.path;
+    bool hub = domain.empty() || is_docker_hub_spelling(domain);
+    ref.registry = hub ? kDockerHub : domain;
+    if (hub && path.find('/') == std::string_view::npos) {
+        ref.path.reserve(8 + path.size());
+        ref.path = "library/";
+        ref.path += path;
+    } else {
+        ref.path = path;
+    }
     // distribution/reference measures the normalised path: "library/" counts (reference.go Parse).
     if (ref.path.size() > kMaxNameLength) return invalid(text, "repository name must not be longer than 255 characters");
     if (ref.tag.empty() && ref.digest.empty()) ref.tag = "latest";
     // The normalised form is parsed again (names dockerd reports, policy impact replays): it
     // must fit the limit too, or normalising twice would not give the same answer.
-    if (ref.str().size() > kMaxReferenceLength) return invalid(text, "reference too long");
+    std::size_t normalised = ref.registry.size() + 1 + ref.path.size() + (ref.tag.empty() ? 0 : 1 + ref.tag.size()) +
+                             (ref.digest.empty() ? 0 : 1 + ref.digest.size());
+    if (normalised > kMaxReferenceLength) return invalid(text, "reference too long");
     return ref;
 }
 
