@@ -106,30 +106,15 @@ Result<std::string> read_descriptor(int fd) {
 // file already over decisionLogMaxBytes, by renames alone (spdlog's rotation truncates the new
 // file, which could drop a line another process just appended); the daemon's open file, if
 // renamed away, keeps receiving its lines under the rotated name until the daemon rotates.
-std::string rotated_name(const std::string &path, int index) {
-    if (index == 0)
-        return path;
-    // spdlog's file_helper::split_by_extension: decisions.jsonl -> decisions.1.jsonl.
-    std::string base = path, ext;
-    auto dot = path.rfind('.');
-    auto slash = path.find_last_of('/');
-    if (dot != std::string::npos && dot != 0 && dot != path.size() - 1 &&
-        (slash == std::string::npos || slash < dot - 1)) {
-        base = path.substr(0, dot);
-        ext = path.substr(dot);
-    }
-    return base + "." + std::to_string(index) + ext;
-}
-
 void rotate_if_full(const std::string &path, std::int64_t max_bytes, int max_files) {
     struct stat st {};
     if (::stat(path.c_str(), &st) != 0 || st.st_size < max_bytes)
         return;
     for (int i = max_files; i > 0; --i) {
-        std::string from = rotated_name(path, i - 1);
+        std::string from = rotated_log_name(path, i - 1);
         if (::access(from.c_str(), F_OK) != 0)
             continue;
-        if (::rename(from.c_str(), rotated_name(path, i).c_str()) != 0)
+        if (::rename(from.c_str(), rotated_log_name(path, i).c_str()) != 0)
             throw std::runtime_error("cannot rotate " + from + ": " + std::strerror(errno));
     }
 }

@@ -8,16 +8,25 @@ namespace imagegate {
 
 std::string rfc3339_now() {
     auto now = std::chrono::system_clock::now();
-    std::time_t t = std::chrono::system_clock::to_time_t(now);
-    auto ms =
-        std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() %
-        1000;
-    std::tm tm{};
-    gmtime_r(&t, &tm);
-    char buf[40];
-    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-    char out[48];
-    std::snprintf(out, sizeof out, "%s.%03dZ", buf, static_cast<int>(ms));
+    auto ms_total = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
+    std::time_t t = static_cast<std::time_t>(ms_total / 1000);
+    int ms = static_cast<int>(ms_total % 1000);
+    // The date and time to the second, formatted once a second per thread (gmtime_r and
+    // strftime cost more than the rest of a decision's log line).
+    thread_local std::time_t cached_second = -1;
+    thread_local char cached[32];
+    if (t != cached_second) {
+        std::tm tm{};
+        gmtime_r(&t, &tm);
+        std::strftime(cached, sizeof cached, "%Y-%m-%dT%H:%M:%S", &tm);
+        cached_second = t;
+    }
+    std::string out(cached);
+    out += '.';
+    out += static_cast<char>('0' + ms / 100);
+    out += static_cast<char>('0' + ms / 10 % 10);
+    out += static_cast<char>('0' + ms % 10);
+    out += 'Z';
     return out;
 }
 
@@ -97,6 +106,19 @@ std::string decision_line(const LogContext &c, std::string_view action, std::str
 std::string image_decision_line(const ImageDecision &i, const LogContext &c) {
     return decision_line(c, action_name(i.action), i.normalized, category_name(i.category),
                          i.registry, i.allow, i.reason, i.tag_target);
+}
+
+std::string rotated_log_name(const std::string &path, int index) {
+    if (index == 0) return path;
+    std::string base = path, ext;
+    auto dot = path.rfind('.');
+    auto slash = path.find_last_of('/');
+    if (dot != std::string::npos && dot != 0 && dot != path.size() - 1 &&
+        (slash == std::string::npos || slash < dot - 1)) {
+        base = path.substr(0, dot);
+        ext = path.substr(dot);
+    }
+    return base + "." + std::to_string(index) + ext;
 }
 
 } // namespace imagegate
