@@ -266,6 +266,30 @@ def main():
             v = median([num(x) for x in reload.get("reload_ms", "").split(",")])
             t.row("  reload wall time under a 4-connection load", "n/a" if v is None else f"{v:.0f} ms", "", "", "", "")
 
+    # ---- containerd-verify (issue 10) and report / impact (issue 12)
+    verifier = {r.get("test"): r for r in rows if r.get("section") == "verifier"}
+    if verifier:
+        t.section("containerd-verify, exec to exit (issue 10; p50 of runs, as containerd spawns it)")
+        floor = num(verifier.get("floor-true", {}).get("p50_ms"))
+        for test, what in (("10k", "imagegate containerd-verify, 10k policy"),
+                           ("lean-10k", "imagegate-containerd-verify, 10k policy"),
+                           ("lean-10k-wrapper", "  the same through the installed wrapper")):
+            v = num(verifier.get(test, {}).get("p50_ms"))
+            upper_bound(t, what, v, 5, "n/a" if v is None else f"{v:.2f} ms",
+                        "n/a" if floor is None else f"/bin/true {floor:.2f} ms", "<= 5 ms")
+    reports = [r for r in rows if r.get("section") == "report"]
+    if reports:
+        t.section("report and policy impact (issue 12; best of runs, wall time)")
+        for r in reports:
+            v, target = num(r.get("wall_s")), num(r.get("target_s"))
+            figure = f"{r.get('test')} ({int(num(r.get('lines')) or 0):,} decisions)"
+            rss = num(r.get("rss_kib"))
+            ref = "" if rss is None else f"{rss / 1024:.0f} MiB peak"
+            if target is None:
+                t.row(figure, "n/a" if v is None else f"{v:.2f} s", ref, "", "", "")
+            else:
+                upper_bound(t, figure, v, target, "n/a" if v is None else f"{v:.2f} s", ref, f"<= {target:g} s")
+
     print(t.render())
     print()
     print(f"{t.met} met, {t.missed} MISSED, {t.na} n/a.  Load average {meta.get('loadavg_start', '?')} at the start, "

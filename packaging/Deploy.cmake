@@ -2,7 +2,7 @@
 # the top-level CMakeLists.txt.
 
 # Units, the containerd verifier wrapper, /etc/imagegate (kept if present) and the docs; the
-# binary itself is installed by install(TARGETS imagegate) in CMakeLists.txt.
+# binaries themselves are installed by install(TARGETS ...) in CMakeLists.txt.
 install(CODE "set(IG_SOURCE_DIR \"${CMAKE_CURRENT_SOURCE_DIR}\")
 set(IG_BINARY_DIR \"${CMAKE_CURRENT_BINARY_DIR}\")
 set(IG_BUILT_IMAGEGATE \"$<TARGET_FILE:imagegate>\")")

@@ -19,7 +19,7 @@ file(INSTALL DESTINATION "${IG_UNITDIR}" TYPE FILE
 
 # containerd's image verifier: the two-line wrapper.
 file(READ "${IG_SOURCE_DIR}/packaging/containerd-verifier.sh.in" ig_text)
-string(REPLACE "@IMAGEGATE_BINARY@" "${IG_BINARY}" ig_text "${ig_text}")
+string(REPLACE "@IMAGEGATE_VERIFY_BINARY@" "${IG_VERIFY_BINARY}" ig_text "${ig_text}")
 file(WRITE "${ig_stage}/verifier/imagegate" "${ig_text}")
 file(INSTALL DESTINATION "${IG_VERIFIER_DIR}" TYPE PROGRAM FILES "${ig_stage}/verifier/imagegate")
 

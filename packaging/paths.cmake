@@ -1,6 +1,8 @@
 # Where deployment files go for an install prefix; shared by install.cmake and uninstall.cmake.
-# In:  IG_PREFIX. Out: IG_BINARY, IG_UNITDIR, IG_DOCDIR, IG_SYSCONFDIR, IG_VERIFIER_DIR.
+# In:  IG_PREFIX. Out: IG_BINARY, IG_VERIFY_BINARY, IG_UNITDIR, IG_DOCDIR, IG_SYSCONFDIR, IG_VERIFIER_DIR.
 set(IG_BINARY "${IG_PREFIX}/bin/imagegate")
+# containerd's verifier: the lean executable that decides from the compact policy (issue 10).
+set(IG_VERIFY_BINARY "${IG_PREFIX}/bin/imagegate-containerd-verify")
 if(IG_PREFIX STREQUAL "/usr")
   # Debian bookworm packages still ship units in /lib/systemd/system (/lib is /usr/lib there).
   set(IG_UNITDIR "/lib/systemd/system")

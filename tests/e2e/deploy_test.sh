@@ -237,7 +237,13 @@ deb_test() {
         check "installed: $f" test -f "$f"
     done
     check "installed: the containerd verifier wrapper" \
-        test "$(cat /opt/containerd/image-verifier/bin/imagegate)" == "$(printf '#!/bin/sh\nexec /usr/bin/imagegate containerd-verify "$@"')"
+        test "$(cat /opt/containerd/image-verifier/bin/imagegate)" == "$(printf '#!/bin/sh\nexec /usr/bin/imagegate-containerd-verify "$@"')"
+    check "installed: /usr/bin/imagegate-containerd-verify (the verifier the wrapper runs)" \
+        test -x /usr/bin/imagegate-containerd-verify
+    # The installed verifier decides a pull as containerd runs it (a digest, a descriptor on stdin).
+    expect_output "allow" sh -c 'printf %s "{\"mediaType\":\"application/vnd.oci.image.index.v1+json\",\"digest\":\"sha256:$(printf %064d 0)\",\"size\":1}" |
+        /opt/containerd/image-verifier/bin/imagegate -name docker.io/library/alpine:3.19 -digest "sha256:$(printf %064d 0)" \
+            -stdin-media-type application/vnd.oci.descriptor.v1+json' 
     check "installed: conffiles" eval "dpkg-query -W -f='\${Conffiles}' imagegate | grep -q /etc/imagegate/imagegate.json"
     check "installed: the socket is enabled" test -L /etc/systemd/system/sockets.target.wants/imagegate.socket
     check "installed: /var/lib/imagegate is 0700" test "$(stat -c %a /var/lib/imagegate)" == 700
@@ -275,8 +281,8 @@ deb_test() {
     check "prerm left daemon.json.imagegate.bak" same_bytes "$T/etc-docker/daemon.json.imagegate.bak" "$FIX/daemon-listed.json"
     check "removed: package state 'deinstall ok config-files'" \
         test "$(dpkg-query -W -f='${Status}' imagegate)" == "deinstall ok config-files"
-    for f in /usr/bin/imagegate /lib/systemd/system/imagegate.socket /lib/systemd/system/imagegate.service \
-        /opt/containerd/image-verifier/bin/imagegate /usr/share/doc/imagegate; do
+    for f in /usr/bin/imagegate /usr/bin/imagegate-containerd-verify /lib/systemd/system/imagegate.socket \
+        /lib/systemd/system/imagegate.service /opt/containerd/image-verifier/bin/imagegate /usr/share/doc/imagegate; do
         check "removed: $f" test ! -e "$f"
     done
     check "removed: conffiles kept until purge" test -f /etc/imagegate/imagegate.json

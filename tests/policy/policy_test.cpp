@@ -66,3 +66,52 @@ TEST_CASE("policy size and depth limits") {
     CHECK(diagnostics(big) == std::vector<std::string>{"error: $: policy is larger than 67108864 bytes"});
     CHECK(diagnostics("[]") == std::vector<std::string>{"error: $: the policy must be a JSON object"});
 }
+
+TEST_CASE("grants share the policy's pattern table and match by role, exact name and prefix") {
+    auto load = load_policy(R"({"organization":"acme","serial":1,
+        "teams":{"devs":["ann","bob"],"ops":["bob"]},
+        "resourceGroups":{"apps":["docker.io/acme/*","ghcr.io/acme/tools/builder"]},
+        "accessPolicies":[
+          {"subjects":["team:devs"],"roles":["Reader"],"resources":["group:apps"]},
+          {"subjects":["team:ops"],"roles":["Writer"],"resources":["registry.acme.example:5000/*","docker.io/acme/app"]},
+          {"subjects":["user:ann"],"roles":["Manager"],"resources":["*"]}],
+        "defaultRoles":["Reader"]})",
+                            false);
+    REQUIRE(load.policy);
+    const Policy &p = *load.policy;
+    const Grants *ann = p.grants_for("ann");
+    const Grants *bob = p.grants_for("bob");
+    REQUIRE(ann);
+    REQUIRE(bob);
+    CHECK(ann->patterns == bob->patterns); // one table for the whole policy
+    const Role reader[] = {Role::Reader}, writer[] = {Role::Writer}, manager[] = {Role::Manager};
+    const Role any[] = {Role::Reader, Role::Writer, Role::Manager};
+    CHECK(bob->matches(reader, 1, "docker.io/acme/app"));
+    CHECK(bob->matches(reader, 1, "docker.io/acme/team/deep/app"));
+    CHECK_FALSE(bob->matches(reader, 1, "docker.io/acmeco/app")); // a prefix ends at a '/'
+    CHECK_FALSE(bob->matches(reader, 1, "docker.io/acme"));       // "acme/*" is under acme, not acme itself
+    CHECK(bob->matches(reader, 1, "ghcr.io/acme/tools/builder"));
+    CHECK_FALSE(bob->matches(reader, 1, "ghcr.io/acme/tools/builder/x"));
+    CHECK_FALSE(bob->matches(reader, 1, "ghcr.io/acme/tools"));
+    CHECK(bob->matches(writer, 1, "registry.acme.example:5000/any/thing"));
+    CHECK(bob->matches(writer, 1, "docker.io/acme/app"));
+    CHECK_FALSE(bob->matches(writer, 1, "docker.io/acme/other")); // Writer only on the exact name
+    CHECK_FALSE(bob->matches(manager, 1, "docker.io/acme/app"));
+    CHECK(bob->matches(any, 3, "registry.acme.example:5000/x"));
+    CHECK(ann->matches(manager, 1, "quay.io/anything/at/all"));
+    CHECK_FALSE(ann->matches(writer, 1, "registry.acme.example:5000/x"));
+    CHECK(p.default_grants.matches(reader, 1, "docker.io/library/alpine"));
+    CHECK_FALSE(p.default_grants.matches(writer, 1, "docker.io/library/alpine"));
+    CHECK(p.grants_for("carol") == nullptr);
+
+    // Written out as patterns and read back (the containerd verifier's cache), the same answers.
+    Grants copy = Grants::from({bob->resources(Role::Reader), bob->resources(Role::Writer), bob->resources(Role::Manager)});
+    CHECK(bob->resources(Role::Reader).prefixes == StringSet{"docker.io/acme"});
+    CHECK(bob->resources(Role::Writer).exact == StringSet{"docker.io/acme/app"});
+    for (std::string_view name : {"docker.io/acme/app", "docker.io/acme/x/y", "docker.io/acmeco/app",
+                                  "ghcr.io/acme/tools/builder", "registry.acme.example:5000/z", "quay.io/a"})
+        for (const Role *roles : {reader, writer, manager}) {
+            CAPTURE(name);
+            CHECK(copy.matches(roles, 1, name) == bob->matches(roles, 1, name));
+        }
+}
