@@ -42,23 +42,18 @@ void ResourceSet::add(const ResourceSet &other) {
     prefixes.insert(other.prefixes.begin(), other.prefixes.end());
 }
 
-std::uint32_t PatternTable::exact_id(std::string_view name) {
-    auto it = exact.find(name);
-    if (it != exact.end()) return it->second;
-    auto id = static_cast<std::uint32_t>(exact_names.size());
-    auto inserted = exact.emplace(std::string(name), id).first;
-    exact_names.push_back(&inserted->first);
+namespace {
+std::uint32_t intern(StringMap<std::uint32_t> &numbers, std::vector<const std::string *> &names, std::string_view name) {
+    auto it = numbers.find(name);
+    if (it != numbers.end()) return it->second;
+    auto id = static_cast<std::uint32_t>(names.size());
+    names.push_back(&numbers.emplace(std::string(name), id).first->first);
     return id;
 }
+} // namespace
 
-std::uint32_t PatternTable::prefix_id(std::string_view name) {
-    auto it = prefixes.find(name);
-    if (it != prefixes.end()) return it->second;
-    auto id = static_cast<std::uint32_t>(prefix_names.size());
-    auto inserted = prefixes.emplace(std::string(name), id).first;
-    prefix_names.push_back(&inserted->first);
-    return id;
-}
+std::uint32_t PatternTable::exact_id(std::string_view name) { return intern(exact, exact_names, name); }
+std::uint32_t PatternTable::prefix_id(std::string_view name) { return intern(prefixes, prefix_names, name); }
 
 void RoleGrant::add(const RoleGrant &other) {
     everything = everything || other.everything;
