@@ -74,11 +74,13 @@ BIN_DIR="$W/opt/containerd/image-verifier/bin"
 mkdir -p "$BIN_DIR"
 WRAPPER_TEMPLATE="$REPO/packaging/containerd-verifier.sh.in"
 if [[ $VERIFY_ENTRY == lean ]]; then
-    printf '#!/bin/sh\nexec %s "$@"\n' "$LEAN" >"$BIN_DIR/imagegate"
+    # The packaged wrapper, as make install / the .deb write it, running the lean verifier.
+    if [[ -f $WRAPPER_TEMPLATE ]]; then
+        sed "s|@IMAGEGATE_VERIFY_BINARY@|$LEAN|g" "$WRAPPER_TEMPLATE" >"$BIN_DIR/imagegate"
+    else
+        printf '#!/bin/sh\nexec %s "$@"\n' "$LEAN" >"$BIN_DIR/imagegate"
+    fi
     ENTRY_NAME=imagegate-containerd-verify
-elif [[ -f $WRAPPER_TEMPLATE ]]; then
-    sed "s|@IMAGEGATE_BINARY@|$IMAGEGATE|g" "$WRAPPER_TEMPLATE" >"$BIN_DIR/imagegate"
-    ENTRY_NAME="imagegate containerd-verify"
 else
     printf '#!/bin/sh\nexec %s containerd-verify "$@"\n' "$IMAGEGATE" >"$BIN_DIR/imagegate"
     ENTRY_NAME="imagegate containerd-verify"
