@@ -27,6 +27,7 @@ DecisionLog::DecisionLog(const std::string &path, std::size_t max_bytes, int max
     std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
     fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (fd_ < 0) throw std::runtime_error("cannot open the decision log " + path + ": " + std::strerror(errno));
+    enabled_ = true;
     struct stat st {};
     if (::fstat(fd_, &st) == 0) size_ = static_cast<std::size_t>(st.st_size);
     if (asynchronous_) writer_ = std::thread([this] { writer_loop(); });
@@ -45,12 +46,12 @@ DecisionLog::~DecisionLog() {
 }
 
 void DecisionLog::write_image(const ImageDecision &i, const LogContext &c) {
-    if (fd_ < 0) return;
+    if (!enabled_) return;
     append(image_decision_line(i, c));
 }
 
 void DecisionLog::write(const Decision &d, const LogContext &c) {
-    if (fd_ < 0) return;
+    if (!enabled_) return;
     bool logged_denial = false;
     for (const auto &i : d.images) {
         write_image(i, c);
@@ -102,7 +103,7 @@ void DecisionLog::writer_loop() {
 }
 
 void DecisionLog::flush() {
-    if (!asynchronous_ || fd_ < 0) return;
+    if (!asynchronous_ || !enabled_) return;
     std::unique_lock lock(mutex_);
     std::uint64_t target = appended_;
     flushing_ = true;

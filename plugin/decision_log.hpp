@@ -38,6 +38,7 @@ class DecisionLog {
     std::size_t max_bytes_ = 0;
     int max_files_ = 0;
     bool asynchronous_ = false;
+    bool enabled_ = false; // set once, before any writer: the file opened
 
     std::mutex io_mutex_; // the file
     int fd_ = -1;
