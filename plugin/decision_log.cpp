@@ -15,6 +15,10 @@ namespace imagegate {
 namespace {
 // More than this pending and a request waits for the writer: bounded memory, no line lost.
 inline constexpr std::size_t kMaxPending = 8 * 1024 * 1024;
+// The two buffers (pending, being written) keep this capacity: appends never reallocate in
+// steady state. Memory freed by one request thread and reallocated by another spreads over
+// glibc's per-thread arenas and stays resident.
+inline constexpr std::size_t kBufferBytes = 256 * 1024;
 // How long the writer lets lines gather before a write: one write(2) and one wake-up per
 // batch instead of per decision, at the cost of this much delay on the file.
 inline constexpr auto kGather = std::chrono::microseconds(500);
@@ -30,7 +34,11 @@ DecisionLog::DecisionLog(const std::string &path, std::size_t max_bytes, int max
     enabled_ = true;
     struct stat st {};
     if (::fstat(fd_, &st) == 0) size_ = static_cast<std::size_t>(st.st_size);
-    if (asynchronous_) writer_ = std::thread([this] { writer_loop(); });
+    if (asynchronous_) {
+        pending_.reserve(kBufferBytes);
+        writing_.reserve(kBufferBytes);
+        writer_ = std::thread([this] { writer_loop(); });
+    }
 }
 
 DecisionLog::~DecisionLog() {
@@ -72,8 +80,7 @@ void DecisionLog::append(std::string line) {
     std::unique_lock lock(mutex_);
     if (pending_.size() > kMaxPending) drained_.wait(lock, [&] { return pending_.size() <= kMaxPending || stop_; });
     bool was_empty = pending_.empty();
-    if (was_empty) pending_ = std::move(line);
-    else pending_ += line;
+    pending_ += line; // into the buffer's capacity, never replacing it
     ++appended_;
     if (was_empty) wake_.notify_one();
 }
@@ -88,13 +95,17 @@ void DecisionLog::writer_loop() {
             std::this_thread::sleep_for(kGather);
             lock.lock();
         }
-        std::string batch;
-        batch.swap(pending_);
+        writing_.swap(pending_); // writing_ was empty, with its capacity
         std::uint64_t upto = appended_;
         lock.unlock();
         {
             std::lock_guard io(io_mutex_);
-            write_out(batch);
+            write_out(writing_);
+        }
+        writing_.clear();
+        if (writing_.capacity() > 4 * kBufferBytes) { // after a burst: back to the usual size
+            std::string().swap(writing_);
+            writing_.reserve(kBufferBytes);
         }
         lock.lock();
         written_ = upto;

@@ -46,7 +46,8 @@ class DecisionLog {
 
     std::mutex mutex_; // the pending lines
     std::condition_variable wake_, drained_;
-    std::string pending_;
+    std::string pending_;  // appended by requests (mutex_)
+    std::string writing_;  // the writer thread's own: the batch being written
     std::uint64_t appended_ = 0, written_ = 0;
     bool flushing_ = false, stop_ = false;
     std::thread writer_;

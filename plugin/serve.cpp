@@ -21,8 +21,11 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <csignal>
+#include <cstdlib>
 #include <iostream>
+#include <malloc.h>
 #include <pthread.h>
 #include <thread>
 
@@ -64,6 +67,11 @@ void publish_file_policy(const Config &config, PolicyStore &store, bool at_start
 } // namespace
 
 int run_serve(const Args &args) {
+    // A thread per connection: glibc would give up to 8 malloc arenas per core, each keeping
+    // what its threads freed. With 200 connections (a misbehaving client's) that held 250 MiB
+    // at peak; with one arena per core, 40 MiB, at the same throughput. MALLOC_ARENA_MAX wins.
+    if (!std::getenv("MALLOC_ARENA_MAX"))
+        ::mallopt(M_ARENA_MAX, static_cast<int>(std::max(2u, std::thread::hardware_concurrency())));
     std::string config_flag, policy_flag, socket_flag, log_flag, admin_flag;
     bool log_given = false, admin_given = false;
     std::vector<std::string> docker_sockets;
