@@ -270,15 +270,16 @@ std::string check_container(const ContainerSettings &s, const ClassifiedRequest 
         }
         return check_container(merged, c, ctx, p, depth + 1);
     }
-    std::vector<std::string> guarded = ctx.protected_paths;
-    guarded.insert(guarded.end(), h.protected_paths.begin(), h.protected_paths.end());
-
+    // imagegate's own paths (a few, in the order given), then the policy's (any number: an index).
+    auto guarded = [&](std::string_view path, std::string *which) {
+        return exposes_protected_path(path, ctx.protected_paths, which) || h.protected_index.exposes(path, which);
+    };
     auto exposes = [&](const std::string &host_path, std::string *which) {
         if (host_path.empty() || host_path.front() != '/') return false;
-        if (exposes_protected_path(host_path, guarded, which)) return true;
+        if (guarded(host_path, which)) return true;
         if (ctx.facts.resolve_path)
             if (auto real = ctx.facts.resolve_path(host_path))
-                return exposes_protected_path(*real, guarded, which);
+                return guarded(*real, which);
         return false;
     };
     // The host's /proc, /sys and /dev are its kernel's: bound into a container, a writable

@@ -49,4 +49,45 @@ bool exposes_protected_path(std::string_view host_path, const std::vector<std::s
     return false;
 }
 
+namespace {
+// "/a/b/c" → "/a/b", "/a", "/"; nothing for "/" or a relative path.
+template <class F> void for_each_proper_ancestor(std::string_view path, F &&f) {
+    if (path.empty() || path.front() != '/' || path == "/") return;
+    for (std::size_t slash = path.rfind('/'); slash != std::string_view::npos; slash = path.rfind('/', slash - 1)) {
+        f(slash == 0 ? std::string_view("/") : path.substr(0, slash));
+        if (slash == 0) break;
+    }
+}
+} // namespace
+
+PathIndex::PathIndex(const std::vector<std::string> &protected_paths) {
+    for (const auto &p : protected_paths) {
+        std::size_t index = paths_.size();
+        paths_.push_back(normalize_path(p));
+        const std::string &q = paths_.back();
+        exact_.emplace(q, index); // keeps the first index of a repeated path
+        for_each_proper_ancestor(q, [&](std::string_view a) { above_.emplace(std::string(a), index); });
+    }
+}
+
+bool PathIndex::exposes(std::string_view host_path, std::string *which) const {
+    if (paths_.empty()) return false;
+    std::string path = normalize_path(host_path);
+    std::size_t best = paths_.size();
+    auto consider = [&](const std::unordered_map<std::string, std::size_t> &map, const std::string &key) {
+        if (auto it = map.find(key); it != map.end() && it->second < best) best = it->second;
+    };
+    consider(exact_, path); // it is a protected path
+    if (path.front() != '/') consider(exact_, "/"); // a protected "/" covers even relative paths
+    consider(above_, path); // it is a parent of one
+    std::string ancestor;
+    for_each_proper_ancestor(path, [&](std::string_view a) { // it lies inside one
+        ancestor.assign(a);
+        consider(exact_, ancestor);
+    });
+    if (best == paths_.size()) return false;
+    if (which) *which = paths_[best];
+    return true;
+}
+
 } // namespace imagegate

@@ -165,6 +165,7 @@ class Loader {
         }
         policy->source_text = std::string(text);
         top(root.as_object());
+        p_->hardening.protected_index = PathIndex(p_->hardening.protected_paths);
         // Every subject's grants: sorted, deduplicated, sharing the policy's one pattern table.
         for (auto &[user, grants] : p_->grants_by_user) {
             grants.patterns = patterns_;

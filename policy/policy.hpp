@@ -1,5 +1,6 @@
 // The organization policy (SPEC §2): parsed once into an immutable, prepared value.
 #pragma once
+#include "policy/paths.hpp"
 #include "policy/result.hpp"
 
 #include <array>
@@ -79,6 +80,7 @@ struct Grants {
 
 struct Hardening {
     std::vector<std::string> protected_paths; // hardening.protectedPaths, normalised
+    PathIndex protected_index;                // the same, prepared (built at load)
     Setting privileged = Setting::Restricted;
     Setting host_namespaces = Setting::Restricted;
     Setting host_network = Setting::Restricted; // defaults to hostNamespaces

@@ -4,6 +4,7 @@
 
 #include <doctest/doctest.h>
 
+#include <chrono>
 #include <map>
 
 using namespace imagegate;
@@ -313,4 +314,51 @@ TEST_CASE("named volumes are checked in one lookup, and a lookup with no answer 
     CHECK(down.message.find("named volume data: imagegate cannot ask dockerd") != std::string::npos);
     host.dockerd_down = false;
     CHECK(decide_with(host, R"({"Image":"alpine","HostConfig":{"Binds":["data:/data"]}})", policy).allow);
+}
+
+TEST_CASE("the protected path index answers as the rule does, the path it names included") {
+    const std::vector<std::vector<std::string>> lists = {
+        {"/etc/imagegate", "/run/docker/plugins", "/var/lib/imagegate"},
+        {"/var/lib/imagegate", "/etc/imagegate", "/etc", "/etc/imagegate"},
+        {"/", "/etc"},
+        {"/srv/a/b/c", "/srv/a", "/srv/a/b"},
+        {"//srv/./x/../y/", "/opt"},
+        {}};
+    const char *hosts[] = {"/", "/etc", "/etc/", "/etc/imagegate", "/etc/imagegate/policy.json", "/etcetera",
+                           "/run", "/run/docker", "/run/docker/plugins/x.sock", "/var", "/var/lib", "/srv",
+                           "/srv/a", "/srv/a/b", "/srv/a/b/c/d", "/srv/y", "/srv/x", "/opt/z", "//etc//imagegate/",
+                           "/tmp/../etc", "/home/user", "relative/etc", "."};
+    for (const auto &list : lists) {
+        PathIndex index(list);
+        for (const char *host : hosts) {
+            CAPTURE(host);
+            std::string rule_which, index_which;
+            bool rule = exposes_protected_path(host, list, &rule_which);
+            CHECK(index.exposes(host, &index_which) == rule);
+            CHECK(index_which == rule_which);
+        }
+    }
+}
+
+TEST_CASE("a policy with 20000 protected paths decides a create with 1024 mounts quickly") {
+    std::string paths;
+    for (int i = 0; i < 20000; ++i) paths += (i ? ",\"/srv/guarded/p" : "\"/srv/guarded/p") + std::to_string(i) + "\"";
+    auto load = load_policy(R"({"organization":"acme","serial":1,"defaultRoles":["Reader","Writer"],
+        "hardening":{"protectedPaths":[)" + paths + "]}}",
+                            false);
+    REQUIRE(load.policy);
+    std::string binds;
+    for (int i = 0; i < 1024; ++i) binds += (i ? ",\"/data/d" : "\"/data/d") + std::to_string(i) + ":/m" + std::to_string(i) + "\"";
+    DecisionContext ctx;
+    ctx.policy = load.policy.get();
+    auto started = std::chrono::steady_clock::now();
+    Decision fine = decide_request(create_request(R"({"Image":"alpine","HostConfig":{"Binds":[)" + binds + "]}}"), ctx);
+    auto took = std::chrono::steady_clock::now() - started;
+    CHECK(fine.allow);
+    MESSAGE("1024 mounts against 20000 protected paths: "
+            << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms");
+    Decision caught = decide_request(
+        create_request(R"({"Image":"alpine","HostConfig":{"Binds":[)" + binds + R"(,"/srv/guarded:/g"]}})"), ctx);
+    CHECK_FALSE(caught.allow);
+    CHECK(caught.message.find("the protected path /srv/guarded/p0") != std::string::npos);
 }
