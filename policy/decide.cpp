@@ -4,7 +4,6 @@
 #include "policy/reference.hpp"
 
 #include <algorithm>
-#include <cstdio>
 #include <array>
 #include <initializer_list>
 
@@ -119,9 +118,9 @@ bool category_allowed(Category c, const Policy &p) {
     }
 }
 
-std::string verb_of(Action action, bool tag_target) {
+std::string_view verb_of(Action action, bool tag_target) {
     if (action == Action::Tag) return tag_target ? "tag to" : "tag of";
-    return std::string(action_verb(action));
+    return action_verb(action);
 }
 
 std::string deny_line(std::string_view what, std::string_view reason) {
@@ -146,7 +145,7 @@ ImageDecision decide_image(Action action, std::string_view reference, std::strin
     d.tag_target = tag_target;
     d.reference = std::string(reference);
     auto deny = [&](std::string reason) {
-        std::string_view verb = action == Action::Tag ? (tag_target ? "tag to" : "tag of") : action_verb(action);
+        std::string_view verb = verb_of(action, tag_target);
         d.allow = false;
         d.message = concat({"imagegate: ", verb, action == Action::Tag ? " " : " of ", d.normalized, " denied: ", reason});
         d.reason = std::move(reason);
@@ -156,7 +155,7 @@ ImageDecision decide_image(Action action, std::string_view reference, std::strin
         // dockerd reads "sha256:..." as an image ID: only dockerd can say which image it is.
         d.normalized = std::string(reference);
         d.reason = "\"" + std::string(reference) + "\" is an image ID: imagegate decides it against the names dockerd gives it";
-        d.message = deny_line(verb_of(action, tag_target) + " of " + d.normalized, d.reason);
+        d.message = deny_line(std::string(verb_of(action, tag_target)) + " of " + d.normalized, d.reason);
         return d;
     }
     auto ref = parse_reference(reference);
@@ -199,11 +198,8 @@ ImageDecision decide_image(Action action, std::string_view reference, std::strin
     } else if (policy.repository_allowlist.matches(name)) {
         d.reason = "on " + iam() + "'s repository allowlist";
     } else if (!category_allowed(d.category, policy)) {
-        char serial[32];
-        int n = std::snprintf(serial, sizeof serial, "%lld", static_cast<long long>(policy.serial));
         return deny(concat({category_title(d.category), " images are restricted by ", policy.organization,
-                            "'s Image Access Management (policy ", std::string_view(serial, static_cast<std::size_t>(n)),
-                            ")"}));
+                            "'s Image Access Management ", policy_serial(policy)}));
     } else if (d.category == Category::Organization) {
         d.reason = "an organization namespace of " + policy.organization;
     } else {
@@ -455,7 +451,7 @@ Decision decide_request(const AuthzRequest &request, const DecisionContext &ctx)
                     id.tag_target = tag_target;
                     id.reference = id.normalized = use.reference;
                     id.reason = why;
-                    id.message = deny_line(verb_of(action, tag_target) + " of " + use.reference, why);
+                    id.message = deny_line(std::string(verb_of(action, tag_target)) + " of " + use.reference, why);
                     if (first_denial.empty()) first_denial = id.message;
                     d.images.push_back(std::move(id));
                     continue;
@@ -471,7 +467,7 @@ Decision decide_request(const AuthzRequest &request, const DecisionContext &ctx)
             id.allow = has_role_anywhere(grants_of(request.user, *p), roles_for(action, tag_target));
             if (!id.allow) {
                 id.reason = who(request.user) + " has no " + role_list(roles_for(action, tag_target)) + " grant " + policy_suffix(*p);
-                id.message = deny_line(verb_of(action, tag_target) + " of " + use.reference, id.reason);
+                id.message = deny_line(std::string(verb_of(action, tag_target)) + " of " + use.reference, id.reason);
             }
             if (!id.allow && first_denial.empty()) first_denial = id.message;
             d.images.push_back(std::move(id));

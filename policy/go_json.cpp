@@ -4,55 +4,44 @@
 
 namespace imagegate {
 
-std::string go_fold(std::string_view key) {
-    std::string out;
-    out.reserve(key.size());
-    for (std::size_t i = 0; i < key.size(); ++i) {
-        unsigned char c = static_cast<unsigned char>(key[i]);
-        if (c >= 'A' && c <= 'Z') {
-            out.push_back(static_cast<char>(c + 32));
-        } else if (c == 0xC5 && i + 1 < key.size() && static_cast<unsigned char>(key[i + 1]) == 0xBF) {
-            out.push_back('s'); // U+017F LATIN SMALL LETTER LONG S
-            ++i;
-        } else if (c == 0xE2 && i + 2 < key.size() && static_cast<unsigned char>(key[i + 1]) == 0x84 &&
-                   static_cast<unsigned char>(key[i + 2]) == 0xAA) {
-            out.push_back('k'); // U+212A KELVIN SIGN
-            i += 2;
-        } else {
-            out.push_back(static_cast<char>(c));
-        }
+namespace {
+// One folded character of `key` at `i` as Go's encoding/json matches keys (ASCII case, and the
+// two non-ASCII runes that fold to ASCII letters); advances `i` past what it read.
+char fold_next(std::string_view key, std::size_t &i) {
+    unsigned char c = static_cast<unsigned char>(key[i++]);
+    if (c >= 'A' && c <= 'Z') return static_cast<char>(c + 32);
+    if (c == 0xC5 && i < key.size() && static_cast<unsigned char>(key[i]) == 0xBF) {
+        ++i;
+        return 's'; // U+017F LATIN SMALL LETTER LONG S
     }
-    return out;
+    if (c == 0xE2 && i + 1 < key.size() && static_cast<unsigned char>(key[i]) == 0x84 &&
+        static_cast<unsigned char>(key[i + 1]) == 0xAA) {
+        i += 2;
+        return 'k'; // U+212A KELVIN SIGN
+    }
+    return static_cast<char>(c);
 }
 
-namespace {
 // go_fold(key) == lower_name, without building the folded key: every field lookup compares
 // every key of its object, so this runs dozens of times per container create.
 bool folded_equals(std::string_view key, std::string_view lower_name) {
     // Folding shortens a key only through U+017F (2 bytes) and U+212A (3 bytes).
     if (key.size() < lower_name.size() || key.size() > 3 * lower_name.size()) return false;
-    std::size_t j = 0;
-    for (std::size_t i = 0; i < key.size(); ++i, ++j) {
-        if (j == lower_name.size()) return false;
-        unsigned char c = static_cast<unsigned char>(key[i]);
-        char folded;
-        if (c >= 'A' && c <= 'Z') {
-            folded = static_cast<char>(c + 32);
-        } else if (c == 0xC5 && i + 1 < key.size() && static_cast<unsigned char>(key[i + 1]) == 0xBF) {
-            folded = 's';
-            ++i;
-        } else if (c == 0xE2 && i + 2 < key.size() && static_cast<unsigned char>(key[i + 1]) == 0x84 &&
-                   static_cast<unsigned char>(key[i + 2]) == 0xAA) {
-            folded = 'k';
-            i += 2;
-        } else {
-            folded = static_cast<char>(c);
-        }
-        if (folded != lower_name[j]) return false;
+    std::size_t i = 0, j = 0;
+    while (i < key.size()) {
+        if (j == lower_name.size() || fold_next(key, i) != lower_name[j]) return false;
+        ++j;
     }
     return j == lower_name.size();
 }
 } // namespace
+
+std::string go_fold(std::string_view key) {
+    std::string out;
+    out.reserve(key.size());
+    for (std::size_t i = 0; i < key.size();) out.push_back(fold_next(key, i));
+    return out;
+}
 
 Result<const boost::json::value *> go_field(const boost::json::object &object, std::string_view lower_name) {
     const boost::json::value *found = nullptr;

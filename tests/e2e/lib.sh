@@ -627,13 +627,19 @@ api() {
     [[ $# -ge 3 ]] && args=(-H 'Content-Type: application/json' --data-binary "$body")
     API_BODY=$(curl -sS -g --path-as-is --max-time "$E2E_TIMEOUT" --unix-socket "$DOCKER_SOCK" \
         -X "$method" "${args[@]}" -w '\n%{http_code}' "http://docker$uri" 2>&1)
+    _api_split
+    E2E_LAST_RC=$API_STATUS
+}
+
+# _api_split: API_BODY holds curl's output ending in "\n%{http_code}": sets API_STATUS and
+# API_BODY, and the body as the last command's output (E2E_LAST_OUT) for failure reports.
+_api_split() {
     API_STATUS=${API_BODY##*$'\n'}
     API_BODY=${API_BODY%$'\n'*}
     E2E_LAST_OUT="$E2E_TMP/last.out"
     E2E_LAST_ERR="$E2E_TMP/last.err"
     printf '%s\n' "$API_BODY" >"$E2E_LAST_OUT"
     : >"$E2E_LAST_ERR"
-    E2E_LAST_RC=$API_STATUS
 }
 
 # expect_api_status STATUS METHOD URI [JSON_BODY]: a raw request answers HTTP STATUS

@@ -115,6 +115,16 @@ bool closed_within(int fd, std::chrono::milliseconds wait) {
     return ::recv(fd, &c, 1, MSG_DONTWAIT) <= 0;
 }
 
+// One request on a connection of its own: the reply, if one came.
+std::optional<Reply> one_reply(const std::string &path, std::string_view text) {
+    int fd = connect_to(path);
+    send_text(fd, text);
+    std::string buffer;
+    auto reply = read_reply(fd, buffer);
+    ::close(fd);
+    return reply;
+}
+
 } // namespace
 
 TEST_CASE("many keep-alive clients at once each get their own replies") {
@@ -165,43 +175,32 @@ TEST_CASE("a body at the limit is served, one byte more is refused with 413 befo
     CHECK(ok->status == 200);
     ::close(fd);
 
-    fd = connect_to(server.path());
-    buffer.clear();
     // Only the header: the server must refuse on Content-Length, not wait for 100 MB.
-    send_text(fd, "POST /x HTTP/1.1\r\nHost: p\r\nContent-Length: 104857600\r\n\r\n");
-    auto refused = read_reply(fd, buffer);
+    auto refused = one_reply(server.path(), "POST /x HTTP/1.1\r\nHost: p\r\nContent-Length: 104857600\r\n\r\n");
     REQUIRE(refused);
     CHECK(refused->status == 413);
     CHECK(refused->close);
     CHECK(refused->body.find("\"Allow\":false") != std::string::npos);
-    ::close(fd);
 }
 
 TEST_CASE("a chunked body past the limit is refused with 413") {
     HttpServerLimits limits;
     limits.max_body_bytes = 1024;
     TestServer server(limits);
-    int fd = connect_to(server.path());
-    send_text(fd, "POST /x HTTP/1.1\r\nHost: p\r\nTransfer-Encoding: chunked\r\n\r\n400\r\n" + std::string(1024, 'a') +
-                      "\r\n1\r\nb\r\n0\r\n\r\n");
-    std::string buffer;
-    auto refused = read_reply(fd, buffer);
+    auto refused = one_reply(server.path(), "POST /x HTTP/1.1\r\nHost: p\r\nTransfer-Encoding: chunked\r\n\r\n400\r\n" +
+                                                std::string(1024, 'a') + "\r\n1\r\nb\r\n0\r\n\r\n");
     REQUIRE(refused);
     CHECK(refused->status == 413);
-    ::close(fd);
 }
 
 TEST_CASE("a header past the limit is refused with 400") {
     HttpServerLimits limits;
     limits.max_header_bytes = 1024;
     TestServer server(limits);
-    int fd = connect_to(server.path());
-    send_text(fd, "POST /x HTTP/1.1\r\nHost: p\r\nX-Pad: " + std::string(2048, 'a') + "\r\nContent-Length: 0\r\n\r\n");
-    std::string buffer;
-    auto refused = read_reply(fd, buffer);
+    auto refused =
+        one_reply(server.path(), "POST /x HTTP/1.1\r\nHost: p\r\nX-Pad: " + std::string(2048, 'a') + "\r\nContent-Length: 0\r\n\r\n");
     REQUIRE(refused);
     CHECK(refused->status == 400);
-    ::close(fd);
 }
 
 TEST_CASE("a client that sends a request too slowly is cut off after the request timeout") {
