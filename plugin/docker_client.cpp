@@ -1,5 +1,7 @@
 #include "plugin/docker_client.hpp"
 
+#include "plugin/http_server.hpp"
+
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <openssl/rand.h>
@@ -30,6 +32,8 @@ thread_local BudgetState t_budget;
 
 std::optional<std::string> roundtrip(const std::string &socket_path, const std::string &request, int timeout_ms,
                                      int *status) {
+    // dockerd may need this very server to authorize the lookup: keep a thread free for it.
+    HttpServer::BlockingScope blocking;
     int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) return std::nullopt;
     sockaddr_un addr{};

@@ -1,11 +1,18 @@
-// HTTP/1.1 keep-alive over a Unix socket, one thread per connection with blocking I/O:
-// a request costs one read and one write, and an idle or slow client holds only its own thread.
-// Parsing is Boost.Beast's; the socket handling is ours (AF_UNIX, LISTEN_FDS).
+// HTTP/1.1 keep-alive over a Unix socket. A few threads share one epoll set: a thread that
+// finishes a request takes the next ready connection without sleeping, so a busy server costs
+// about one wake-up per burst rather than one per request. A handler that waits on something
+// outside (dockerd lookups) says so with a BlockingScope, and the server starts another thread
+// if none is left to take new requests. Parsing is Boost.Beast's; the socket handling is ours
+// (AF_UNIX, LISTEN_FDS).
 #pragma once
 #include <atomic>
+#include <condition_variable>
 #include <functional>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 
 namespace imagegate {
 
@@ -21,7 +28,7 @@ struct HttpServerLimits {
     std::size_t max_body_bytes = 8 * 1024 * 1024;
     std::size_t max_header_bytes = 16 * 1024;
     int idle_timeout_seconds = 300;   // keep-alive connections with nothing to say
-    int request_timeout_seconds = 10; // from a request's first byte to its last
+    int request_timeout_seconds = 10; // from a request's first byte to its last (and a reply's write)
     std::size_t max_connections = 1024;
     // Reply sent (then the connection closed) when a request is too large or malformed.
     std::string reject_body = R"({"Allow":false,"Msg":"imagegate: request refused: malformed or too large","Err":"malformed or too large request"})";
@@ -34,22 +41,53 @@ class HttpServer {
     // Binds `path` (mode 0660, parent created), or takes the socket systemd passed (LISTEN_FDS).
     // Throws std::runtime_error naming the path on failure.
     void listen_unix(const std::string &path, bool allow_socket_activation = true);
-    void run();  // accepts until stop()
+    // Accepts and serves until stop(); returns when every connection is closed and every
+    // serving thread has ended.
+    void run();
     void stop();
     bool socket_activated() const { return socket_activated_; }
-    // Connections being served now. Connection threads are detached and use the server until
-    // this drops: destroy the server only at 0 (or at process exit).
+    // Connections open now.
     std::size_t connection_count() const { return connections_.load(); }
 
+    // Declared by a handler around a wait on something outside (a lookup of dockerd, which may
+    // itself need this server to answer): if no serving thread is left free, one more starts.
+    class BlockingScope {
+      public:
+        BlockingScope();
+        ~BlockingScope();
+        BlockingScope(const BlockingScope &) = delete;
+        BlockingScope &operator=(const BlockingScope &) = delete;
+
+      private:
+        HttpServer *server_;
+    };
+
+    struct Connection;
+
   private:
-    void serve_connection(int fd);
+    void serve_loop(bool extra);
+    void serve_events(Connection &c);
+    void close_connection(Connection &c);
+    void sweep();
+    void start_thread(bool extra);
+    void ensure_free_thread();
+
     HttpHandler handler_;
     HttpServerLimits limits_;
     int listen_fd_ = -1;
+    int epoll_fd_ = -1;
+    int stop_fd_ = -1; // eventfd: wakes every serving thread at stop()
     bool socket_activated_ = false;
     std::string path_;
     std::atomic<bool> stopping_{false};
     std::atomic<std::size_t> connections_{0};
+    std::atomic<int> threads_{0};  // serving threads running
+    std::atomic<int> waiting_{0};  // of which waiting for events (asleep or polling)
+    std::atomic<int> sleeping_{0}; // of which asleep in epoll_wait
+    int base_threads_ = 2;
+    std::mutex table_mutex_; // connections_table_ (the sweeper's view); threads_done_
+    std::condition_variable threads_done_;
+    std::unordered_map<int, std::unique_ptr<Connection>> table_;
 };
 
 } // namespace imagegate
