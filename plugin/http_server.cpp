@@ -383,6 +383,9 @@ void HttpServer::serve_events(Connection &c) {
         send_reply(c.fd, reply, false, send_timeout_ms);
         close_connection(c);
     };
+    // Whether the socket may hold more than was read: after a short read, epoll (re-armed) says
+    // when more comes, which saves a recv() that would find nothing after each reply.
+    bool more = true;
     while (true) {
         // Every whole request buffered, in order.
         while (c.start < c.buffer.size()) {
@@ -426,12 +429,14 @@ void HttpServer::serve_events(Connection &c) {
         if (!c.buffer.empty() && c.began_ns.load() == 0) c.began_ns = now_ns();
         if (served >= kTurn) {
             served = 0;
-            if (c.buffer.empty()) break; // rearm: EPOLLONESHOT fires again if more is waiting
+            if (c.buffer.empty()) break; // re-arm: EPOLLONESHOT fires again if more is waiting
+            continue;                    // buffered requests first: epoll knows nothing of them
         }
         if (c.began_ns.load() != 0 &&
             now_ns() - c.began_ns.load() > std::int64_t{limits_.request_timeout_seconds} * 1'000'000'000)
             return reject(400); // a slow client: give up on it
 
+        if (!more && !c.timed_out) break; // wait in epoll
         ssize_t n = ::recv(c.fd, chunk, sizeof chunk, MSG_DONTWAIT);
         if (n < 0 && errno == EINTR) continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break; // wait in epoll
@@ -439,6 +444,7 @@ void HttpServer::serve_events(Connection &c) {
             if (c.timed_out && c.began_ns.load() != 0) return reject(400); // cut off mid-request
             return close_connection(c);
         }
+        more = static_cast<std::size_t>(n) == sizeof chunk;
         if (c.began_ns.load() == 0) c.began_ns = now_ns();
         c.buffer.append(chunk, static_cast<std::size_t>(n));
     }

@@ -6,6 +6,9 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
 #include <cstring>
 #include <optional>
 #include <string>
@@ -278,4 +281,87 @@ TEST_CASE("a malformed request is refused with 400 and the connection closed") {
     CHECK(reply->status == 400);
     CHECK(closed_within(fd, 2000ms));
     ::close(fd);
+}
+
+TEST_CASE("more pipelined requests than one turn of a serving thread are all answered") {
+    // A thread serves up to 64 requests of one connection before it looks at others; the rest
+    // of a pipelined batch is in the server's buffer, not the socket, and must not wait for
+    // more bytes that never come.
+    TestServer server(HttpServerLimits{});
+    int fd = connect_to(server.path());
+    std::string batch;
+    for (int i = 0; i < 200; ++i) batch += post("/p", std::string(static_cast<std::size_t>(i % 7), 'x'));
+    send_text(fd, batch);
+    std::string buffer;
+    for (int i = 0; i < 200; ++i) {
+        auto reply = read_reply(fd, buffer);
+        REQUIRE(reply);
+        CHECK(reply->body == "POST /p " + std::to_string(i % 7));
+    }
+    ::close(fd);
+}
+
+TEST_CASE("handlers blocked on an outside wait do not starve the request that would release them") {
+    // dockerd asks imagegate about imagegate's own lookups: a handler waiting on a lookup needs
+    // another thread to answer. More handlers block here than the server starts threads for.
+    std::mutex m;
+    std::condition_variable cv;
+    bool released = false;
+    std::atomic<int> blocked{0};
+    const std::string path = "/tmp/ig-http-test-block-" + std::to_string(::getpid()) + ".sock";
+    HttpServer server([&](std::string_view, std::string_view target, std::string_view) {
+        if (target == "/block") {
+            HttpServer::BlockingScope scope;
+            ++blocked;
+            std::unique_lock lock(m);
+            bool ok = cv.wait_for(lock, 20s, [&] { return released; });
+            return HttpReply{200, ok ? "released" : "timed out", false};
+        }
+        {
+            std::lock_guard lock(m);
+            released = true;
+        }
+        cv.notify_all();
+        return HttpReply{200, "release", false};
+    });
+    server.listen_unix(path, false);
+    std::thread runner([&] { server.run(); });
+    const int blockers = static_cast<int>(std::thread::hardware_concurrency()) + 4;
+    std::vector<int> fds;
+    for (int i = 0; i < blockers; ++i) {
+        fds.push_back(connect_to(path));
+        send_text(fds.back(), post("/block", ""));
+    }
+    for (int i = 0; i < 1000 && blocked < blockers; ++i) std::this_thread::sleep_for(10ms);
+    CHECK(blocked == blockers);
+    auto release = one_reply(path, post("/release", ""));
+    REQUIRE(release);
+    CHECK(release->body == "release");
+    for (int fd : fds) {
+        std::string buffer;
+        auto reply = read_reply(fd, buffer);
+        REQUIRE(reply);
+        CHECK(reply->body == "released");
+        ::close(fd);
+    }
+    server.stop();
+    runner.join();
+    CHECK(server.connection_count() == 0);
+    ::unlink(path.c_str());
+}
+
+TEST_CASE("stop() ends run() with every connection closed, idle ones included") {
+    auto server = std::make_unique<TestServer>(HttpServerLimits{});
+    int idle = connect_to(server->path());
+    int used = connect_to(server->path());
+    std::string buffer;
+    send_text(used, post("/x", ""));
+    REQUIRE(read_reply(used, buffer));
+    for (int i = 0; i < 200 && server->connections() < 2; ++i) std::this_thread::sleep_for(10ms);
+    CHECK(server->connections() == 2);
+    server.reset(); // stop, join
+    CHECK(closed_within(idle, 2000ms));
+    CHECK(closed_within(used, 2000ms));
+    ::close(idle);
+    ::close(used);
 }
