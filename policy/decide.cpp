@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <array>
+#include <charconv>
+#include <vector>
 #include <initializer_list>
 
 namespace imagegate {
@@ -24,6 +26,20 @@ std::string concat(std::initializer_list<std::string_view> parts) {
 
 std::string policy_suffix(const Policy &p) { return "(" + p.organization + " policy " + std::to_string(p.serial) + ")"; }
 std::string policy_serial(const Policy &p) { return "(policy " + std::to_string(p.serial) + ")"; }
+
+// A policy serial as text, without a heap allocation.
+struct SerialText {
+    char digits[24];
+    std::size_t size;
+    explicit SerialText(long long serial) {
+        size = static_cast<std::size_t>(std::to_chars(digits, digits + sizeof digits, serial).ptr - digits);
+    }
+    std::string_view view() const { return {digits, size}; }
+};
+
+std::string_view who_view(std::string_view user) {
+    return user.empty() ? std::string_view("the local socket (no signed-in user)") : user;
+}
 
 std::string who(std::string_view user) {
     return user.empty() ? std::string("the local socket (no signed-in user)") : std::string(user);
@@ -79,8 +95,30 @@ RoleList roles_for(Action action, bool tag_target) {
     return {};
 }
 
-std::string role_list(const RoleList &roles) {
-    std::string out;
+// "Reader, Writer or Manager": a view of one of a few texts, made once.
+std::string_view role_list(const RoleList &roles) {
+    static const auto texts = [] {
+        std::array<std::string, 1u << kRoleCount> t;
+        for (unsigned mask = 0; mask < t.size(); ++mask) {
+            std::vector<Role> in;
+            for (std::size_t r = 0; r < kRoleCount; ++r)
+                if (mask & (1u << r)) in.push_back(static_cast<Role>(r));
+            for (std::size_t i = 0; i < in.size(); ++i) {
+                if (i) t[mask] += i + 1 == in.size() ? " or " : ", ";
+                t[mask] += role_name(in[i]);
+            }
+        }
+        return t;
+    }();
+    unsigned mask = 0;
+    bool ascending = true;
+    for (std::size_t i = 0; i < roles.size(); ++i) {
+        if (i && static_cast<std::size_t>(roles[i]) <= static_cast<std::size_t>(roles[i - 1])) ascending = false;
+        mask |= 1u << static_cast<std::size_t>(roles[i]);
+    }
+    if (ascending) return texts[mask];
+    thread_local std::string out;
+    out.clear();
     for (std::size_t i = 0; i < roles.size(); ++i) {
         if (i) out += i + 1 == roles.size() ? " or " : ", ";
         out += role_name(roles[i]);
@@ -183,7 +221,8 @@ ImageDecision decide_image(Action action, std::string_view reference, std::strin
 
     auto roles = roles_for(action, tag_target);
     if (!has_role_on(grants_of(user, policy), roles, name))
-        return deny(who(user) + " has no " + role_list(roles) + " grant on it " + policy_suffix(policy));
+        return deny(concat({who_view(user), " has no ", role_list(roles), " grant on it (", policy.organization, " policy ",
+                            SerialText(policy.serial).view(), ")"}));
 
     bool brings_image = action == Action::Pull || action == Action::Run || (action == Action::Tag && !tag_target);
     auto iam = [&] { return policy.organization + "'s Image Access Management"; };
@@ -466,7 +505,7 @@ Decision decide_request(const AuthzRequest &request, const DecisionContext &ctx)
             id.reference = id.normalized = use.reference;
             id.allow = has_role_anywhere(grants_of(request.user, *p), roles_for(action, tag_target));
             if (!id.allow) {
-                id.reason = who(request.user) + " has no " + role_list(roles_for(action, tag_target)) + " grant " + policy_suffix(*p);
+                id.reason = who(request.user) + " has no " + std::string(role_list(roles_for(action, tag_target))) + " grant " + policy_suffix(*p);
                 id.message = deny_line(std::string(verb_of(action, tag_target)) + " of " + use.reference, id.reason);
             }
             if (!id.allow && first_denial.empty()) first_denial = id.message;
@@ -487,7 +526,7 @@ Decision decide_request(const AuthzRequest &request, const DecisionContext &ctx)
         auto roles = roles_for(c.action, false);
         if (!has_role_anywhere(grants_of(request.user, *p), roles))
             return finish_deny(deny_line(std::string(action_verb(c.action)) + " (" + c.endpoint + ")",
-                                         who(request.user) + " has no " + role_list(roles) + " grant " + policy_suffix(*p)));
+                                         who(request.user) + " has no " + std::string(role_list(roles)) + " grant " + policy_suffix(*p)));
     }
     if (c.action == Action::Import && p->hardening.image_import == Setting::Restricted)
         return finish_deny(deny_line("image import (" + c.endpoint + ")",
