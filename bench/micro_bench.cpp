@@ -10,11 +10,17 @@
 #include "policy/decide.hpp"
 #include "policy/policy.hpp"
 #include "policy/reference.hpp"
+#include "plugin/authz_service.hpp"
+#include "plugin/decision_log.hpp"
+#include "plugin/metrics.hpp"
+#include "plugin/policy_store.hpp"
 
 #include <benchmark/benchmark.h>
 
 #include <atomic>
 #include <cstdlib>
+#include <filesystem>
+#include <unistd.h>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -174,6 +180,36 @@ void BM_ParseAndDecideRequest_Create1K_10kPolicy(benchmark::State &state) {
     }
 }
 BENCHMARK(BM_ParseAndDecideRequest_Create1K_10kPolicy);
+
+// What a serving thread does per AuthZReq once the HTTP request is read: AuthzService::handle,
+// with metrics and a decision log (asynchronous, on tmpfs when there is one), minus the socket.
+void BM_HandleRequest_Create1K_10kPolicy(benchmark::State &state) {
+    auto policy = policy_for("IMAGEGATE_BENCH_POLICY_10K");
+    if (!policy) {
+        state.SkipWithError("no policy: set IMAGEGATE_BENCH_POLICY_10K");
+        return;
+    }
+    std::string dir = std::filesystem::exists("/dev/shm") ? "/dev/shm" : "/tmp";
+    std::string log_path = dir + "/imagegate-micro-bench-" + std::to_string(::getpid()) + ".jsonl";
+    {
+        Config config;
+        config.socket = "/run/docker/plugins/imagegate.sock";
+        config.decision_log = log_path;
+        PolicyStore store;
+        store.publish(std::make_shared<const ActivePolicy>(ActivePolicy{policy, "file:bench", Clock::now()}));
+        Metrics metrics;
+        DecisionLog log(log_path, 64 * 1024 * 1024, 0, true);
+        AuthzService service(config, store, metrics, log, nullptr);
+        const std::string &message = create_message();
+        for (auto _ : state) {
+            auto reply = service.handle("POST", "/AuthZPlugin.AuthZReq", message);
+            benchmark::DoNotOptimize(reply);
+        }
+        log.flush();
+    }
+    std::filesystem::remove(log_path);
+}
+BENCHMARK(BM_HandleRequest_Create1K_10kPolicy);
 
 // Loading a policy and swapping it in, as a reload does (plugin/policy_store.hpp).
 void load_and_swap(benchmark::State &state, const std::string &env) {

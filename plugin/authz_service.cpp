@@ -75,9 +75,48 @@ AuthzService::AuthzService(const Config &config, PolicyStore &store, Metrics &me
     self_names_ = base.empty() ? "imagegate" : base;
 }
 
+namespace {
+// A decision whose log line and counters wait for its reply to be sent (one per serving thread).
+struct Unrecorded {
+    bool pending = false;
+    const AuthzService *owner = nullptr;
+    Decision decision;
+    LogContext context;
+    double seconds = 0;
+};
+thread_local Unrecorded t_unrecorded;
+} // namespace
+
 HttpReply AuthzService::handle(std::string_view method, std::string_view target, std::string_view body) {
+    HttpReply reply = handle_then_record(method, target, body);
+    after_reply();
+    return reply;
+}
+
+std::string AuthzService::authz_request(std::string_view body) {
+    std::string reply = decide(body);
+    after_reply();
+    return reply;
+}
+
+void AuthzService::after_reply() {
+    Unrecorded &u = t_unrecorded;
+    if (!u.pending || u.owner != this) return;
+    u.pending = false;
+    const Decision &decision = u.decision;
+    Category category = decision.images.empty() ? Category::None : decision.images.front().category;
+    metrics_.record_decision(decision.action, category, !decision.policy_denied, u.seconds);
+    try {
+        if (!decision.images.empty() || decision.policy_denied) log_.write(decision, u.context);
+    } catch (const std::exception &e) {
+        spdlog::error("cannot write the decision log: {}", e.what());
+    }
+    if (decision.allow && decision.policy_denied) spdlog::info("audit: would deny: {}", decision.message);
+}
+
+HttpReply AuthzService::handle_then_record(std::string_view method, std::string_view target, std::string_view body) {
     if (method != "POST") return {405, deny_reply("imagegate: plugin endpoints take POST"), false};
-    if (target == "/AuthZPlugin.AuthZReq") return {200, authz_request(body), false};
+    if (target == "/AuthZPlugin.AuthZReq") return {200, decide(body), false};
     // imagegate needs nothing from the response: answer without decoding it.
     if (target == "/AuthZPlugin.AuthZRes") return {200, kAllowReply, false};
     if (target == "/Plugin.Activate") {
@@ -87,7 +126,8 @@ HttpReply AuthzService::handle(std::string_view method, std::string_view target,
     return {404, R"({"Err":"imagegate: unknown plugin endpoint"})", false};
 }
 
-std::string AuthzService::authz_request(std::string_view body) {
+std::string AuthzService::decide(std::string_view body) {
+    after_reply(); // a decision left unrecorded by a caller that never sent its reply
     auto started = std::chrono::steady_clock::now();
     auto active = store_.current();
     LogContext log_context;
@@ -105,7 +145,7 @@ std::string AuthzService::authz_request(std::string_view body) {
             spdlog::warn("unreadable AuthZ request: {}", request.error());
         } else {
             log_context.user = request->user;
-            // The parts of the context that never change are built once per connection thread.
+            // The parts of the context that never change are built once per serving thread.
             thread_local DecisionContext ctx;
             thread_local const AuthzService *ctx_owner = nullptr;
             if (ctx_owner != this) {
@@ -147,18 +187,15 @@ std::string AuthzService::authz_request(std::string_view body) {
         decision.message = "imagegate: request denied: internal error (see imagegate's log)";
     }
     double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-    Category category = decision.images.empty() ? Category::None : decision.images.front().category;
-    metrics_.record_decision(decision.action, category, !decision.policy_denied, seconds);
-    try {
-        if (!decision.images.empty() || decision.policy_denied) log_.write(decision, log_context);
-    } catch (const std::exception &e) {
-        spdlog::error("cannot write the decision log: {}", e.what());
-    }
-    if (decision.allow) {
-        if (decision.policy_denied) spdlog::info("audit: would deny: {}", decision.message);
-        return kAllowReply;
-    }
-    return deny_reply(decision.message.empty() ? "imagegate: request denied" : decision.message);
+    std::string reply = !decision.allow ? deny_reply(decision.message.empty() ? "imagegate: request denied" : decision.message)
+                                        : kAllowReply;
+    Unrecorded &u = t_unrecorded;
+    u.decision = std::move(decision);
+    u.context = std::move(log_context);
+    u.seconds = seconds;
+    u.owner = this;
+    u.pending = true;
+    return reply;
 }
 
 } // namespace imagegate

@@ -20,7 +20,13 @@ class AuthzService {
     HttpReply handle(std::string_view method, std::string_view target, std::string_view body);
     std::string authz_request(std::string_view body); // the JSON reply to an AuthZReq
 
+    // For the plugin socket: handle() that leaves the decision's log line and counters of an
+    // AuthZReq to after_reply() on the same thread, once the reply is on its way to dockerd.
+    HttpReply handle_then_record(std::string_view method, std::string_view target, std::string_view body);
+    void after_reply();
+
   private:
+    std::string decide(std::string_view body);
     const Config &config_;
     PolicyStore &store_;
     Metrics &metrics_;

@@ -6,7 +6,7 @@
 
 namespace imagegate {
 
-std::string rfc3339_now() {
+void append_rfc3339_now(std::string &out) {
     auto now = std::chrono::system_clock::now();
     auto ms_total = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
     std::time_t t = static_cast<std::time_t>(ms_total / 1000);
@@ -15,53 +15,52 @@ std::string rfc3339_now() {
     // strftime cost more than the rest of a decision's log line).
     thread_local std::time_t cached_second = -1;
     thread_local char cached[32];
+    thread_local std::size_t cached_size = 0;
     if (t != cached_second) {
         std::tm tm{};
         gmtime_r(&t, &tm);
-        std::strftime(cached, sizeof cached, "%Y-%m-%dT%H:%M:%S", &tm);
+        cached_size = std::strftime(cached, sizeof cached, "%Y-%m-%dT%H:%M:%S", &tm);
         cached_second = t;
     }
-    std::string out(cached);
+    out.append(cached, cached_size);
     out += '.';
     out += static_cast<char>('0' + ms / 100);
     out += static_cast<char>('0' + ms / 10 % 10);
     out += static_cast<char>('0' + ms % 10);
     out += 'Z';
+}
+
+std::string rfc3339_now() {
+    std::string out;
+    append_rfc3339_now(out);
     return out;
 }
 
 namespace {
-// JSON string escaping (RFC 8259) without building a DOM: this runs for every decision.
+// JSON string escaping (RFC 8259) without building a DOM: this runs for every decision. Runs of
+// characters that need no escape are appended whole.
 void append_json_string(std::string &out, std::string_view s) {
     static const char *hex = "0123456789abcdef";
     out.push_back('"');
-    for (unsigned char c : s) {
+    std::size_t run = 0; // start of the pending run of plain characters
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        unsigned char c = static_cast<unsigned char>(s[i]);
+        if (c >= 0x20 && c != '"' && c != '\\') continue;
+        out.append(s.data() + run, i - run);
+        run = i + 1;
         switch (c) {
-        case '"':
-            out += "\\\"";
-            break;
-        case '\\':
-            out += "\\\\";
-            break;
-        case '\n':
-            out += "\\n";
-            break;
-        case '\r':
-            out += "\\r";
-            break;
-        case '\t':
-            out += "\\t";
-            break;
+        case '"': out += "\\\""; break;
+        case '\\': out += "\\\\"; break;
+        case '\n': out += "\\n"; break;
+        case '\r': out += "\\r"; break;
+        case '\t': out += "\\t"; break;
         default:
-            if (c < 0x20) {
-                out += "\\u00";
-                out.push_back(hex[c >> 4]);
-                out.push_back(hex[c & 15]);
-            } else {
-                out.push_back(static_cast<char>(c));
-            }
+            out += "\\u00";
+            out.push_back(hex[c >> 4]);
+            out.push_back(hex[c & 15]);
         }
     }
+    out.append(s.data() + run, s.size() - run);
     out.push_back('"');
 }
 
@@ -79,8 +78,9 @@ std::string decision_line(const LogContext &c, std::string_view action, std::str
                           std::string_view reason, bool tag_target) {
     std::string out;
     out.reserve(256 + reason.size() + reference.size());
-    out.push_back('{');
-    field(out, "time", rfc3339_now());
+    out += "{\"time\":\"";
+    append_rfc3339_now(out); // no character of it needs escaping
+    out += '"';
     field(out, "user", c.user);
     field(out, "action", action);
     field(out, "reference", reference);

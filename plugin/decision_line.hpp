@@ -30,6 +30,7 @@ std::string image_decision_line(const ImageDecision &image, const LogContext &co
 
 // RFC 3339 UTC with milliseconds: "2026-11-23T14:02:03.123Z".
 std::string rfc3339_now();
+void append_rfc3339_now(std::string &out); // the same, appended
 
 // The name of rotation INDEX of a log (0: the log itself): decisions.jsonl → decisions.1.jsonl
 // (spdlog's file_helper::split_by_extension, which earlier versions used to write the log).

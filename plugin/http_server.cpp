@@ -145,8 +145,8 @@ HttpServer::BlockingScope::BlockingScope() : server_(t_server) {
 }
 HttpServer::BlockingScope::~BlockingScope() = default;
 
-HttpServer::HttpServer(HttpHandler handler, HttpServerLimits limits)
-    : handler_(std::move(handler)), limits_(std::move(limits)) {
+HttpServer::HttpServer(HttpHandler handler, HttpServerLimits limits, std::function<void()> after_reply)
+    : handler_(std::move(handler)), limits_(std::move(limits)), after_reply_(std::move(after_reply)) {
     base_threads_ = std::max(2, cpu_count());
     epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
     stop_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -410,7 +410,9 @@ void HttpServer::serve_events(Connection &c) {
                                        std::string_view(request.target().data(), request.target().size()), request.body());
             bool keep_alive = request.keep_alive() && !reply.close;
             c.parser.reset();
-            if (!send_reply(c.fd, reply, keep_alive, send_timeout_ms) || !keep_alive) return close_connection(c);
+            bool sent = send_reply(c.fd, reply, keep_alive, send_timeout_ms);
+            if (after_reply_) after_reply_();
+            if (!sent || !keep_alive) return close_connection(c);
             c.idle_since_ns = now_ns();
             t_answered = true;
             if (++served >= kTurn || stopping_) { // let other connections have a turn

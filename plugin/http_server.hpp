@@ -36,7 +36,9 @@ struct HttpServerLimits {
 
 class HttpServer {
   public:
-    HttpServer(HttpHandler handler, HttpServerLimits limits = {});
+    // `after_reply`, if given, runs on the serving thread after each reply is sent (or could not
+    // be): work the client need not wait for.
+    HttpServer(HttpHandler handler, HttpServerLimits limits = {}, std::function<void()> after_reply = {});
     ~HttpServer();
     // Binds `path` (mode 0660, parent created), or takes the socket systemd passed (LISTEN_FDS).
     // Throws std::runtime_error naming the path on failure.
@@ -74,6 +76,7 @@ class HttpServer {
 
     HttpHandler handler_;
     HttpServerLimits limits_;
+    std::function<void()> after_reply_;
     int listen_fd_ = -1;
     int epoll_fd_ = -1;
     int stop_fd_ = -1; // eventfd: wakes every serving thread at stop()

@@ -67,9 +67,10 @@ void publish_file_policy(const Config &config, PolicyStore &store, bool at_start
 } // namespace
 
 int run_serve(const Args &args) {
-    // A thread per connection: glibc would give up to 8 malloc arenas per core, each keeping
-    // what its threads freed. With 200 connections (a misbehaving client's) that held 250 MiB
-    // at peak; with one arena per core, 40 MiB, at the same throughput. MALLOC_ARENA_MAX wins.
+    // Serving threads (more while handlers wait on dockerd) and the log writer: glibc would give
+    // up to 8 malloc arenas per core, each keeping what its threads freed (250 MiB at peak with
+    // 200 misbehaving connections when each had its own thread; 40 MiB with one arena per core,
+    // at the same throughput). MALLOC_ARENA_MAX wins.
     if (!std::getenv("MALLOC_ARENA_MAX"))
         ::mallopt(M_ARENA_MAX, static_cast<int>(std::max(2u, std::thread::hardware_concurrency())));
     std::string config_flag, policy_flag, socket_flag, log_flag, admin_flag;
@@ -137,7 +138,10 @@ int run_serve(const Args &args) {
         publish_file_policy(config, store, true);
 
     AuthzService service(config, store, metrics, *log, &docker);
-    HttpServer server([&service](std::string_view m, std::string_view t, std::string_view b) { return service.handle(m, t, b); });
+    // The decision's log line and counters after the reply: dockerd does not wait for them.
+    HttpServer server([&service](std::string_view m, std::string_view t,
+                                 std::string_view b) { return service.handle_then_record(m, t, b); },
+                      HttpServerLimits{}, [&service] { service.after_reply(); });
     try {
         server.listen_unix(config.socket);
     } catch (const std::exception &e) {

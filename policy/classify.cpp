@@ -5,6 +5,7 @@
 #include "policy/reference.hpp"
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 
 namespace imagegate {
@@ -124,8 +125,25 @@ using FieldResult = Result<const json::value *>;
 
 struct BodyReader {
     std::string error;
+    // go_key_mask of the objects read most recently (a create's body and its HostConfig).
+    struct Mask {
+        const json::object *object = nullptr;
+        std::uint64_t bits = 0;
+    };
+    std::array<Mask, 4> masks{};
+    std::size_t next_mask = 0;
+    bool may_have(const json::object &o, std::string_view lower_name) {
+        if (o.size() < 8) return true; // a scan of a few keys costs less
+        for (const auto &m : masks)
+            if (m.object == &o) return go_mask_may_have(m.bits, lower_name);
+        masks[next_mask] = Mask{&o, go_key_mask(o)};
+        bool answer = go_mask_may_have(masks[next_mask].bits, lower_name);
+        next_mask = (next_mask + 1) % masks.size();
+        return answer;
+    }
     const json::value *field(const json::value *obj, std::string_view lower_name) {
         if (!obj || !obj->is_object()) return nullptr;
+        if (!may_have(obj->as_object(), lower_name)) return nullptr;
         auto f = go_field(obj->as_object(), lower_name);
         if (!f) {
             if (error.empty()) error = f.error();

@@ -53,6 +53,17 @@ Result<const boost::json::value *> go_field(const boost::json::object &object, s
     return found;
 }
 
+std::uint64_t go_key_mask(const boost::json::object &object) {
+    std::uint64_t mask = 0;
+    for (const auto &kv : object) {
+        std::string_view key = kv.key();
+        if (key.empty()) continue;
+        std::size_t i = 0;
+        mask |= std::uint64_t{1} << (static_cast<unsigned char>(fold_next(key, i)) & 63);
+    }
+    return mask;
+}
+
 Result<std::string> base64_decode(std::string_view text) {
     static constexpr auto table = [] {
         std::array<signed char, 256> t{};

@@ -43,7 +43,7 @@ class TestServer {
     ~TestServer() {
         server_.stop();
         thread_.join();
-        // Connection threads are detached: wait until each has let go of the server.
+        // run() returns with every connection closed; this only guards against a regression.
         for (int i = 0; i < 500 && server_.connection_count() > 0; ++i) std::this_thread::sleep_for(10ms);
         ::unlink(path_.c_str());
     }
