@@ -141,7 +141,7 @@ thread_local bool t_answered = false;        // this thread answered a request s
 } // namespace
 
 HttpServer::BlockingScope::BlockingScope() : server_(t_server) {
-    if (server_) server_->ensure_free_thread();
+    if (server_) server_->ensure_free_thread(true);
 }
 HttpServer::BlockingScope::~BlockingScope() = default;
 
@@ -198,6 +198,10 @@ void HttpServer::listen_unix(const std::string &path, bool allow_socket_activati
 
 void HttpServer::stop() {
     stopping_ = true;
+    {
+        std::lock_guard lock(standby_mutex_);
+        standby_cv_.notify_all();
+    }
     std::uint64_t one = 1;
     [[maybe_unused]] auto n = ::write(stop_fd_, &one, sizeof one);
 }
@@ -235,8 +239,17 @@ void HttpServer::start_thread(bool extra) {
     }
 }
 
-void HttpServer::ensure_free_thread() {
-    if (waiting_.load() == 0 && threads_.load() < kMaxThreads && !stopping_) start_thread(true);
+void HttpServer::ensure_free_thread(bool may_start) {
+    if (stopping_ || waiting_.load() > 0) return; // a thread waits on epoll: it takes what comes
+    {
+        std::lock_guard lock(standby_mutex_);
+        if (standing_by_ > 0) {
+            ++wake_tokens_;
+            standby_cv_.notify_one();
+            return;
+        }
+    }
+    if (may_start && threads_.load() < kMaxThreads) start_thread(true);
 }
 
 void HttpServer::run() {
@@ -244,11 +257,18 @@ void HttpServer::run() {
     for (int i = 0; i < base_threads_; ++i) start_thread(false);
 
     auto last_sweep = SteadyClock::now();
+    std::uint64_t last_taken = 0;
     while (!stopping_) {
         pollfd p[2] = {{listen_fd_, POLLIN, 0}, {stop_fd_, POLLIN, 0}};
         int ready = ::poll(p, 2, kSweepMs);
         if (SteadyClock::now() - last_sweep >= std::chrono::milliseconds(kSweepMs)) {
             sweep();
+            // Every thread busy (long requests, say): a thread standing by takes over waiting on
+            // epoll, or, if no event was taken since the last sweep, a new one starts. Other
+            // connections then wait at most about this long.
+            std::uint64_t taken = taken_.load();
+            ensure_free_thread(taken == last_taken);
+            last_taken = taken;
             last_sweep = SteadyClock::now();
         }
         if (ready <= 0 || !(p[0].revents & POLLIN)) continue;
@@ -296,51 +316,101 @@ void HttpServer::run() {
     }
 }
 
+// Threads not serving a connection wait in one of two ways. One (or, briefly, more) waits on
+// epoll; the others stand by on a condition variable. Were they all in epoll_wait, the kernel
+// would wake a sleeping one for each new event even while another polls for it, and every
+// request would pay a wake-up again. A stand-by thread is woken when the epoll waiter finds two
+// connections ready at once (it hands one over), when a handler is about to wait on something
+// outside (BlockingScope), and at stop().
 void HttpServer::serve_loop(bool extra) {
     t_server = this;
     SpinState spin;
     const int cpus = cpu_count();
     auto on_cpu = [&] { return threads_.load(std::memory_order_relaxed) - sleeping_.load(std::memory_order_relaxed); };
     while (!stopping_) {
-        epoll_event ev{};
-        int n = 0;
-        ++waiting_;
-        bool poll_first = t_answered && cpus > 1;
-        if (poll_first && spin.skip > 0) {
-            --spin.skip;
-            poll_first = false;
-        }
-        if (poll_first) {
-            auto deadline = SteadyClock::now() + kSpin;
-            bool crowded = false;
-            while (!(crowded = on_cpu() >= cpus) && (n = ::epoll_wait(epoll_fd_, &ev, 1, 0)) == 0 &&
-                   SteadyClock::now() < deadline) {
-#if defined(__x86_64__)
-                __builtin_ia32_pause();
-#endif
-            }
-            if (n > 0) {
-                spin.backoff = 0;
-            } else if (!crowded) {
-                spin.backoff = spin.backoff == 0 ? 1 : std::min(spin.backoff * 2, 64);
-                spin.skip = spin.backoff;
+        Connection *work = nullptr;
+        if (handed_over_count_.load(std::memory_order_relaxed) > 0) {
+            std::lock_guard lock(standby_mutex_);
+            if (!handed_over_.empty()) {
+                work = handed_over_.back();
+                handed_over_.pop_back();
+                --handed_over_count_;
             }
         }
-        t_answered = false;
-        if (n == 0) {
+        if (!work && waiting_.load() > 0) { // someone waits on epoll already: stand by
+            std::unique_lock lock(standby_mutex_);
+            ++standing_by_;
             ++sleeping_;
-            n = ::epoll_wait(epoll_fd_, &ev, 1, extra ? kExtraThreadIdleMs : -1);
+            bool woken = standby_cv_.wait_for(lock, std::chrono::milliseconds(extra ? kExtraThreadIdleMs : 60'000), [&] {
+                return wake_tokens_ > 0 || stopping_ || !handed_over_.empty();
+            });
             --sleeping_;
+            --standing_by_;
+            if (wake_tokens_ > 0) --wake_tokens_;
+            if (!woken && extra && threads_.load() > base_threads_) break; // no longer needed
+            if (!woken && waiting_.load() > 0) continue;
+            if (!handed_over_.empty()) {
+                work = handed_over_.back();
+                handed_over_.pop_back();
+                --handed_over_count_;
+            } else {
+                lock.unlock();
+                if (!woken) continue; // look again (the epoll waiter may have left)
+            }
         }
-        --waiting_;
-        if (n < 0 && errno != EINTR) {
-            spdlog::error("epoll_wait: {}", std::strerror(errno));
-            break;
+        if (!work) {
+            epoll_event ev[2]{};
+            int n = 0;
+            ++waiting_;
+            bool poll_first = t_answered && cpus > 1;
+            if (poll_first && spin.skip > 0) {
+                --spin.skip;
+                poll_first = false;
+            }
+            if (poll_first) {
+                auto deadline = SteadyClock::now() + kSpin;
+                bool crowded = false;
+                while (!(crowded = on_cpu() >= cpus) && (n = ::epoll_wait(epoll_fd_, ev, 2, 0)) == 0 &&
+                       SteadyClock::now() < deadline) {
+#if defined(__x86_64__)
+                    __builtin_ia32_pause();
+#endif
+                }
+                if (n > 0) {
+                    spin.backoff = 0;
+                } else if (!crowded) {
+                    spin.backoff = spin.backoff == 0 ? 1 : std::min(spin.backoff * 2, 64);
+                    spin.skip = spin.backoff;
+                }
+            }
+            t_answered = false;
+            if (n == 0) {
+                ++sleeping_;
+                n = ::epoll_wait(epoll_fd_, ev, 2, extra ? kExtraThreadIdleMs : -1);
+                --sleeping_;
+            }
+            --waiting_;
+            if (n < 0 && errno != EINTR) {
+                spdlog::error("epoll_wait: {}", std::strerror(errno));
+                break;
+            }
+            if (n == 0 && extra && threads_.load() > base_threads_) break; // no longer needed
+            if (n <= 0) continue;
+            if (!ev[0].data.ptr || (n == 2 && !ev[1].data.ptr)) break; // stop()
+            if (n == 2) { // two ready at once: the second to a thread standing by, if any
+                std::lock_guard lock(standby_mutex_);
+                handed_over_.push_back(static_cast<Connection *>(ev[1].data.ptr));
+                ++handed_over_count_;
+                if (standing_by_ > 0) standby_cv_.notify_one();
+            }
+            work = static_cast<Connection *>(ev[0].data.ptr);
+            taken_.fetch_add(static_cast<std::uint64_t>(n), std::memory_order_relaxed);
         }
-        if (n == 0 && extra && threads_.load() > base_threads_) break; // no longer needed
-        if (n <= 0) continue;
-        if (!ev.data.ptr) break; // stop()
-        serve_events(*static_cast<Connection *>(ev.data.ptr));
+        serve_events(*work);
+    }
+    {
+        std::lock_guard lock(standby_mutex_);
+        standby_cv_.notify_all(); // whatever was handed over is taken by another, or by run()
     }
     std::lock_guard lock(table_mutex_);
     --threads_;

@@ -7,12 +7,14 @@
 #pragma once
 #include <atomic>
 #include <condition_variable>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 namespace imagegate {
 
@@ -72,7 +74,7 @@ class HttpServer {
     void close_connection(Connection &c);
     void sweep();
     void start_thread(bool extra);
-    void ensure_free_thread();
+    void ensure_free_thread(bool may_start); // wakes a stand-by thread, else starts one if allowed
 
     HttpHandler handler_;
     HttpServerLimits limits_;
@@ -86,7 +88,14 @@ class HttpServer {
     std::atomic<std::size_t> connections_{0};
     std::atomic<int> threads_{0};  // serving threads running
     std::atomic<int> waiting_{0};  // of which waiting for events (asleep or polling)
-    std::atomic<int> sleeping_{0}; // of which asleep in epoll_wait
+    std::atomic<int> sleeping_{0}; // asleep in epoll_wait or standing by
+    std::mutex standby_mutex_;     // the stand-by threads' state below
+    std::condition_variable standby_cv_;
+    int standing_by_ = 0;
+    int wake_tokens_ = 0;
+    std::vector<Connection *> handed_over_; // ready connections for a stand-by thread
+    std::atomic<int> handed_over_count_{0};
+    std::atomic<std::uint64_t> taken_{0}; // events taken from epoll, for the sweeper's progress check
     int base_threads_ = 2;
     std::mutex table_mutex_; // connections_table_ (the sweeper's view); threads_done_
     std::condition_variable threads_done_;

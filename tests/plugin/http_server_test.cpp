@@ -365,3 +365,38 @@ TEST_CASE("stop() ends run() with every connection closed, idle ones included") 
     ::close(idle);
     ::close(used);
 }
+
+TEST_CASE("a long request does not hold up other connections") {
+    // Threads not serving stand by; when every serving thread is busy with a long request, one
+    // of them is woken to take new requests (within the accept thread's sweep, 250 ms).
+    std::atomic<bool> slow_done{false};
+    const std::string path = "/tmp/ig-http-test-slow-" + std::to_string(::getpid()) + ".sock";
+    HttpServer server([&](std::string_view, std::string_view target, std::string_view) {
+        if (target == "/slow") {
+            std::this_thread::sleep_for(3s);
+            slow_done = true;
+        }
+        return HttpReply{200, std::string(target), false};
+    });
+    server.listen_unix(path, false);
+    std::thread runner([&] { server.run(); });
+    const int slow = static_cast<int>(std::thread::hardware_concurrency()) + 2;
+    std::vector<int> fds;
+    for (int i = 0; i < slow; ++i) {
+        fds.push_back(connect_to(path));
+        send_text(fds.back(), post("/slow", ""));
+    }
+    std::this_thread::sleep_for(100ms);
+    auto quick = one_reply(path, post("/quick", ""));
+    REQUIRE(quick);
+    CHECK(quick->body == "/quick");
+    CHECK_FALSE(slow_done); // answered while the slow ones were still running
+    for (int fd : fds) {
+        std::string buffer;
+        CHECK(read_reply(fd, buffer));
+        ::close(fd);
+    }
+    server.stop();
+    runner.join();
+    ::unlink(path.c_str());
+}
