@@ -37,7 +37,7 @@ if [[ ${BENCH_NO_BUILD:-0} != 1 ]]; then
     cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DIMAGEGATE_BENCH=ON >"$BUILD.cmake.log" 2>&1 ||
         { cat "$BUILD.cmake.log" >&2; echo "bench: cmake failed" >&2; exit 1; }
     rm -f "$BUILD.cmake.log"
-    cmake --build "$BUILD" -j"$JOBS" --target floor_plugin loadclient || { echo "bench: build failed" >&2; exit 1; }
+    cmake --build "$BUILD" -j"$JOBS" --target floor_plugin loadclient pingpong || { echo "bench: build failed" >&2; exit 1; }
     cmake --build "$BUILD" -j"$JOBS" --target micro_bench || note "micro_bench does not build: skipped"
     cmake --build "$BUILD" -j"$JOBS" --target imagegate || note "imagegate does not build: its figures are n/a"
     cmake --build "$BUILD" -j"$JOBS" --target imagegate-containerd-verify || note "imagegate-containerd-verify does not build"
@@ -178,6 +178,12 @@ if ! skipped direct; then
     say "straight to the plugin socket: imagegate (10k policy) and the floor, interleaved"
     n1=20000 dur=2 dur64=3
     [[ $QUICK == 1 ]] && n1=2000 dur=0.5 dur64=0.5 DIRECT_ROUNDS=1
+    # The machine itself: a request/reply between two processes, no plugin (no target).
+    if [[ -x $BUILD/bench/pingpong ]]; then
+        for ((r = 1; r <= DIRECT_ROUNDS; r++)); do
+            record "section=direct server=machine round=$r test=pingpong $("$BUILD/bench/pingpong" $n1)"
+        done
+    fi
     start_floor "$WORK/floor.sock"
     servers=(floor)
     if [[ -n $IMAGEGATE ]] && start_imagegate direct "$WORK/imagegate.sock" "$P10K"; then servers+=(imagegate); fi

@@ -207,6 +207,9 @@ def main():
                   "", "", "", "")
         t.row("  p50, 1 connection, 4.7 KB AuthZRes", fmt_us(direct_median("imagegate", "res1", "p50_us")),
               fmt_us(direct_median("floor", "res1", "p50_us")), "", "", "")
+        if any(r.get("server") == "machine" for r in direct):
+            t.row("  this machine, no plugin: 1 KB socketpair round trip", fmt_us(direct_median("machine", "pingpong", "p50_us")),
+                  "1 CPU " + fmt_us(direct_median("machine", "pingpong", "same_cpu_p50_us")), "", "", "")
 
     # ---- in process
     if micro:

@@ -7,6 +7,7 @@
 #include <boost/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <climits>
 #include <cstdlib>
 #include <filesystem>
@@ -71,6 +72,8 @@ AuthzService::AuthzService(const Config &config, PolicyStore &store, Metrics &me
                            DockerClient *docker)
     : config_(config), store_(store), metrics_(metrics), log_(log), docker_(docker),
       protected_paths_(imagegate_protected_paths(config)) {
+    static std::atomic<std::uint64_t> next_id{0};
+    id_ = ++next_id;
     std::string base = std::filesystem::path(config.socket).stem().string();
     self_names_ = base.empty() ? "imagegate" : base;
 }
@@ -79,7 +82,7 @@ namespace {
 // A decision whose log line and counters wait for its reply to be sent (one per serving thread).
 struct Unrecorded {
     bool pending = false;
-    const AuthzService *owner = nullptr;
+    std::uint64_t owner = 0; // AuthzService::id_
     Decision decision;
     LogContext context;
     double seconds = 0;
@@ -101,7 +104,7 @@ std::string AuthzService::authz_request(std::string_view body) {
 
 void AuthzService::after_reply() {
     Unrecorded &u = t_unrecorded;
-    if (!u.pending || u.owner != this) return;
+    if (!u.pending || u.owner != id_) return;
     u.pending = false;
     const Decision &decision = u.decision;
     Category category = decision.images.empty() ? Category::None : decision.images.front().category;
@@ -147,8 +150,8 @@ std::string AuthzService::decide(std::string_view body) {
             log_context.user = request->user;
             // The parts of the context that never change are built once per serving thread.
             thread_local DecisionContext ctx;
-            thread_local const AuthzService *ctx_owner = nullptr;
-            if (ctx_owner != this) {
+            thread_local std::uint64_t ctx_owner = 0;
+            if (ctx_owner != id_) {
                 ctx = DecisionContext{};
                 ctx.protected_paths = protected_paths_;
                 ctx.plugin_names_self = self_names_;
@@ -160,7 +163,7 @@ std::string AuthzService::decide(std::string_view body) {
                     ctx.facts.container = [docker](std::string_view id) { return docker->container(id); };
                     ctx.own_lookup_token = docker->lookup_token();
                 }
-                ctx_owner = this;
+                ctx_owner = id_;
             }
             ctx.policy = active ? active->policy.get() : nullptr;
             ctx.policy_problem = policy_problem(active.get(), config_, Clock::now());
@@ -193,7 +196,7 @@ std::string AuthzService::decide(std::string_view body) {
     u.decision = std::move(decision);
     u.context = std::move(log_context);
     u.seconds = seconds;
-    u.owner = this;
+    u.owner = id_;
     u.pending = true;
     return reply;
 }

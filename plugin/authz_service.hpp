@@ -9,6 +9,7 @@
 #include "plugin/policy_freshness.hpp"
 #include "plugin/policy_store.hpp"
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,8 @@ class AuthzService {
     DockerClient *docker_;
     std::vector<std::string> protected_paths_;
     std::string self_names_;
+    // Tells instances apart in thread-local state (an address can be reused by a later one).
+    std::uint64_t id_ = 0;
 };
 
 // What imagegate itself uses and containers must never see (SPEC §1.6).

@@ -1,5 +1,7 @@
 #include "plugin/decision_log.hpp"
 
+#include "plugin/http_server.hpp"
+
 #include <spdlog/spdlog.h>
 
 #include <cerrno>
@@ -78,7 +80,10 @@ void DecisionLog::append(std::string line) {
         return;
     }
     std::unique_lock lock(mutex_);
-    if (pending_.size() > kMaxPending) drained_.wait(lock, [&] { return pending_.size() <= kMaxPending || stop_; });
+    if (pending_.size() > kMaxPending) {
+        HttpServer::BlockingScope waiting; // the disk is slow: other requests go on meanwhile
+        drained_.wait(lock, [&] { return pending_.size() <= kMaxPending || stop_; });
+    }
     bool was_empty = pending_.empty();
     pending_ += line; // into the buffer's capacity, never replacing it
     ++appended_;

@@ -77,6 +77,7 @@ bool write_all(int fd, std::string_view head, std::string_view body, int timeout
             if (errno != EAGAIN && errno != EWOULDBLOCK) return false;
             auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - SteadyClock::now()).count();
             if (left <= 0) return false;
+            HttpServer::BlockingScope waiting; // a client that does not read: others go on meanwhile
             pollfd p{fd, POLLOUT, 0};
             if (::poll(&p, 1, static_cast<int>(left)) < 0 && errno != EINTR) return false;
             continue;
@@ -128,7 +129,8 @@ struct HttpServer::Connection {
     std::atomic<std::int64_t> began_ns{0};    // first byte of the request under way; 0: none
     std::atomic<std::int64_t> idle_since_ns{0};
     std::atomic<bool> busy{false};      // a thread is on it
-    std::atomic<bool> timed_out{false}; // the sweeper cut the request off
+    // Why the sweeper shut the connection for reading: 0 it did not, 1 idle, 2 a request too slow.
+    std::atomic<int> cut{0};
     ~Connection() {
         if (fd >= 0) ::close(fd);
     }
@@ -307,12 +309,20 @@ void HttpServer::run() {
         }
     }
 
+    // No new connections from here on (they would wait for an answer that never comes).
+    ::close(listen_fd_);
+    listen_fd_ = -1;
     // Every serving thread ends after the request it is on; then the connections left are ours.
     {
         std::unique_lock lock(table_mutex_);
         threads_done_.wait(lock, [&] { return threads_.load() == 0; });
         connections_ -= table_.size();
         table_.clear();
+    }
+    {
+        std::lock_guard lock(standby_mutex_);
+        handed_over_.clear();
+        handed_over_count_ = 0;
     }
 }
 
@@ -346,14 +356,14 @@ void HttpServer::serve_loop(bool extra) {
             });
             --sleeping_;
             --standing_by_;
-            if (wake_tokens_ > 0) --wake_tokens_;
             if (!woken && extra && threads_.load() > base_threads_) break; // no longer needed
             if (!woken && waiting_.load() > 0) continue;
-            if (!handed_over_.empty()) {
+            if (!handed_over_.empty()) { // a wake-up token stays for the thread it was meant for
                 work = handed_over_.back();
                 handed_over_.pop_back();
                 --handed_over_count_;
             } else {
+                if (wake_tokens_ > 0) --wake_tokens_;
                 lock.unlock();
                 if (!woken) continue; // look again (the epoll waiter may have left)
             }
@@ -397,11 +407,26 @@ void HttpServer::serve_loop(bool extra) {
             if (n == 0 && extra && threads_.load() > base_threads_) break; // no longer needed
             if (n <= 0) continue;
             if (!ev[0].data.ptr || (n == 2 && !ev[1].data.ptr)) break; // stop()
-            if (n == 2) { // two ready at once: the second to a thread standing by, if any
-                std::lock_guard lock(standby_mutex_);
-                handed_over_.push_back(static_cast<Connection *>(ev[1].data.ptr));
-                ++handed_over_count_;
-                if (standing_by_ > 0) standby_cv_.notify_one();
+            if (n == 2) { // two ready at once: the second to a thread standing by, else back to epoll
+                auto *second = static_cast<Connection *>(ev[1].data.ptr);
+                bool handed = false;
+                {
+                    std::lock_guard lock(standby_mutex_);
+                    if (standing_by_ > static_cast<int>(handed_over_.size())) {
+                        handed_over_.push_back(second);
+                        ++handed_over_count_;
+                        handed = true;
+                        standby_cv_.notify_one();
+                    }
+                }
+                if (!handed) {
+                    // Not yet taken (its busy flag is clear): re-arming it, level-triggered, makes
+                    // it ready again for whichever thread waits on epoll next.
+                    epoll_event again{};
+                    again.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT;
+                    again.data.ptr = second;
+                    ::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, second->fd, &again);
+                }
             }
             work = static_cast<Connection *>(ev[0].data.ptr);
             taken_.fetch_add(static_cast<std::uint64_t>(n), std::memory_order_relaxed);
@@ -410,7 +435,9 @@ void HttpServer::serve_loop(bool extra) {
     }
     {
         std::lock_guard lock(standby_mutex_);
-        standby_cv_.notify_all(); // whatever was handed over is taken by another, or by run()
+        // Leaving nobody on epoll (an extra thread retiring): a thread standing by takes over.
+        if (!stopping_ && waiting_.load() == 0 && standing_by_ > 0) ++wake_tokens_;
+        standby_cv_.notify_all();
     }
     std::lock_guard lock(table_mutex_);
     --threads_;
@@ -432,19 +459,24 @@ void HttpServer::sweep() {
     std::int64_t idle_limit = std::int64_t{limits_.idle_timeout_seconds} * 1'000'000'000;
     std::lock_guard lock(table_mutex_);
     for (auto &[fd, c] : table_) {
-        if (c->busy.load() || c->timed_out.load()) continue;
+        if (c->busy.load() || c->cut.load() != 0) continue;
         std::int64_t began = c->began_ns.load();
         if (began != 0 ? now - began > request_limit : now - c->idle_since_ns.load() > idle_limit) {
-            c->timed_out = true;
+            c->cut = began != 0 ? 2 : 1;
             ::shutdown(fd, SHUT_RD);
         }
     }
 }
 
 void HttpServer::serve_events(Connection &c) {
-    // The exchange (acquire) pairs with the store before the last re-arm (release): what the
-    // connection's previous thread did to it happens before this one's work.
-    c.busy.exchange(true);
+    // The connection's previous thread re-armed it, then let go (busy = false, release); the
+    // event can come in between: wait that one syscall out. What the previous thread did to the
+    // connection then happens before this one's work.
+    while (c.busy.exchange(true, std::memory_order_acquire)) {
+#if defined(__x86_64__)
+        __builtin_ia32_pause();
+#endif
+    }
     thread_local char chunk[16384];
     int served = 0;
     const int send_timeout_ms = limits_.request_timeout_seconds * 1000;
@@ -476,12 +508,25 @@ void HttpServer::serve_events(Connection &c) {
             }
             c.began_ns = 0;
             auto &request = c.parser->get();
-            HttpReply reply = handler_(std::string_view(request.method_string().data(), request.method_string().size()),
-                                       std::string_view(request.target().data(), request.target().size()), request.body());
-            bool keep_alive = request.keep_alive() && !reply.close;
+            HttpReply reply;
+            bool keep_alive = false;
+            try {
+                reply = handler_(std::string_view(request.method_string().data(), request.method_string().size()),
+                                 std::string_view(request.target().data(), request.target().size()), request.body());
+                keep_alive = request.keep_alive() && !reply.close;
+            } catch (const std::exception &e) {
+                spdlog::error("request handler failed: {}", e.what());
+                reply = HttpReply{500, limits_.reject_body, true}; // fail closed, and drop the connection
+            }
             c.parser.reset();
             bool sent = send_reply(c.fd, reply, keep_alive, send_timeout_ms);
-            if (after_reply_) after_reply_();
+            if (after_reply_) {
+                try {
+                    after_reply_();
+                } catch (const std::exception &e) {
+                    spdlog::error("after a reply: {}", e.what());
+                }
+            }
             if (!sent || !keep_alive) return close_connection(c);
             c.idle_since_ns = now_ns();
             t_answered = true;
@@ -508,26 +553,24 @@ void HttpServer::serve_events(Connection &c) {
             now_ns() - c.began_ns.load() > std::int64_t{limits_.request_timeout_seconds} * 1'000'000'000)
             return reject(400); // a slow client: give up on it
 
-        if (!more && !c.timed_out) break; // wait in epoll
+        if (!more && c.cut.load() == 0) break; // wait in epoll
         ssize_t n = ::recv(c.fd, chunk, sizeof chunk, MSG_DONTWAIT);
         if (n < 0 && errno == EINTR) continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break; // wait in epoll
         if (n <= 0) {
-            if (c.timed_out && c.began_ns.load() != 0) return reject(400); // cut off mid-request
+            if (c.cut.load() == 2 && c.began_ns.load() != 0) return reject(400); // cut off mid-request
             return close_connection(c);
         }
         more = static_cast<std::size_t>(n) == sizeof chunk;
         if (c.began_ns.load() == 0) c.began_ns = now_ns();
         c.buffer.append(chunk, static_cast<std::size_t>(n));
     }
-    c.busy = false;
     epoll_event ev{};
     ev.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT;
     ev.data.ptr = &c;
-    if (::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, c.fd, &ev) != 0) {
-        c.busy = true;
-        close_connection(c);
-    }
+    if (::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, c.fd, &ev) != 0) return close_connection(c);
+    // The last touch of c: a thread that takes its event from now on waits for this store.
+    c.busy.store(false, std::memory_order_release);
 }
 
 } // namespace imagegate
