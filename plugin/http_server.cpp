@@ -105,19 +105,6 @@ bool send_reply(int fd, const HttpReply &reply, bool keep_alive, int timeout_ms)
     return write_all(fd, std::string_view(head, static_cast<std::size_t>(n)), reply.body, timeout_ms);
 }
 
-// Busy-polling between requests. On this kind of machine a thread that sleeps and is woken from
-// another CPU costs ~25 us per wake-up; a client that sends its next request right after our
-// reply (a script's loop of docker commands, a benchmark) pays that on every request. A serving
-// thread that has just answered polls epoll for up to kSpin before it sleeps, but only while
-// fewer serving threads are on a CPU than there are CPUs (polling never takes a CPU another
-// request or dockerd could use), and it stops as soon as that changes. A thread whose poll found
-// nothing stops polling for a while (doubling, up to 64 requests): a server paced by dockerd
-// (gaps of 100 us and more between requests) costs no CPU.
-constexpr auto kSpin = std::chrono::microseconds(40);
-struct SpinState {
-    int skip = 0;    // requests left before polling again
-    int backoff = 0; // requests to skip after the next miss
-};
 } // namespace
 
 struct HttpServer::Connection {
@@ -138,7 +125,6 @@ struct HttpServer::Connection {
 
 namespace {
 thread_local HttpServer *t_server = nullptr; // the server whose serving thread this is
-thread_local bool t_answered = false;        // this thread answered a request since it last waited
 
 } // namespace
 
@@ -334,9 +320,6 @@ void HttpServer::run() {
 // outside (BlockingScope), and at stop().
 void HttpServer::serve_loop(bool extra) {
     t_server = this;
-    SpinState spin;
-    const int cpus = cpu_count();
-    auto on_cpu = [&] { return threads_.load(std::memory_order_relaxed) - sleeping_.load(std::memory_order_relaxed); };
     while (!stopping_) {
         Connection *work = nullptr;
         if (handed_over_count_.load(std::memory_order_relaxed) > 0) {
@@ -350,11 +333,9 @@ void HttpServer::serve_loop(bool extra) {
         if (!work && waiting_.load() > 0) { // someone waits on epoll already: stand by
             std::unique_lock lock(standby_mutex_);
             ++standing_by_;
-            ++sleeping_;
             bool woken = standby_cv_.wait_for(lock, std::chrono::milliseconds(extra ? kExtraThreadIdleMs : 60'000), [&] {
                 return wake_tokens_ > 0 || stopping_ || !handed_over_.empty();
             });
-            --sleeping_;
             --standing_by_;
             if (!woken && extra && threads_.load() > base_threads_) break; // no longer needed
             if (!woken && waiting_.load() > 0) continue;
@@ -370,35 +351,8 @@ void HttpServer::serve_loop(bool extra) {
         }
         if (!work) {
             epoll_event ev[2]{};
-            int n = 0;
             ++waiting_;
-            bool poll_first = t_answered && cpus > 1;
-            if (poll_first && spin.skip > 0) {
-                --spin.skip;
-                poll_first = false;
-            }
-            if (poll_first) {
-                auto deadline = SteadyClock::now() + kSpin;
-                bool crowded = false;
-                while (!(crowded = on_cpu() >= cpus) && (n = ::epoll_wait(epoll_fd_, ev, 2, 0)) == 0 &&
-                       SteadyClock::now() < deadline) {
-#if defined(__x86_64__)
-                    __builtin_ia32_pause();
-#endif
-                }
-                if (n > 0) {
-                    spin.backoff = 0;
-                } else if (!crowded) {
-                    spin.backoff = spin.backoff == 0 ? 1 : std::min(spin.backoff * 2, 64);
-                    spin.skip = spin.backoff;
-                }
-            }
-            t_answered = false;
-            if (n == 0) {
-                ++sleeping_;
-                n = ::epoll_wait(epoll_fd_, ev, 2, extra ? kExtraThreadIdleMs : -1);
-                --sleeping_;
-            }
+            int n = ::epoll_wait(epoll_fd_, ev, 2, extra ? kExtraThreadIdleMs : -1);
             --waiting_;
             if (n < 0 && errno != EINTR) {
                 spdlog::error("epoll_wait: {}", std::strerror(errno));
@@ -529,7 +483,6 @@ void HttpServer::serve_events(Connection &c) {
             }
             if (!sent || !keep_alive) return close_connection(c);
             c.idle_since_ns = now_ns();
-            t_answered = true;
             if (++served >= kTurn || stopping_) { // let other connections have a turn
                 if (stopping_) return close_connection(c);
                 break;

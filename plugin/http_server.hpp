@@ -88,7 +88,6 @@ class HttpServer {
     std::atomic<std::size_t> connections_{0};
     std::atomic<int> threads_{0};  // serving threads running
     std::atomic<int> waiting_{0};  // of which waiting for events (asleep or polling)
-    std::atomic<int> sleeping_{0}; // asleep in epoll_wait or standing by
     std::mutex standby_mutex_;     // the stand-by threads' state below
     std::condition_variable standby_cv_;
     int standing_by_ = 0;
