@@ -9,7 +9,7 @@
 #
 # Environment:
 #   BENCH_BUILD=DIR        build directory (default build-bench)
-#   BENCH_ROUNDS=N         dockerd rounds (default 4); BENCH_DIRECT_ROUNDS=N (default 3)
+#   BENCH_ROUNDS=N         dockerd rounds (default 8: fewer leave the ratios at the mercy of noise); BENCH_DIRECT_ROUNDS=N (default 3)
 #   BENCH_QUICK=1          short runs everywhere: checks the harness, not the numbers
 #   BENCH_SKIP=LIST        any of micro,direct,memory,dockerd,verifier (comma separated)
 #   BENCH_NO_BUILD=1       use the binaries already built
@@ -22,7 +22,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=${BENCH_BUILD:-$ROOT/build-bench}
 [[ $BUILD = /* ]] || BUILD=$ROOT/$BUILD
 QUICK=${BENCH_QUICK:-0}
-ROUNDS=${BENCH_ROUNDS:-4}
+ROUNDS=${BENCH_ROUNDS:-8}
 DIRECT_ROUNDS=${BENCH_DIRECT_ROUNDS:-3}
 SKIP=",${BENCH_SKIP:-},"
 JOBS=${JOBS:-2}
