@@ -376,10 +376,19 @@ void HttpServer::serve_loop(bool extra) {
                 if (!handed) {
                     // Not yet taken (its busy flag is clear): re-arming it, level-triggered, makes
                     // it ready again for whichever thread waits on epoll next.
+                    // Owned meanwhile like any taken connection (its previous thread may still
+                    // be letting go of it; the next one waits for our release).
+                    while (second->busy.exchange(true, std::memory_order_acquire)) {
+#if defined(__x86_64__)
+                        __builtin_ia32_pause();
+#endif
+                    }
                     epoll_event again{};
                     again.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT;
                     again.data.ptr = second;
-                    ::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, second->fd, &again);
+                    int fd = second->fd;
+                    ::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, fd, &again);
+                    second->busy.store(false, std::memory_order_release);
                 }
             }
             work = static_cast<Connection *>(ev[0].data.ptr);
