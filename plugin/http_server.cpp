@@ -126,6 +126,17 @@ struct HttpServer::Connection {
 namespace {
 thread_local HttpServer *t_server = nullptr; // the server whose serving thread this is
 
+// Takes a connection from the thread that re-armed it: that one lets go (busy = false, release)
+// after the re-arm, and the event can come in between; this waits that one syscall out, and
+// what the previous thread did to the connection happens before this one's work.
+void own(std::atomic<bool> &busy) {
+    while (busy.exchange(true, std::memory_order_acquire)) {
+#if defined(__x86_64__)
+        __builtin_ia32_pause();
+#endif
+    }
+}
+
 } // namespace
 
 HttpServer::BlockingScope::BlockingScope() : server_(t_server) {
@@ -318,17 +329,21 @@ void HttpServer::run() {
 // request would pay a wake-up again. A stand-by thread is woken when the epoll waiter finds two
 // connections ready at once (it hands one over), when a handler is about to wait on something
 // outside (BlockingScope), and at stop().
+HttpServer::Connection *HttpServer::take_handed_over() {
+    if (handed_over_.empty()) return nullptr;
+    Connection *c = handed_over_.back();
+    handed_over_.pop_back();
+    --handed_over_count_;
+    return c;
+}
+
 void HttpServer::serve_loop(bool extra) {
     t_server = this;
     while (!stopping_) {
         Connection *work = nullptr;
         if (handed_over_count_.load(std::memory_order_relaxed) > 0) {
             std::lock_guard lock(standby_mutex_);
-            if (!handed_over_.empty()) {
-                work = handed_over_.back();
-                handed_over_.pop_back();
-                --handed_over_count_;
-            }
+            work = take_handed_over();
         }
         if (!work && waiting_.load() > 0) { // someone waits on epoll already: stand by
             std::unique_lock lock(standby_mutex_);
@@ -339,11 +354,8 @@ void HttpServer::serve_loop(bool extra) {
             --standing_by_;
             if (!woken && extra && threads_.load() > base_threads_) break; // no longer needed
             if (!woken && waiting_.load() > 0) continue;
-            if (!handed_over_.empty()) { // a wake-up token stays for the thread it was meant for
-                work = handed_over_.back();
-                handed_over_.pop_back();
-                --handed_over_count_;
-            } else {
+            work = take_handed_over(); // a wake-up token stays for the thread it was meant for
+            if (!work) {
                 if (wake_tokens_ > 0) --wake_tokens_;
                 lock.unlock();
                 if (!woken) continue; // look again (the epoll waiter may have left)
@@ -376,13 +388,7 @@ void HttpServer::serve_loop(bool extra) {
                 if (!handed) {
                     // Not yet taken (its busy flag is clear): re-arming it, level-triggered, makes
                     // it ready again for whichever thread waits on epoll next.
-                    // Owned meanwhile like any taken connection (its previous thread may still
-                    // be letting go of it; the next one waits for our release).
-                    while (second->busy.exchange(true, std::memory_order_acquire)) {
-#if defined(__x86_64__)
-                        __builtin_ia32_pause();
-#endif
-                    }
+                    own(second->busy); // like any taken connection, while it is re-armed
                     epoll_event again{};
                     again.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT;
                     again.data.ptr = second;
@@ -432,14 +438,7 @@ void HttpServer::sweep() {
 }
 
 void HttpServer::serve_events(Connection &c) {
-    // The connection's previous thread re-armed it, then let go (busy = false, release); the
-    // event can come in between: wait that one syscall out. What the previous thread did to the
-    // connection then happens before this one's work.
-    while (c.busy.exchange(true, std::memory_order_acquire)) {
-#if defined(__x86_64__)
-        __builtin_ia32_pause();
-#endif
-    }
+    own(c.busy);
     thread_local char chunk[16384];
     int served = 0;
     const int send_timeout_ms = limits_.request_timeout_seconds * 1000;

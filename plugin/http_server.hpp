@@ -70,6 +70,7 @@ class HttpServer {
 
   private:
     void serve_loop(bool extra);
+    Connection *take_handed_over(); // under standby_mutex_; null if none
     void serve_events(Connection &c);
     void close_connection(Connection &c);
     void sweep();

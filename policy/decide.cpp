@@ -41,9 +41,7 @@ std::string_view who_view(std::string_view user) {
     return user.empty() ? std::string_view("the local socket (no signed-in user)") : user;
 }
 
-std::string who(std::string_view user) {
-    return user.empty() ? std::string("the local socket (no signed-in user)") : std::string(user);
-}
+std::string who(std::string_view user) { return std::string(who_view(user)); }
 
 const Grants *grants_of(std::string_view user, const Policy &p) {
     return user.empty() ? &p.default_grants : p.grants_for(user);

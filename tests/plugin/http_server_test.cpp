@@ -128,6 +128,16 @@ std::optional<Reply> one_reply(const std::string &path, std::string_view text) {
     return reply;
 }
 
+// `count` connections to `path`, each sent one POST of `target`; their descriptors.
+std::vector<int> send_on_new_connections(const std::string &path, int count, std::string_view target) {
+    std::vector<int> fds;
+    for (int i = 0; i < count; ++i) {
+        fds.push_back(connect_to(path));
+        send_text(fds.back(), post(target, ""));
+    }
+    return fds;
+}
+
 } // namespace
 
 TEST_CASE("many keep-alive clients at once each get their own replies") {
@@ -327,11 +337,7 @@ TEST_CASE("handlers blocked on an outside wait do not starve the request that wo
     server.listen_unix(path, false);
     std::thread runner([&] { server.run(); });
     const int blockers = static_cast<int>(std::thread::hardware_concurrency()) + 4;
-    std::vector<int> fds;
-    for (int i = 0; i < blockers; ++i) {
-        fds.push_back(connect_to(path));
-        send_text(fds.back(), post("/block", ""));
-    }
+    std::vector<int> fds = send_on_new_connections(path, blockers, "/block");
     for (int i = 0; i < 1000 && blocked < blockers; ++i) std::this_thread::sleep_for(10ms);
     CHECK(blocked == blockers);
     auto release = one_reply(path, post("/release", ""));
@@ -381,11 +387,7 @@ TEST_CASE("a long request does not hold up other connections") {
     server.listen_unix(path, false);
     std::thread runner([&] { server.run(); });
     const int slow = static_cast<int>(std::thread::hardware_concurrency()) + 2;
-    std::vector<int> fds;
-    for (int i = 0; i < slow; ++i) {
-        fds.push_back(connect_to(path));
-        send_text(fds.back(), post("/slow", ""));
-    }
+    std::vector<int> fds = send_on_new_connections(path, slow, "/slow");
     std::this_thread::sleep_for(100ms);
     auto quick = one_reply(path, post("/quick", ""));
     REQUIRE(quick);
