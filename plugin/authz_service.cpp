@@ -161,6 +161,7 @@ std::string AuthzService::decide(std::string_view body) {
                     ctx.facts.image_user = [docker](std::string_view image) { return docker->image_user(image); };
                     ctx.facts.volume_devices = [docker](const std::vector<std::string> &v) { return docker->volume_devices(v); };
                     ctx.facts.container = [docker](std::string_view id) { return docker->container(id); };
+                    ctx.facts.host_networks = [docker](const std::vector<std::string> &n) { return docker->host_networks(n); };
                     ctx.own_lookup_token = docker->lookup_token();
                 }
                 ctx_owner = id_;

@@ -251,4 +251,26 @@ std::optional<VolumeDevices> DockerClient::volume_devices(const std::vector<std:
     return devices;
 }
 
+std::optional<std::vector<std::string>> DockerClient::host_networks(const std::vector<std::string> &names) const {
+    int status = 0;
+    auto list = get_json("/networks", &status);
+    if (!list || status != 200 || !list->is_array()) return std::nullopt;
+    std::vector<std::string> host;
+    for (const auto &n : list->as_array()) {
+        if (!n.is_object()) return std::nullopt;
+        const auto &o = n.as_object();
+        auto text = [&](std::string_view key) -> std::string_view {
+            const auto *v = o.if_contains(key);
+            return v && v->is_string() ? std::string_view(v->as_string()) : std::string_view();
+        };
+        std::string_view id = text("Id"), name = text("Name"), driver = text("Driver");
+        if (driver != "host" && name != "host") continue;
+        for (const auto &wanted : names)
+            if (!wanted.empty() && (wanted == name || id.starts_with(wanted)) &&
+                std::find(host.begin(), host.end(), wanted) == host.end())
+                host.push_back(wanted);
+    }
+    return host;
+}
+
 } // namespace imagegate

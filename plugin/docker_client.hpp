@@ -31,6 +31,10 @@ class DockerClient {
     // GET /volumes, so that a create naming thousands costs dockerd one answer.
     std::optional<VolumeDevices> volume_devices(const std::vector<std::string> &volumes) const;
     ContainerLookup container(std::string_view id) const;
+    // Those of `names` that may name a host-driver network: one GET /networks (dockerd's and
+    // swarm's networks), matched as dockerd and swarm resolve a name (exact ID, exact name,
+    // ID prefix; a prefix counts even where it is ambiguous). nullopt: no answer.
+    std::optional<std::vector<std::string>> host_networks(const std::vector<std::string> &names) const;
     // A per-process secret sent with every lookup (X-Imagegate-Lookup), so that imagegate can
     // recognise its own requests when dockerd asks it about them.
     const std::string &lookup_token() const { return lookup_token_; }

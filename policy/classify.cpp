@@ -1,5 +1,6 @@
 #include "policy/classify.hpp"
 
+#include "policy/go_http.hpp"
 #include "policy/go_json.hpp"
 #include "policy/paths.hpp"
 #include "policy/reference.hpp"
@@ -100,17 +101,6 @@ std::string_view strip_version(std::string_view path, std::string *version) {
     return path;
 }
 
-bool media_type_is(const std::string *header, std::string_view type) {
-    if (!header) return false;
-    std::string_view v = *header;
-    v = v.substr(0, v.find(';'));
-    while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
-    while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
-    return v.size() == type.size() && std::equal(v.begin(), v.end(), type.begin(), [](char a, char b) {
-               return std::tolower(static_cast<unsigned char>(a)) == b;
-           });
-}
-
 // Matches "/prefix/{name:.*}/suffix" greedily, as dockerd's router does.
 bool match_name(std::string_view path, std::string_view prefix, std::string_view suffix, std::string *name) {
     if (!path.starts_with(prefix) || !path.ends_with(suffix) || path.size() <= prefix.size() + suffix.size())
@@ -123,27 +113,29 @@ bool match_name(std::string_view path, std::string_view prefix, std::string_view
 
 using FieldResult = Result<const json::value *>;
 
+// A JSON value read field by field. `mask` (go_key_mask of its keys, or all ones) lets a
+// lookup skip a field whose first letter no key has; it is computed for this value when the
+// view is made and travels with it, never looked up by the value's address (two objects may
+// share an address within one request: a copy in a loop, a reused arena).
+struct Obj {
+    const json::value *value = nullptr;
+    std::uint64_t mask = ~std::uint64_t{0};
+    Obj(const json::value *v) : value(v) {} // NOLINT: a plain value converts, unindexed
+    Obj(const json::value *v, std::uint64_t m) : value(v), mask(m) {}
+};
+
+// For an object read for many fields (a HostConfig: some fifty lookups, most absent).
+Obj indexed(const json::value *v) {
+    if (!v || !v->is_object() || v->as_object().size() < 8) return Obj(v);
+    return Obj(v, go_key_mask(v->as_object()));
+}
+
 struct BodyReader {
     std::string error;
-    // go_key_mask of the objects read most recently (a create's body and its HostConfig).
-    struct Mask {
-        const json::object *object = nullptr;
-        std::uint64_t bits = 0;
-    };
-    std::array<Mask, 4> masks{};
-    std::size_t next_mask = 0;
-    bool may_have(const json::object &o, std::string_view lower_name) {
-        if (o.size() < 8) return true; // a scan of a few keys costs less
-        for (const auto &m : masks)
-            if (m.object == &o) return go_mask_may_have(m.bits, lower_name);
-        masks[next_mask] = Mask{&o, go_key_mask(o)};
-        bool answer = go_mask_may_have(masks[next_mask].bits, lower_name);
-        next_mask = (next_mask + 1) % masks.size();
-        return answer;
-    }
-    const json::value *field(const json::value *obj, std::string_view lower_name) {
+    const json::value *field(Obj o, std::string_view lower_name) {
+        const json::value *obj = o.value;
         if (!obj || !obj->is_object()) return nullptr;
-        if (!may_have(obj->as_object(), lower_name)) return nullptr;
+        if (!go_mask_may_have(o.mask, lower_name)) return nullptr;
         auto f = go_field(obj->as_object(), lower_name);
         if (!f) {
             if (error.empty()) error = f.error();
@@ -152,7 +144,7 @@ struct BodyReader {
         const json::value *v = f.value();
         return v && v->is_null() ? nullptr : v;
     }
-    std::optional<std::string> string(const json::value *obj, std::string_view name) {
+    std::optional<std::string> string(Obj obj, std::string_view name) {
         const json::value *v = field(obj, name);
         if (!v) return std::nullopt;
         if (!v->is_string()) {
@@ -161,7 +153,7 @@ struct BodyReader {
         }
         return std::string(v->as_string());
     }
-    bool boolean(const json::value *obj, std::string_view name) {
+    bool boolean(Obj obj, std::string_view name) {
         const json::value *v = field(obj, name);
         if (!v) return false;
         if (!v->is_bool()) {
@@ -170,7 +162,7 @@ struct BodyReader {
         }
         return v->as_bool();
     }
-    std::vector<std::string> strings(const json::value *obj, std::string_view name) {
+    std::vector<std::string> strings(Obj obj, std::string_view name) {
         std::vector<std::string> out;
         const json::value *v = field(obj, name);
         if (!v) return out;
@@ -187,7 +179,7 @@ struct BodyReader {
         }
         return out;
     }
-    const json::array *array(const json::value *obj, std::string_view name) {
+    const json::array *array(Obj obj, std::string_view name) {
         const json::value *v = field(obj, name);
         if (!v) return nullptr;
         if (!v->is_array() || v->as_array().size() > kMaxBodyItems) {
@@ -196,7 +188,7 @@ struct BodyReader {
         }
         return &v->as_array();
     }
-    const json::object *object(const json::value *obj, std::string_view name) {
+    const json::object *object(Obj obj, std::string_view name) {
         const json::value *v = field(obj, name);
         if (!v) return nullptr;
         if (!v->is_object()) {
@@ -239,7 +231,7 @@ bool harmless_security_option(std::string_view opt) {
 // filesystems expose nothing of the host; any other type mounts a host block device or a kernel
 // filesystem (type=ext4 device=/dev/vda is the host's disk, type=proc a writable host
 // /proc/sys, type=overlay o=lowerdir=/etc): those count as host devices.
-void bind_volume_options(BodyReader &r, const json::value *options_holder, std::string_view options_key,
+void bind_volume_options(BodyReader &r, Obj options_holder, std::string_view options_key,
                          const std::string &described, ContainerSettings &s) {
     const json::value *opts = r.field(options_holder, options_key);
     if (!opts) return;
@@ -273,7 +265,7 @@ void bind_volume_options(BodyReader &r, const json::value *options_holder, std::
 
 // Sysctls outside the namespaced ones change the host kernel; net.* ones do too when the
 // container shares the host's network namespace.
-void read_sysctls(BodyReader &r, const json::value *holder, ContainerSettings &s) {
+void read_sysctls(BodyReader &r, Obj holder, ContainerSettings &s) {
     const json::value *sysctls = r.field(holder, "sysctls");
     if (!sysctls) return;
     if (!sysctls->is_object()) {
@@ -285,7 +277,7 @@ void read_sysctls(BodyReader &r, const json::value *holder, ContainerSettings &s
             s.sysctls.emplace_back(kv.key());
 }
 
-void read_mounts(BodyReader &r, const json::value *holder, ContainerSettings &s) {
+void read_mounts(BodyReader &r, Obj holder, ContainerSettings &s) {
     const json::array *mounts = r.array(holder, "mounts");
     if (!mounts) return;
     for (const auto &m : *mounts) {
@@ -302,18 +294,39 @@ void read_mounts(BodyReader &r, const json::value *holder, ContainerSettings &s)
             s.mounts.push_back({source, described});
         } else if (type == "volume") {
             if (!source.empty()) s.named_volumes.push_back(source);
-            if (const json::object *vo = r.object(&m, "volumeoptions")) {
-                json::value vov(*vo);
-                if (const json::object *dc = r.object(&vov, "driverconfig")) {
-                    json::value dcv(*dc);
-                    bind_volume_options(r, &dcv, "options", described, s);
-                }
-            }
         }
+        // A volume's DriverConfig.Options are the local driver's mount(2) arguments; they are
+        // read whatever the Type says (dockerd refuses VolumeOptions on other types, but
+        // reading them costs nothing and leaves no type spelling to argue about). Each
+        // mount's objects are read in place: nothing is copied, nothing remembered.
+        const json::value *options = r.field(&m, "volumeoptions");
+        if (!options) continue;
+        if (!options->is_object()) {
+            r.fail("VolumeOptions", "an object");
+            return;
+        }
+        const json::value *driver = r.field(options, "driverconfig");
+        if (!driver) continue;
+        if (!driver->is_object()) {
+            r.fail("DriverConfig", "an object");
+            return;
+        }
+        bind_volume_options(r, driver, "options", described, s);
     }
 }
 
-void read_binds(BodyReader &r, const json::value *host_config, ContainerSettings &s) {
+// A network named by the client: "host" is the host's; a built-in mode or container:X is not a
+// network; anything else is a name, ID or ID prefix that dockerd resolves (docs/reading-requests.md).
+void note_network(const std::string &name, ContainerSettings &s) {
+    if (is_host_mode(name)) {
+        s.host_network = true;
+        return;
+    }
+    if (name.empty() || name == "default" || name == "bridge" || name == "none" || name.starts_with("container:")) return;
+    if (std::find(s.networks.begin(), s.networks.end(), name) == s.networks.end()) s.networks.push_back(name);
+}
+
+void read_binds(BodyReader &r, Obj host_config, ContainerSettings &s) {
     for (const auto &bind : r.strings(host_config, "binds")) {
         auto colon = bind.find(':');
         if (colon == std::string::npos) continue; // an anonymous volume: no host path
@@ -323,8 +336,9 @@ void read_binds(BodyReader &r, const json::value *host_config, ContainerSettings
     }
 }
 
-void read_host_config(BodyReader &r, const json::value *hc, ContainerSettings &s) {
-    if (!hc) return;
+void read_host_config(BodyReader &r, const json::value *host_config, ContainerSettings &s) {
+    if (!host_config) return;
+    const Obj hc = indexed(host_config);
     read_binds(r, hc, s);
     read_mounts(r, hc, s);
     if (r.boolean(hc, "privileged")) s.privileged = true;
@@ -332,7 +346,9 @@ void read_host_config(BodyReader &r, const json::value *hc, ContainerSettings &s
         {"pidmode", "pid"}, {"ipcmode", "ipc"}, {"utsmode", "uts"}, {"usernsmode", "userns"}, {"cgroupnsmode", "cgroupns"}};
     for (auto [key, name] : modes)
         if (is_host_mode(r.string(hc, key))) s.host_namespaces.emplace_back(name);
-    if (is_host_mode(r.string(hc, "networkmode"))) s.host_network = true;
+    std::optional<std::string> network_mode = r.string(hc, "networkmode");
+    if (is_host_mode(network_mode)) s.host_network = true;
+    else if (network_mode) note_network(*network_mode, s);
     static constexpr std::pair<std::string_view, std::string_view> joinable[] = {
         {"networkmode", "network"}, {"pidmode", "pid"}, {"ipcmode", "ipc"}, {"utsmode", "uts"}};
     for (auto [key, name] : joinable) {
@@ -386,6 +402,12 @@ Result<json::value> parse_body(const std::string &body, json::storage_ptr storag
 
 } // namespace
 
+Result<std::vector<std::pair<std::string, std::string>>> read_query(std::string_view raw_query) {
+    auto q = parse_query(raw_query);
+    if (!q) return Error{q.error()};
+    return std::move(q).value().pairs;
+}
+
 Result<ContainerSettings> container_settings_from_inspect(const json::value &inspect) {
     if (!inspect.is_object()) return Error{"the container's inspect reply is not a JSON object"};
     BodyReader r;
@@ -434,12 +456,21 @@ Result<ClassifiedRequest> classify_request(const AuthzRequest &request) {
     std::transform(method.begin(), method.end(), method.begin(), [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
     out.endpoint = method + " " + std::string(path);
 
-    // Bodies dockerd may withhold from plugins (docs/authz-protocol.md §2, §6).
+    // Bodies dockerd may withhold from plugins, read as its Go code reads them
+    // (docs/reading-requests.md). The media type is Go's mime.ParseMediaType of the header.
     const std::string *content_type = request.header("content-type");
     const std::string *content_length = request.header("content-length");
-    bool json_body = media_type_is(content_type, "application/json");
-    if (method == "POST" && media_type_is(content_type, "application/x-www-form-urlencoded"))
-        return Error{"form-encoded POST bodies are refused: dockerd would read parameters imagegate cannot see"};
+    GoMediaType media = content_type ? go_parse_media_type(*content_type) : GoMediaType{"", true};
+    // The authz middleware shows a body only for "application/json" without a media-type error
+    // (and CheckForJSON accepts only that): a JSON body, as dockerd decodes it.
+    bool json_body = !media.error && media.type == "application/json";
+    bool body_method = method == "POST" || method == "PUT" || method == "PATCH";
+    // ParseForm reads a POST/PUT/PATCH body as a form on the media type alone (it ignores a
+    // parameter error), and its values come before the query's: dockerd would act on
+    // parameters imagegate is never shown. multipart/form-data reaches r.Form through FormValue.
+    if (body_method && (media.type == "application/x-www-form-urlencoded" || media.type == "multipart/form-data"))
+        return Error{"form-encoded POST bodies are refused: dockerd would read parameters imagegate cannot see (Content-Type \"" +
+                     content_type->substr(0, 100) + "\" reads as " + media.type + ")"};
     if (json_body && request.body.empty() && !(content_length && *content_length == "0"))
         return Error{"JSON request arrived without its body (chunked or withheld by dockerd)"};
     if (content_length) {
@@ -447,6 +478,23 @@ Result<ClassifiedRequest> classify_request(const AuthzRequest &request) {
         auto [p, ec] = std::from_chars(content_length->data(), content_length->data() + content_length->size(), length);
         if (json_body && (ec != std::errc() || length >= 1024 * 1024))
             return Error{"JSON request body of 1 MiB or more: dockerd does not show it to plugins"};
+    }
+    // A body that is not shown, on an endpoint that never carries a raw (non-JSON) body: the
+    // plugin sees only the last Content-Type header while dockerd reads the first, so a body
+    // hidden behind one header may be read by dockerd as a form or as JSON behind another
+    // (a pre-1.24 start reads a HostConfig from it). Body-less requests send Content-Length: 0
+    // (the docker CLI does) or no Content-Type at all (curl -X POST without data).
+    if (body_method && request.body.empty() && content_type && !(content_length && *content_length == "0")) {
+        std::string unused;
+        bool raw_body = path == "/build" || path == "/images/load" || path == "/plugins/create" || path == "/grpc" ||
+                        path == "/session" || (path == "/images/create" && query.get("fromSrc") && query.get("fromSrc").value() == "-") ||
+                        (method == "PUT" && match_name(path, "/containers/", "/archive", &unused)) ||
+                        match_name(path, "/containers/", "/attach", &unused);
+        if (!raw_body)
+            return Error{"the request carries a body (Content-Type \"" + content_type->substr(0, 100) + "\"" +
+                         (content_length ? ", Content-Length " + content_length->substr(0, 20) : ", no Content-Length") +
+                         ") that dockerd did not show imagegate; send it as application/json under 1 MiB, or send "
+                         "Content-Length: 0"};
     }
 
     std::string name;
@@ -468,6 +516,9 @@ Result<ClassifiedRequest> classify_request(const AuthzRequest &request) {
         read_host_config(r, r.field(spec, "hostconfig"), s);
         if (auto user = r.string(spec, "user")) s.user = *user;
         else s.user = std::string();
+        // NetworkingConfig.EndpointsConfig: the networks a create attaches, by name or ID.
+        if (const json::object *endpoints = r.object(r.field(spec, "networkingconfig"), "endpointsconfig"))
+            for (const auto &kv : *endpoints) note_network(std::string(kv.key()), s);
         (void)body;
         if (!r.error.empty()) return Error{r.error};
         return s;
@@ -530,11 +581,10 @@ Result<ClassifiedRequest> classify_request(const AuthzRequest &request) {
         // `docker build --network host`: RUN steps share the host's network namespace.
         auto network = need_single("networkmode");
         if (!network) return Error{network.error()};
-        if (is_host_mode(network.value())) {
-            ContainerSettings s;
-            s.host_network = true;
-            out.container = std::move(s);
-        }
+        // The classic builder runs RUN steps with this NetworkMode: a network's ID works too.
+        ContainerSettings s;
+        note_network(network.value(), s);
+        if (s.host_network || !s.networks.empty()) out.container = std::move(s);
     } else if (method == "POST" && (path == "/grpc" || path == "/session")) {
         // BuildKit: buildx talks gRPC to dockerd's builder over /grpc and sends the context over
         // /session; only this opening request is authorized, never the builds inside it.
@@ -619,21 +669,30 @@ Result<ClassifiedRequest> classify_request(const AuthzRequest &request) {
         const json::value *task = r.field(&body.value(), "tasktemplate");
         const json::value *spec = r.field(task, "containerspec");
         const json::value *plugin_spec = r.field(task, "pluginspec");
+        // A task attached to the network "host" runs in the host's network namespace
+        // (`docker service create --network host`); Networks also sits on the spec (deprecated).
+        // A Target may also name the host network by its ID or an ID prefix (swarm resolves it,
+        // then dockerd's own networks): resolved through dockerd by the decision. Read whatever
+        // the task holds: an update without a ContainerSpec keeps the service's.
+        ContainerSettings s;
+        for (const json::value *holder : {task, static_cast<const json::value *>(&body.value())})
+            if (const json::array *networks = r.array(holder, "networks"))
+                for (const auto &n : *networks) {
+                    if (!n.is_object()) {
+                        r.fail("Networks", "an array of objects");
+                        break;
+                    }
+                    if (auto target = r.string(&n, "target")) note_network(*target, s);
+                }
+        if (s.host_network || !s.networks.empty()) out.container = s;
         if (spec) {
             auto image = r.string(spec, "image");
             // Swarm skips the pull of an image given by ID ("sha256:…") and runs the local image:
             // decided as a run, by the names dockerd gives it.
             if (image && !image->empty())
                 out.images.push_back({looks_like_image_id(*image) ? ImageUse::Need::Run : ImageUse::Need::Pull, *image});
-            ContainerSettings s;
             read_mounts(r, spec, s);
             for (auto &cap : r.strings(spec, "capabilityadd")) s.cap_add.push_back(cap);
-            // A task attached to the network "host" runs in the host's network namespace
-            // (`docker service create --network host`); Networks also sits on the spec (deprecated).
-            for (const json::value *holder : {task, static_cast<const json::value *>(&body.value())})
-                if (const json::array *networks = r.array(holder, "networks"))
-                    for (const auto &n : *networks)
-                        if (is_host_mode(n.is_object() ? r.string(&n, "target") : std::nullopt)) s.host_network = true;
             read_sysctls(r, spec, s);
             if (const json::value *privileges = r.field(spec, "privileges")) {
                 if (r.boolean(r.field(privileges, "selinuxcontext"), "disable")) s.security_options.push_back("label=disable");

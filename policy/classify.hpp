@@ -32,6 +32,10 @@ struct ContainerSettings {
     bool privileged = false;
     std::vector<std::string> host_namespaces; // "pid", "ipc", "uts", "userns", "cgroupns"
     bool host_network = false;
+    // Networks named by a name, ID or ID prefix other than the built-in modes (a service's
+    // Targets, a container's user-defined NetworkMode and EndpointsConfig): the host network
+    // named by its ID is --network host, so the decision resolves them through dockerd.
+    std::vector<std::string> networks;
     std::vector<std::string> cap_add;
     std::vector<std::string> devices;
     std::vector<std::string> security_options; // the unconfined ones
@@ -64,6 +68,10 @@ struct ClassifiedRequest {
 // Classifies a request. An error means the request cannot be understood safely: the caller
 // denies it, quoting the message (fail closed).
 Result<ClassifiedRequest> classify_request(const AuthzRequest &request);
+
+// The query parameters classify_request reads, as it reads them (percent-decoded, in order;
+// ';' and bad percent-encoding refused). For the differential test against Go's ParseQuery.
+Result<std::vector<std::pair<std::string, std::string>>> read_query(std::string_view raw_query);
 
 // An existing container's settings from dockerd's GET /containers/{id}/json (its HostConfig and
 // Config.User), read as a create body is read.

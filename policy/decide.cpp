@@ -356,6 +356,14 @@ std::string check_container(const ContainerSettings &s, const ClassifiedRequest 
         if (h.host_namespaces == Setting::Restricted || (ns == "userns" && h.user_namespaces_required))
             return "the host " + ns + " namespace" + by;
     if (s.host_network && h.host_network == Setting::Restricted) return "the host network namespace" + by;
+    if (!s.networks.empty() && h.host_network == Setting::Restricted) {
+        auto host = ctx.facts.host_networks ? ctx.facts.host_networks(s.networks) : std::nullopt;
+        if (!host)
+            return "network " + s.networks.front() +
+                   ": imagegate cannot ask dockerd which network that names, so it cannot check it is not the host's";
+        if (!host->empty())
+            return "network " + host->front() + " names the host network, and the host network namespace" + by;
+    }
     if (h.cap_add == Setting::Restricted)
         for (const auto &cap : s.cap_add)
             if (!h.allowed_capabilities.contains(canonical_capability(cap))) return "adding capability " + cap + by;

@@ -59,6 +59,10 @@ struct HostFacts {
     // by name; a volume that does not exist or binds nothing is absent. nullopt: dockerd did
     // not answer. One call per request, whatever the number of volumes.
     std::function<std::optional<VolumeDevices>(const std::vector<std::string> &volumes)> volume_devices;
+    // Which of these network names, IDs or ID prefixes may name a host-driver network (dockerd
+    // and swarm resolve an exact ID, an exact name, then a unique ID prefix; any of the three
+    // counts). nullopt: dockerd did not answer.
+    std::function<std::optional<std::vector<std::string>>(const std::vector<std::string> &networks)> host_networks;
     // An existing container's settings: what --volumes-from and container:X lend, what exec,
     // attach and docker cp enter.
     std::function<ContainerLookup(std::string_view container)> container;

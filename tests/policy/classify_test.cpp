@@ -80,7 +80,7 @@ TEST_CASE("requests that cannot be read safely are refused") {
         {"POST", "/v1.41/containers/create?x=/auth", "request URI ends in \"/auth\" but its path is not /auth"},
         {"POST", "/v1.41/containers/create", "JSON request arrived without its body (chunked or withheld by dockerd)", "application/json"},
         {"POST", "/v1.41/containers/create", "POST /containers/create arrived with an empty body"},
-        {"POST", "/v1.41/containers/create", "form-encoded POST bodies are refused: dockerd would read parameters imagegate cannot see", "application/x-www-form-urlencoded"},
+        {"POST", "/v1.41/containers/create", "form-encoded POST bodies are refused: dockerd would read parameters imagegate cannot see (Content-Type \"application/x-www-form-urlencoded\" reads as application/x-www-form-urlencoded)", "application/x-www-form-urlencoded"},
         {"POST", "/v1.41/containers/create", "JSON request body of 1 MiB or more: dockerd does not show it to plugins", "application/json", "{}", "1048576"},
         {"POST", "/v1.41/containers/create", "request body is not valid JSON: incomplete JSON", "application/json", "{\"Image\":"},
         {"POST", "/v1.41/containers/create", "JSON key \"image\" is given more than once", "application/json", R"({"Image":"alpine","image":"someone/tool"})"},
