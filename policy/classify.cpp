@@ -391,12 +391,9 @@ void read_host_config(BodyReader &r, const json::value *host_config, ContainerSe
 }
 
 Result<json::value> parse_body(const std::string &body, json::storage_ptr storage) {
-    json::parse_options options;
-    options.max_depth = 64;
-    std::error_code ec;
-    json::value v = json::parse(body, ec, std::move(storage), options);
-    if (ec) return Error{"request body is not valid JSON: " + ec.message()};
-    if (!v.is_object()) return Error{"request body is not a JSON object"};
+    auto v = go_parse_json(body, std::move(storage), 64);
+    if (!v) return v;
+    if (!v.value().is_object()) return Error{"request body is not a JSON object"};
     return v;
 }
 
@@ -712,6 +709,11 @@ Result<ClassifiedRequest> classify_request(const AuthzRequest &request) {
         }
         if (!r.error.empty()) return Error{r.error};
         if (out.images.empty() && path == "/services/create") return Error{"service create names no image"};
+    } else if (method == "POST" && match_name(path, "/networks/", "/connect", &name)) {
+        // docker network connect: the network by name, ID or ID prefix, as a create's NetworkMode.
+        ContainerSettings s;
+        note_network(name, s);
+        if (s.host_network || !s.networks.empty()) out.container = std::move(s);
     } else if (method == "POST" && path == "/volumes/create") {
         auto body = body_json();
         if (!body) return Error{body.error()};

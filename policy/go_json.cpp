@@ -1,6 +1,10 @@
 #include "policy/go_json.hpp"
 
+#include <boost/json/basic_parser_impl.hpp>
+
+#include <algorithm>
 #include <array>
+#include <vector>
 
 namespace imagegate {
 
@@ -34,7 +38,108 @@ bool folded_equals(std::string_view key, std::string_view lower_name) {
     }
     return j == lower_name.size();
 }
+// boost::json's own parse handler (a value_stack), which also remembers each open object's keys
+// and fails on the first key an object repeats.
+struct DuplicateKeyHandler {
+    static constexpr std::size_t max_object_size = boost::json::object::max_size();
+    static constexpr std::size_t max_array_size = boost::json::array::max_size();
+    static constexpr std::size_t max_key_size = boost::json::string::max_size();
+    static constexpr std::size_t max_string_size = boost::json::string::max_size();
+
+    boost::json::value_stack st;
+    std::vector<std::string> keys;  // the keys of every open object, innermost last
+    std::vector<std::size_t> starts; // where each open object's keys start in `keys`
+    std::string key;                 // a key arriving in parts
+    std::string duplicate;
+
+    DuplicateKeyHandler(boost::json::storage_ptr sp, unsigned char *buffer, std::size_t size) : st(std::move(sp), buffer, size) {}
+
+    bool on_document_begin(boost::json::error_code &) { return true; }
+    bool on_document_end(boost::json::error_code &) { return true; }
+    bool on_object_begin(boost::json::error_code &) {
+        starts.push_back(keys.size());
+        return true;
+    }
+    bool on_object_end(std::size_t n, boost::json::error_code &ec) {
+        auto first = keys.begin() + static_cast<std::ptrdiff_t>(starts.back());
+        std::sort(first, keys.end());
+        if (auto same = std::adjacent_find(first, keys.end()); same != keys.end()) {
+            duplicate = *same;
+            ec = boost::json::error::syntax;
+            return false;
+        }
+        keys.erase(first, keys.end());
+        starts.pop_back();
+        st.push_object(n);
+        return true;
+    }
+    bool on_array_begin(boost::json::error_code &) { return true; }
+    bool on_array_end(std::size_t n, boost::json::error_code &) {
+        st.push_array(n);
+        return true;
+    }
+    bool on_key_part(boost::json::string_view s, std::size_t, boost::json::error_code &) {
+        key.append(s.data(), s.size());
+        st.push_chars(s);
+        return true;
+    }
+    bool on_key(boost::json::string_view s, std::size_t, boost::json::error_code &) {
+        key.append(s.data(), s.size());
+        keys.push_back(std::move(key));
+        key.clear();
+        st.push_key(s);
+        return true;
+    }
+    bool on_string_part(boost::json::string_view s, std::size_t, boost::json::error_code &) {
+        st.push_chars(s);
+        return true;
+    }
+    bool on_string(boost::json::string_view s, std::size_t, boost::json::error_code &) {
+        st.push_string(s);
+        return true;
+    }
+    bool on_number_part(boost::json::string_view, boost::json::error_code &) { return true; }
+    bool on_int64(std::int64_t i, boost::json::string_view, boost::json::error_code &) {
+        st.push_int64(i);
+        return true;
+    }
+    bool on_uint64(std::uint64_t u, boost::json::string_view, boost::json::error_code &) {
+        st.push_uint64(u);
+        return true;
+    }
+    bool on_double(double d, boost::json::string_view, boost::json::error_code &) {
+        st.push_double(d);
+        return true;
+    }
+    bool on_bool(bool b, boost::json::error_code &) {
+        st.push_bool(b);
+        return true;
+    }
+    bool on_null(boost::json::error_code &) {
+        st.push_null();
+        return true;
+    }
+    bool on_comment_part(boost::json::string_view, boost::json::error_code &) { return true; }
+    bool on_comment(boost::json::string_view, boost::json::error_code &) { return true; }
+};
+
 } // namespace
+
+Result<boost::json::value> go_parse_json(std::string_view text, boost::json::storage_ptr storage, std::size_t max_depth) {
+    boost::json::parse_options options;
+    options.max_depth = max_depth;
+    boost::json::basic_parser<DuplicateKeyHandler> parser(options, storage, nullptr, 0);
+    parser.handler().st.reset(storage);
+    boost::json::error_code ec;
+    std::size_t used = parser.write_some(false, text.data(), text.size(), ec);
+    if (!parser.handler().duplicate.empty())
+        return Error{"request body is ambiguous: JSON key \"" + parser.handler().duplicate.substr(0, 100) +
+                     "\" is given twice in one object"};
+    if (!ec && used < text.size()) ec = boost::json::error::extra_data;
+    if (!ec && !parser.done()) ec = boost::json::error::incomplete;
+    if (ec) return Error{"request body is not valid JSON: " + ec.message()};
+    return parser.handler().st.release();
+}
 
 std::string go_fold(std::string_view key) {
     std::string out;

@@ -26,6 +26,12 @@ inline bool go_mask_may_have(std::uint64_t mask, std::string_view lower_name) {
     return !lower_name.empty() && (mask >> (static_cast<unsigned char>(lower_name[0]) & 63) & 1);
 }
 
+// Parses a request body as boost::json::parse does (max_depth nesting, `storage` for the values),
+// and refuses an object that has the same key twice: Boost keeps the last, while Go's decoder
+// applies each in turn (a later null leaves an earlier value, a repeated object is merged into
+// the first: {"Privileged":true,"Privileged":null} is privileged to dockerd).
+Result<boost::json::value> go_parse_json(std::string_view text, boost::json::storage_ptr storage, std::size_t max_depth);
+
 // Standard padded base64 (Go's []byte in JSON); \r and \n are skipped as Go does.
 Result<std::string> base64_decode(std::string_view text);
 

@@ -387,7 +387,10 @@ func (g *generator) mutateJSON(root *node) {
 	}
 }
 
-var versionsList = []string{"", "/v1.12", "/v1.19", "/v1.23", "/v1.24", "/v1.25", "/v1.40", "/v1.41", "/v1.41", "/v1.42", "/v1.11"}
+// Versions as dockerd's router and version middleware take them: "1.041" is 1.41 and "1.23.9"
+// is below 1.24 to versions.LessThan; "1" and "01.23" compare by number too.
+var versionsList = []string{"", "/v1.12", "/v1.19", "/v1.23", "/v1.24", "/v1.25", "/v1.40", "/v1.41", "/v1.41", "/v1.42",
+	"/v1.11", "/v1.041", "/v1.23.9", "/v01.23", "/v1", "/v1.", "/v.1"}
 var formBodies = []string{"fromImage=randomdev%2Ftool&tag=latest", "fromSrc=-&repo=acme%2Fimp", "remote=randomdev%2Fplugin",
 	"networkmode=host&t=acme%2Fx", "t=acme%2Fx", "name=x", ""}
 
