@@ -28,10 +28,14 @@ test: unit e2e
 # libFuzzer targets (issue 8): clang-14 with ASan+UBSan in build-fuzz, FUZZ_SECONDS per target
 # (0 replays the checked-in corpora); prints the crash-free time per target.
 FUZZ_SECONDS ?= 60
+# Then the differential test against dockerd's own code (tests/oracle): this many generated
+# requests from a new seed (DIFFERENTIAL_SEED=N repeats a run); `make unit` runs 20000 from seed 1.
+DIFFERENTIAL_CASES ?= 300000
 fuzz:
 	CC=clang-14 CXX=clang++-14 cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DIMAGEGATE_FUZZ=ON
-	cmake --build build-fuzz -j$(JOBS) --target fuzz_targets
+	cmake --build build-fuzz -j$(JOBS) --target fuzz_targets imagegate-differential
 	bash tests/fuzz/run.sh build-fuzz $(FUZZ_SECONDS)
+	bash tests/oracle/run.sh build-fuzz $(DIFFERENTIAL_CASES) $${DIFFERENTIAL_SEED:-$$(date +%s)}
 
 # Unit tests and every end-to-end suite under ASan+UBSan (build-asan), unit tests and the plugin
 # socket load test under TSan (build-tsan). SANITIZE_E2E=0 runs the load test on the plugin
