@@ -455,6 +455,20 @@ func (g *generator) next() []byte {
 			query = strings.Replace(query, "e", "%65", 1)
 		}
 	}
+	if query != "" && g.chance(0.1) { // the query parser's corners: '+', %2B, empty pairs, a key alone
+		query = strings.Replace(query, "%2F", g.pick([]string{"/", "%2f", "+", "%2B", "%252F"}), 1) + g.pick([]string{"", "&", "&&", "&=x", "&tag", "&tag="})
+	}
+	path := s.Path
+	if g.chance(0.1) { // a percent-encoded letter: net/url decodes the path before the router sees it
+		i := 1 + g.rng.Intn(len(path)-1)
+		if c := path[i]; c >= 'a' && c <= 'z' {
+			path = path[:i] + fmt.Sprintf("%%%02X", c) + path[i+1:]
+		}
+	}
+	method := s.Method
+	if g.chance(0.03) {
+		method = strings.ToLower(method) // gorilla/mux matches methods exactly
+	}
 	version := g.pick(versionsList)
-	return build(s.Method, version+s.Path, query, headers, body, g.chance(0.15))
+	return build(method, version+path, query, headers, body, g.chance(0.15))
 }

@@ -160,6 +160,12 @@ func read(raw []byte) Reading {
 		return out
 	}
 	out.Endpoint = r.Method + " " + path
+	switch r.Method { // gorilla/mux matches a route's method exactly
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodOptions:
+	default:
+		out.Refused = "router: no route for method " + r.Method
+		return out
+	}
 	handle(r, path, &out)
 	return out
 }
