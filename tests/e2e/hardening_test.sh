@@ -202,10 +202,13 @@ attempt_api "is given more than once" POST /v1.41/containers/create \
     '{"Image":"alpine","HostConfig":{"Binds":["/tmp/x:/x"],"binds":["/:/host"]}}' "${JSON[@]}"
 attempt_api "is given more than once" POST /v1.41/containers/create \
     '{"Image":"alpine","HostConfig":{"NetworkMode":"none"},"hostConfig":{"Privileged":true}}' "${JSON[@]}"
-attempt_api "would expose the protected path" POST /v1.41/containers/create \
+# The same key twice: Go applies both (a later null keeps the first), so it is refused.
+attempt_api "is given twice in one object" POST /v1.41/containers/create \
     '{"Image":"alpine","HostConfig":{"Binds":["/tmp/x:/x"],"Binds":["/:/host"]}}' "${JSON[@]}"
-attempt_api "Community images are restricted" POST /v1.41/containers/create \
+attempt_api "is given twice in one object" POST /v1.41/containers/create \
     '{"Image":"alpine","Image":"someone/tool"}' "${JSON[@]}"
+attempt_api "is given twice in one object" POST /v1.41/containers/create \
+    '{"Image":"alpine","HostConfig":{"Privileged":true,"Privileged":null,"NetworkMode":"none"}}' "${JSON[@]}"
 attempt_api "Community images are restricted" POST /v1.41/containers/create '{"image":"someone/tool"}' "${JSON[@]}"
 attempt_api "is not true or false" POST /v1.41/containers/create \
     '{"Image":"alpine","HostConfig":{"Privileged":1}}' "${JSON[@]}"
@@ -227,11 +230,11 @@ attempt_api "form-encoded POST bodies are refused" POST "/v1.41/commit?container
     'repo=someone%2Ftool' -H 'Content-Type: application/x-www-form-urlencoded'
 attempt_api "form-encoded POST bodies are refused" POST '/v1.41/images/create?fromImage=alpine' \
     'fromImage=someone%2Ftool' -H 'Content-Type: application/x-www-form-urlencoded; charset=utf-8'
-attempt_api "arrived with an empty body" POST /v1.41/containers/create \
+attempt_api "that dockerd did not show imagegate" POST /v1.41/containers/create \
     '{"Image":"someone/tool"}' -H 'Content-Type: text/plain'
-attempt_api "arrived with an empty body" POST /v1.41/volumes/create \
+attempt_api "that dockerd did not show imagegate" POST /v1.41/volumes/create \
     '{"Name":"v","DriverOpts":{"type":"none","o":"bind","device":"/etc"}}' -H 'Content-Type: text/plain'
-attempt_api "arrived with an empty body" POST /v1.41/services/create \
+attempt_api "that dockerd did not show imagegate" POST /v1.41/services/create \
     '{"Name":"s","TaskTemplate":{"ContainerSpec":{"Image":"someone/tool"}}}' -H 'Content-Type: text/plain'
 attempt_api "is not valid JSON" POST /v1.41/containers/create \
     '{"Image":"alpine"} {"HostConfig":{"Privileged":true}}' "${JSON[@]}"
