@@ -173,7 +173,8 @@ synced_since() {
     [[ -n $t ]] && (($(date -d "$t" +%s) >= $1))
 }
 
-PULL_TOOL='{"User":"","UserAuthNMethod":"","RequestMethod":"POST","RequestUri":"/v1.43/images/create?fromImage=someone%2Ftool&tag=latest","RequestHeaders":{"Content-Type":"text/plain"}}'
+# (as the docker CLI sends a pull: Content-Length 0 and, from the 20.10 CLI, Content-Type text/plain)
+PULL_TOOL='{"User":"","UserAuthNMethod":"","RequestMethod":"POST","RequestUri":"/v1.43/images/create?fromImage=someone%2Ftool&tag=latest","RequestHeaders":{"Content-Length":"0","Content-Type":"text/plain"}}'
 
 # decision: what the running plugin answers for `docker pull someone/tool`:
 # "allow", or "deny: MESSAGE".
