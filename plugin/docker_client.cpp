@@ -252,23 +252,54 @@ std::optional<VolumeDevices> DockerClient::volume_devices(const std::vector<std:
 }
 
 std::optional<std::vector<std::string>> DockerClient::host_networks(const std::vector<std::string> &names) const {
-    int status = 0;
-    auto list = get_json("/networks", &status);
-    if (!list || status != 200 || !list->is_array()) return std::nullopt;
     std::vector<std::string> host;
-    for (const auto &n : list->as_array()) {
-        if (!n.is_object()) return std::nullopt;
-        const auto &o = n.as_object();
+    auto flag = [&](const std::string &name) {
+        if (std::find(host.begin(), host.end(), name) == host.end()) host.push_back(name);
+    };
+    auto is_host = [](const json::object &o) {
         auto text = [&](std::string_view key) -> std::string_view {
             const auto *v = o.if_contains(key);
             return v && v->is_string() ? std::string_view(v->as_string()) : std::string_view();
         };
-        std::string_view id = text("Id"), name = text("Name"), driver = text("Driver");
-        if (driver != "host" && name != "host") continue;
+        return text("Driver") == "host" || text("Name") == "host";
+    };
+    auto text_of = [](const json::object &o, std::string_view key) -> std::string_view {
+        const auto *v = o.if_contains(key);
+        return v && v->is_string() ? std::string_view(v->as_string()) : std::string_view();
+    };
+    auto id_of = [&](const json::object &o) { return text_of(o, "Id"); };
+    // 1. dockerd's networks (and the swarm networks it lists): a name, an ID or any prefix of
+    //    the ID of a host-driver network (dockerd's FindNetwork: exact ID, name, unique prefix).
+    int status = 0;
+    auto list = get_json("/networks", &status);
+    if (!list || status != 200 || !list->is_array()) return std::nullopt;
+    for (const auto &n : list->as_array()) {
+        if (!n.is_object()) return std::nullopt;
+        const auto &o = n.as_object();
+        if (!is_host(o)) continue;
         for (const auto &wanted : names)
-            if (!wanted.empty() && (wanted == name || id.starts_with(wanted)) &&
-                std::find(host.begin(), host.end(), wanted) == host.end())
-                host.push_back(wanted);
+            if (!wanted.empty() && (wanted == text_of(o, "Name") || id_of(o).starts_with(wanted)))
+                flag(wanted);
+    }
+    // 2. Swarm's own host network, which GET /networks does not list and which has an ID of its
+    //    own: swarm resolves a service's Target by that ID or any prefix unique among swarm's
+    //    networks (daemon/cluster/services.go). 404/503: this node runs no swarm.
+    status = 0;
+    auto swarm_host = get_json("/networks/host?scope=swarm", &status);
+    if (!swarm_host) return std::nullopt;
+    if (status == 200 && swarm_host->is_object())
+        for (const auto &wanted : names)
+            if (!wanted.empty() && id_of(swarm_host->as_object()).starts_with(wanted)) flag(wanted);
+    // 3. Each name as dockerd's GET /networks/{name} resolves it, local and swarm networks alike.
+    //    An answer other than found or not found (an ambiguous prefix) cannot be checked.
+    for (const auto &wanted : names) {
+        if (wanted.empty() || std::find(host.begin(), host.end(), wanted) != host.end()) continue;
+        status = 0;
+        auto found = get_json("/networks/" + escape_path(wanted), &status);
+        if (!found) return std::nullopt;
+        if (status == 404) continue;
+        if (status != 200 || !found->is_object()) return std::nullopt;
+        if (is_host(found->as_object())) flag(wanted);
     }
     return host;
 }
