@@ -191,28 +191,15 @@ func (n *node) clone() *node {
 	return c
 }
 
-// Every object in the tree, to pick one at random.
-func (n *node) objects(out *[]*node) {
-	if n.kind == 'o' {
+// Every object ('o') or array ('a') in the tree, to pick one at random.
+func (n *node) collect(kind byte, out *[]*node) {
+	if n.kind == kind {
 		*out = append(*out, n)
 	}
-	for _, v := range n.vals {
-		v.objects(out)
-	}
-	for _, v := range n.items {
-		v.objects(out)
-	}
-}
-
-func (n *node) arrays(out *[]*node) {
-	if n.kind == 'a' {
-		*out = append(*out, n)
-	}
-	for _, v := range n.vals {
-		v.arrays(out)
-	}
-	for _, v := range n.items {
-		v.arrays(out)
+	for _, children := range [][]*node{n.vals, n.items} {
+		for _, v := range children {
+			v.collect(kind, out)
+		}
 	}
 }
 
@@ -345,7 +332,7 @@ func (g *generator) mutateJSON(root *node) {
 		target.set(g.respell(d.key, true), mustNode(d.value))
 	}
 	var objects []*node
-	root.objects(&objects)
+	root.collect('o', &objects)
 	for i := g.rng.Intn(4); i > 0; i-- {
 		o := objects[g.rng.Intn(len(objects))]
 		switch g.rng.Intn(5) {
@@ -375,7 +362,7 @@ func (g *generator) mutateJSON(root *node) {
 		}
 	}
 	var arrays []*node
-	root.arrays(&arrays)
+	root.collect('a', &arrays)
 	if len(arrays) > 0 && g.chance(0.5) {
 		a := arrays[g.rng.Intn(len(arrays))]
 		if len(a.items) > 0 { // longer lists, the dangerous item anywhere in them
