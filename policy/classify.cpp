@@ -458,6 +458,14 @@ Result<ClassifiedRequest> classify_request(const AuthzRequest &request) {
     const std::string *content_type = request.header("content-type");
     const std::string *content_length = request.header("content-length");
     GoMediaType media = content_type ? go_parse_media_type(*content_type) : GoMediaType{"", true};
+    // Go parses Content-Length as a number ("00" is 0); absent (chunked or no body) is nullopt.
+    std::optional<std::uint64_t> length;
+    if (content_length) {
+        std::uint64_t n = 0;
+        auto [end, ec] = std::from_chars(content_length->data(), content_length->data() + content_length->size(), n);
+        if (ec == std::errc() && end == content_length->data() + content_length->size()) length = n;
+    }
+    bool length_zero = length && *length == 0;
     // The authz middleware shows a body only for "application/json" without a media-type error
     // (and CheckForJSON accepts only that): a JSON body, as dockerd decodes it.
     bool json_body = !media.error && media.type == "application/json";
@@ -468,20 +476,16 @@ Result<ClassifiedRequest> classify_request(const AuthzRequest &request) {
     if (body_method && (media.type == "application/x-www-form-urlencoded" || media.type == "multipart/form-data"))
         return Error{"form-encoded POST bodies are refused: dockerd would read parameters imagegate cannot see (Content-Type \"" +
                      content_type->substr(0, 100) + "\" reads as " + media.type + ")"};
-    if (json_body && request.body.empty() && !(content_length && *content_length == "0"))
+    if (json_body && request.body.empty() && !length_zero)
         return Error{"JSON request arrived without its body (chunked or withheld by dockerd)"};
-    if (content_length) {
-        std::uint64_t length = 0;
-        auto [p, ec] = std::from_chars(content_length->data(), content_length->data() + content_length->size(), length);
-        if (json_body && (ec != std::errc() || length >= 1024 * 1024))
-            return Error{"JSON request body of 1 MiB or more: dockerd does not show it to plugins"};
-    }
+    if (json_body && content_length && (!length || *length >= 1024 * 1024))
+        return Error{"JSON request body of 1 MiB or more: dockerd does not show it to plugins"};
     // A body that is not shown, on an endpoint that never carries a raw (non-JSON) body: the
     // plugin sees only the last Content-Type header while dockerd reads the first, so a body
     // hidden behind one header may be read by dockerd as a form or as JSON behind another
     // (a pre-1.24 start reads a HostConfig from it). Body-less requests send Content-Length: 0
     // (the docker CLI does) or no Content-Type at all (curl -X POST without data).
-    if (body_method && request.body.empty() && content_type && !(content_length && *content_length == "0")) {
+    if (body_method && request.body.empty() && content_type && !length_zero) {
         std::string unused;
         bool raw_body = path == "/build" || path == "/images/load" || path == "/plugins/create" || path == "/grpc" ||
                         path == "/session" || (path == "/images/create" && query.get("fromSrc") && query.get("fromSrc").value() == "-") ||
@@ -628,7 +632,10 @@ Result<ClassifiedRequest> classify_request(const AuthzRequest &request) {
                                     match_name(path, "/containers/", "/start", &name))) {
         // update carries Resources (devices); start with a body (API < 1.24) carries a HostConfig.
         bool is_start = path.ends_with("/start");
-        if (!is_start || !request.body.empty()) {
+        // postContainersStart reads a body only when Content-Length > 7 or chunked ("a non-nil
+        // json object is at least 7 characters"); a shorter one ("{}", "null") is ignored.
+        bool start_reads_body = !length || *length > 7;
+        if (!is_start || (!request.body.empty() && start_reads_body)) {
             auto body = body_json();
             if (!body) return Error{body.error()};
             auto settings = container_settings(body.value(), &body.value());
@@ -692,7 +699,13 @@ Result<ClassifiedRequest> classify_request(const AuthzRequest &request) {
             for (auto &cap : r.strings(spec, "capabilityadd")) s.cap_add.push_back(cap);
             read_sysctls(r, spec, s);
             if (const json::value *privileges = r.field(spec, "privileges")) {
-                if (r.boolean(r.field(privileges, "selinuxcontext"), "disable")) s.security_options.push_back("label=disable");
+                const json::value *selinux = r.field(privileges, "selinuxcontext");
+                if (r.boolean(selinux, "disable")) s.security_options.push_back("label=disable");
+                // User, Role, Type, Level become label=user:X ... (swarm's container executor):
+                // a custom type such as spc_t is unconfined, like a create's SecurityOpt.
+                for (std::string_view part : {"user", "role", "type", "level"})
+                    if (auto v = r.string(selinux, part); v && !v->empty())
+                        s.security_options.push_back("label=" + std::string(part) + ":" + *v);
                 std::string seccomp = r.string(r.field(privileges, "seccomp"), "mode").value_or("");
                 if (!seccomp.empty() && seccomp != "default") s.security_options.push_back("seccomp mode " + seccomp);
                 std::string apparmor = r.string(r.field(privileges, "apparmor"), "mode").value_or("");
@@ -709,6 +722,9 @@ Result<ClassifiedRequest> classify_request(const AuthzRequest &request) {
         }
         if (!r.error.empty()) return Error{r.error};
         if (out.images.empty() && path == "/services/create") return Error{"service create names no image"};
+    } else if (method == "POST" && (path == "/swarm/init" || path == "/swarm/join" || path == "/swarm/update" ||
+                                    match_name(path, "/nodes/", "/update", &name))) {
+        out.special = Special::SwarmMembership;
     } else if (method == "POST" && match_name(path, "/networks/", "/connect", &name)) {
         // docker network connect: the network by name, ID or ID prefix, as a create's NetworkMode.
         ContainerSettings s;

@@ -552,6 +552,15 @@ Decision decide_request(const AuthzRequest &request, const DecisionContext &ctx)
                                               : who(request.user) + " may not install, enable, upgrade or configure plugins (they run with host privileges): that needs the Manager role " + policy_suffix(*p)));
     }
 
+    if (c.special == Special::SwarmMembership) {
+        const Grants *g = grants_of(request.user, *p);
+        if (!(g && g->any_role_on_everything(Role::Manager)))
+            return finish_deny(deny_line(c.endpoint, who(request.user) +
+                                                         " may not create, join or change a swarm (a swarm manager runs tasks on "
+                                                         "this host that no request to dockerd shows): that needs the Manager role " +
+                                                         policy_suffix(*p)));
+    }
+
     if (c.container) {
         std::string problem = check_container(*c.container, c, ctx, *p);
         if (!problem.empty()) return finish_deny(deny_line(c.endpoint, problem));

@@ -640,6 +640,22 @@ fi
 COUNTERPARTS=$((COUNTERPARTS + 1))
 expect_ok dk run --rm --network none alpine true
 
+if [[ -n $SWARM ]]; then
+    # Found in review: a swarm manager elsewhere runs tasks here that no request to this dockerd
+    # shows. Changing this node's swarm needs Manager (this policy: Reader and Writer).
+    kind "5. joining, creating or changing a swarm (Manager only)"
+    swarm_spec() { _listing /v1.41/swarm 'type == "object"' | jq -c '{a: .Spec.Dispatcher, v: .Version.Index}'; }
+    SWARM_BEFORE=$(swarm_spec)
+    swarm_unchanged() {
+        [[ -n $SWARM_BEFORE && $(swarm_spec) == "$SWARM_BEFORE" ]] || { echo "the swarm changed: $(swarm_spec)"; return 1; }
+    }
+    blocked "POST /swarm/update (heartbeat period)" "swarm_unchanged" \
+        POST "/v1.41/swarm/update?version=$(_listing /v1.41/swarm 'type == "object"' | jq -r .Version.Index)" \
+        "$(_listing /v1.41/swarm 'type == "object"' | jq -c '.Spec | .Dispatcher.HeartbeatPeriod = 9000000000')" "${JSON[@]}"
+    blocked "POST /swarm/join (another swarm's manager)" "swarm_unchanged" \
+        POST /v1.41/swarm/join '{"ListenAddr":"127.0.0.1:0","RemoteAddrs":["127.0.0.1:1"],"JoinToken":"SWMTKN-1-x"}' "${JSON[@]}"
+fi
+
 # -----------------------------------------------------------------------------------------
 corpus_summary "reading requests as dockerd reads them (issue 16): attempts by bypass"
 e2e_finish

@@ -295,6 +295,13 @@ var dangers = []struct{ where, key, value string }{
 	{"top", "Networks", `[{"Target":"host"}]`},
 	{"top", "Privileged", `true`},
 	{"top", "DriverOpts", `{"type":"none","o":"bind","device":"/etc"}`},
+	{"hc", "CapAdd", `"SYS_ADMIN"`}, // a string where a list is expected
+	{"hc", "IpcMode", `"container:agent"`},
+	{"hc", "CgroupnsMode", `"host"`},
+	{"hc", "Binds", `[null,"/:/host"]`},
+	{"hc", "Devices", `[null,{"PathOnHost":"/dev/mem"}]`},
+	{"top", "NetworkingConfig", `{"EndpointsConfig":{"host":{},"4f2a9c":{}}}`},
+	{"spec", "Privileges", `{"SELinuxContext":{"Type":"spc_t"}}`},
 }
 
 func (n *node) field(folded string) *node {
@@ -399,6 +406,20 @@ func (g *generator) next() []byte {
 			var b bytes.Buffer
 			root.write(&b)
 			body = b.Bytes()
+			for e := g.rng.Intn(3); e > 0 && g.chance(0.3); e-- {
+				// A letter after a quote written as a \u escape: "\u0050rivileged" is Privileged
+				// to both decoders, in keys and in values alike.
+				var starts []int
+				for i := 0; i+1 < len(body); i++ {
+					if body[i] == '"' && body[i+1] >= 'A' && body[i+1] <= 'Z' {
+						starts = append(starts, i+1)
+					}
+				}
+				if len(starts) > 0 {
+					i := starts[g.rng.Intn(len(starts))]
+					body = append(append(append([]byte{}, body[:i]...), []byte(fmt.Sprintf("\\u%04X", body[i]))...), body[i+1:]...)
+				}
+			}
 		}
 	} else {
 		body = []byte(s.Raw)

@@ -450,8 +450,17 @@ func serviceSettings(spec *swarm.ServiceSpec) *Settings {
 		s.Sysctls = append(s.Sysctls, k)
 	}
 	if p := cs.Privileges; p != nil {
-		if p.SELinuxContext != nil && p.SELinuxContext.Disable {
-			s.SecurityOpt = append(s.SecurityOpt, "label=disable")
+		if c := p.SELinuxContext; c != nil {
+			// daemon/cluster/executor/container/container.go securityOpts: disable, then
+			// user:, role:, type:, level: labels for the non-empty ones.
+			if c.Disable {
+				s.SecurityOpt = append(s.SecurityOpt, "label=disable")
+			}
+			for _, l := range []struct{ name, value string }{{"user", c.User}, {"role", c.Role}, {"type", c.Type}, {"level", c.Level}} {
+				if l.value != "" {
+					s.SecurityOpt = append(s.SecurityOpt, "label="+l.name+":"+l.value)
+				}
+			}
 		}
 	}
 	return s
