@@ -144,7 +144,7 @@ blocked() {
     read -ra effect <<<"$2"
     shift 2
     raw "$@"
-    local status=$API_STATUS response=$API_BODY why="" seen
+    local status=$API_STATUS response=$API_BODY why=""
     if [[ $status == 403 && $response == *"authorization denied by plugin"* ]]; then
         :
     elif [[ -n ${REFUSED_OK:-} && $status == "$REFUSED_OK" ]]; then
@@ -152,16 +152,26 @@ blocked() {
     else
         why="expected HTTP 403 \"authorization denied by plugin\", got HTTP $status"
     fi
+    _judge "denied, no effect: $desc" "$why" "$response" "${effect[@]}" -- "$@"
+    _counted "$before"
+}
+
+# _judge NAME WHY RESPONSE EFFECT... -- REQUEST...: runs EFFECT (it prints why it found one and
+# fails), then passes NAME when neither WHY nor the effect says anything, else fails it.
+_judge() {
+    local name=$1 why=$2 response=$3 effect=() seen
+    shift 3
+    while [[ $1 != -- ]]; do effect+=("$1"); shift; done
+    shift
     if ! seen=$("${effect[@]}"); then
         why+="${why:+; }$seen"
     fi
     if [[ -z $why ]]; then
-        pass "denied, no effect: $desc"
+        pass "$name"
     else
-        fail "denied, no effect: $desc" "why: $why" "request: $(_raw_desc "$@" | head -c 300)" \
+        fail "$name" "why: $why" "request: $(_raw_desc "$@" | head -c 300)" \
             "response: $(head -c 400 <<<"$response" | tr '\n' ' ')"
     fi
-    _counted "$before"
 }
 
 # works DESC EFFECT METHOD URI BODY [CURL_ARGS...]: the harmless twin: a 2xx answer, no
@@ -172,19 +182,11 @@ works() {
     shift 2
     COUNTERPARTS=$((COUNTERPARTS + 1))
     raw "$@"
-    local status=$API_STATUS response=$API_BODY why="" seen
+    local status=$API_STATUS response=$API_BODY why=""
     if [[ ! $status =~ ^2 || $response == *"authorization denied"* || $response == *"failed with error"* ]]; then
         why="expected a 2xx answer without a denial, got HTTP $status"
     fi
-    if ! seen=$("${effect[@]}"); then
-        why+="${why:+; }$seen"
-    fi
-    if [[ -z $why ]]; then
-        pass "allowed and done: $desc"
-    else
-        fail "allowed and done: $desc" "why: $why" "request: $(_raw_desc "$@" | head -c 300)" \
-            "response: $(head -c 400 <<<"$response" | tr '\n' ' ')"
-    fi
+    _judge "allowed and done: $desc" "$why" "$response" "${effect[@]}" -- "$@"
 }
 
 # calibrate DESC CMD...: a check on the plugin-less dockerd (what dockerd does without imagegate).
