@@ -256,17 +256,11 @@ std::optional<std::vector<std::string>> DockerClient::host_networks(const std::v
     auto flag = [&](const std::string &name) {
         if (std::find(host.begin(), host.end(), name) == host.end()) host.push_back(name);
     };
-    auto is_host = [](const json::object &o) {
-        auto text = [&](std::string_view key) -> std::string_view {
-            const auto *v = o.if_contains(key);
-            return v && v->is_string() ? std::string_view(v->as_string()) : std::string_view();
-        };
-        return text("Driver") == "host" || text("Name") == "host";
-    };
     auto text_of = [](const json::object &o, std::string_view key) -> std::string_view {
         const auto *v = o.if_contains(key);
         return v && v->is_string() ? std::string_view(v->as_string()) : std::string_view();
     };
+    auto is_host = [&](const json::object &o) { return text_of(o, "Driver") == "host" || text_of(o, "Name") == "host"; };
     auto id_of = [&](const json::object &o) { return text_of(o, "Id"); };
     // 1. dockerd's networks (and the swarm networks it lists): a name, an ID or any prefix of
     //    the ID of a host-driver network (dockerd's FindNetwork: exact ID, name, unique prefix).

@@ -347,8 +347,7 @@ void read_host_config(BodyReader &r, const json::value *host_config, ContainerSe
     for (auto [key, name] : modes)
         if (is_host_mode(r.string(hc, key))) s.host_namespaces.emplace_back(name);
     std::optional<std::string> network_mode = r.string(hc, "networkmode");
-    if (is_host_mode(network_mode)) s.host_network = true;
-    else if (network_mode) note_network(*network_mode, s);
+    if (network_mode) note_network(*network_mode, s);
     static constexpr std::pair<std::string_view, std::string_view> joinable[] = {
         {"networkmode", "network"}, {"pidmode", "pid"}, {"ipcmode", "ipc"}, {"utsmode", "uts"}};
     for (auto [key, name] : joinable) {
