@@ -10,10 +10,10 @@
 #include "policy/decide.hpp"
 #include "policy/policy.hpp"
 #include "policy/reference.hpp"
-#include "plugin/authz_service.hpp"
-#include "plugin/decision_log.hpp"
-#include "plugin/metrics.hpp"
-#include "plugin/policy_store.hpp"
+#include "server/authz_service.hpp"
+#include "decision_log/writer.hpp"
+#include "server/metrics.hpp"
+#include "distribution/policy_store.hpp"
 
 #include <benchmark/benchmark.h>
 
@@ -211,7 +211,7 @@ void BM_HandleRequest_Create1K_10kPolicy(benchmark::State &state) {
 }
 BENCHMARK(BM_HandleRequest_Create1K_10kPolicy);
 
-// Loading a policy and swapping it in, as a reload does (plugin/policy_store.hpp).
+// Loading a policy and swapping it in, as a reload does (distribution/policy_store.hpp).
 void load_and_swap(benchmark::State &state, const std::string &env) {
     const std::string *text = policy_text(env);
     if (!text) {

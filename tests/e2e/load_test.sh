@@ -308,7 +308,7 @@ check "the workers ran docker commands ($total)" test "$total" -gt 0
 section "5. a request imagegate must ask dockerd about many times"
 # imagegate must know what each named volume of a create binds. One by one, 8192 lookups (each
 # itself authorized by imagegate) took dockerd 15 minutes under load; a create naming more than
-# a few is answered from one GET /volumes (plugin/docker_client.cpp).
+# a few is answered from one GET /volumes (server/docker_client.cpp).
 python3 -c '
 import json
 binds = [f"vol{i}:/v{i}" for i in range(4096)]

@@ -1,4 +1,4 @@
-// Fuzzes the signed bundle reader (plugin/bundle.cpp). The first byte picks a mode:
+// Fuzzes the signed bundle reader (distribution/bundle.cpp). The first byte picks a mode:
 //   even: the rest is a bundle file as fetched from the policy server: verify_bundle and
 //         accept_bundle must refuse it cleanly (nothing here can forge a signature: an input
 //         that verifies is a crash, unless it is a real bundle of the fuzzing key);
@@ -6,7 +6,7 @@
 //         the exact bytes, accept_bundle must agree with load_policy, and changing any one byte
 //         of the bundle (the input picks which) must make verification fail.
 #include "fuzz_support.hpp"
-#include "plugin/bundle.hpp"
+#include "distribution/bundle.hpp"
 
 #include <cstdint>
 #include <limits>

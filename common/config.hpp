@@ -1,0 +1,46 @@
+// The local configuration (SPEC §2, imagegate.json): where the policy comes from, where things go.
+#pragma once
+#include "policy/result.hpp"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace imagegate {
+
+// The files the policy sync keeps in cacheDir (docs/policy-distribution.md).
+inline constexpr const char *kCacheBundleFile = "policy.bundle";
+inline constexpr const char *kCacheStateFile = "sync-state.json";
+
+inline constexpr const char *kDefaultConfigPath = "/etc/imagegate/imagegate.json";
+inline constexpr const char *kDefaultSocket = "/run/docker/plugins/imagegate.sock";
+
+struct Config {
+    std::string path; // the file it was read from; empty for built-in defaults
+    std::string socket = kDefaultSocket;
+    std::string policy_file;
+    std::string policy_url;
+    std::string public_key;
+    std::string ca_file;
+    std::string organization; // optional pin; else the first accepted bundle pins it
+    std::string cache_dir = "/var/lib/imagegate";
+    std::int64_t refresh_seconds = 300;
+    std::int64_t max_age_seconds = 604800;
+    std::string decision_log = "/var/log/imagegate/decisions.jsonl";
+    std::int64_t decision_log_max_bytes = 64 * 1024 * 1024;
+    int decision_log_files = 5;
+    std::string admin_socket = "/run/imagegate/admin.sock";
+    std::vector<std::string> docker_sockets{"/var/run/docker.sock", "/run/docker.sock"};
+    std::string containerd_user;
+    bool uses_default_policy() const { return policy_file.empty() && policy_url.empty(); }
+};
+
+// Reads and validates FILE; errors name the file and the key.
+Result<Config> load_config(const std::string &path);
+
+// The configuration a command runs with: --policy FILE (that file, defaults otherwise),
+// --config FILE (must exist), or the default path when it exists, else built-in defaults
+// (the shipped default policy).
+Result<Config> resolve_config(const std::string &config_flag, const std::string &policy_flag);
+
+} // namespace imagegate

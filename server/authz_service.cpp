@@ -1,0 +1,205 @@
+#include "server/authz_service.hpp"
+
+#include "policy/authz_request.hpp"
+#include "policy/decide.hpp"
+#include "policy/paths.hpp"
+
+#include <boost/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <climits>
+#include <cstdlib>
+#include <filesystem>
+
+namespace imagegate {
+
+namespace {
+const std::string kActivateReply = R"({"Implements":["authz"]})";
+const std::string kAllowReply = R"({"Allow":true})";
+// How long one decision may spend asking dockerd (containers lent by --volumes-from, volumes,
+// images by ID). dockerd waits for an authorization plugin for ever; imagegate does not.
+constexpr std::chrono::milliseconds kDecisionBudget{5000};
+
+std::string deny_reply(std::string_view message) {
+    return R"({"Allow":false,"Msg":)" + boost::json::serialize(boost::json::string(message)) + "}";
+}
+
+std::string parent_of(const std::string &path) { return std::filesystem::path(path).parent_path().string(); }
+
+// Follows symlinks through the deepest existing ancestor, so "/tmp/link/new" where
+// /tmp/link → /etc resolves to "/etc/new" even before "new" exists.
+std::optional<std::string> resolve_host_path(std::string_view path) {
+    std::string p = normalize_path(path);
+    std::string rest;
+    for (int depth = 0; depth < 256; ++depth) {
+        char buf[PATH_MAX];
+        if (::realpath(p.c_str(), buf)) return normalize_path(std::string(buf) + rest);
+        auto slash = p.rfind('/');
+        if (slash == std::string::npos || p == "/") return std::nullopt;
+        rest = p.substr(slash) + rest;
+        p = slash == 0 ? "/" : p.substr(0, slash);
+    }
+    return std::nullopt;
+}
+} // namespace
+
+std::vector<std::string> imagegate_protected_paths(const Config &c) {
+    std::vector<std::string> paths = c.docker_sockets;
+    paths.push_back("/var/run/docker.sock");
+    paths.push_back("/run/docker.sock");
+    paths.push_back("/run/containerd");
+    paths.push_back("/var/lib/docker"); // other containers' filesystems and dockerd's state
+    paths.push_back("/var/lib/containerd");
+    paths.push_back(c.socket);
+    paths.push_back(parent_of(c.socket));
+    paths.push_back("/etc/imagegate");
+    paths.push_back("/etc/docker");
+    for (const auto *p : {&c.path, &c.policy_file, &c.public_key, &c.ca_file, &c.cache_dir, &c.decision_log, &c.admin_socket})
+        if (!p->empty()) paths.push_back(*p);
+    if (!c.decision_log.empty()) paths.push_back(parent_of(c.decision_log));
+    if (!c.admin_socket.empty()) paths.push_back(parent_of(c.admin_socket));
+    std::vector<std::string> out;
+    for (auto &p : paths) {
+        if (p.empty() || p.front() != '/') continue;
+        out.push_back(normalize_path(p));
+        if (auto real = resolve_host_path(p); real && *real != out.back()) out.push_back(*real);
+    }
+    return out;
+}
+
+AuthzService::AuthzService(const Config &config, PolicyStore &store, Metrics &metrics, DecisionLog &log,
+                           DockerClient *docker)
+    : config_(config), store_(store), metrics_(metrics), log_(log), docker_(docker),
+      protected_paths_(imagegate_protected_paths(config)) {
+    static std::atomic<std::uint64_t> next_id{0};
+    id_ = ++next_id;
+    std::string base = std::filesystem::path(config.socket).stem().string();
+    self_names_ = base.empty() ? "imagegate" : base;
+}
+
+namespace {
+// A decision whose log line and counters wait for its reply to be sent (one per serving thread).
+struct Unrecorded {
+    bool pending = false;
+    std::uint64_t owner = 0; // AuthzService::id_
+    Decision decision;
+    LogContext context;
+    double seconds = 0;
+};
+thread_local Unrecorded t_unrecorded;
+} // namespace
+
+HttpReply AuthzService::handle(std::string_view method, std::string_view target, std::string_view body) {
+    HttpReply reply = handle_then_record(method, target, body);
+    after_reply();
+    return reply;
+}
+
+std::string AuthzService::authz_request(std::string_view body) {
+    std::string reply = decide(body);
+    after_reply();
+    return reply;
+}
+
+void AuthzService::after_reply() {
+    Unrecorded &u = t_unrecorded;
+    if (!u.pending || u.owner != id_) return;
+    u.pending = false;
+    const Decision &decision = u.decision;
+    Category category = decision.images.empty() ? Category::None : decision.images.front().category;
+    metrics_.record_decision(decision.action, category, !decision.policy_denied, u.seconds);
+    try {
+        if (!decision.images.empty() || decision.policy_denied) log_.write(decision, u.context);
+    } catch (const std::exception &e) {
+        spdlog::error("cannot write the decision log: {}", e.what());
+    }
+    if (decision.allow && decision.policy_denied) spdlog::info("audit: would deny: {}", decision.message);
+}
+
+HttpReply AuthzService::handle_then_record(std::string_view method, std::string_view target, std::string_view body) {
+    if (method != "POST") return {405, deny_reply("imagegate: plugin endpoints take POST"), false};
+    if (target == "/AuthZPlugin.AuthZReq") return {200, decide(body), false};
+    // imagegate needs nothing from the response: answer without decoding it.
+    if (target == "/AuthZPlugin.AuthZRes") return {200, kAllowReply, false};
+    if (target == "/Plugin.Activate") {
+        if (docker_) docker_->invalidate_info(); // dockerd (re)started: re-learn its settings
+        return {200, kActivateReply, false};
+    }
+    return {404, R"({"Err":"imagegate: unknown plugin endpoint"})", false};
+}
+
+std::string AuthzService::decide(std::string_view body) {
+    after_reply(); // a decision left unrecorded by a caller that never sent its reply
+    auto started = std::chrono::steady_clock::now();
+    auto active = store_.current();
+    LogContext log_context;
+    if (active) {
+        log_context.organization = active->policy->organization;
+        log_context.policy_serial = active->policy->serial;
+        log_context.audit = active->policy->mode == Mode::Audit;
+    }
+    Decision decision;
+    try {
+        auto request = parse_authz_request(body);
+        if (!request) {
+            decision.policy_denied = true;
+            decision.message = "imagegate: request denied: " + request.error();
+            spdlog::warn("unreadable AuthZ request: {}", request.error());
+        } else {
+            log_context.user = request->user;
+            // The parts of the context that never change are built once per serving thread.
+            thread_local DecisionContext ctx;
+            thread_local std::uint64_t ctx_owner = 0;
+            if (ctx_owner != id_) {
+                ctx = DecisionContext{};
+                ctx.protected_paths = protected_paths_;
+                ctx.plugin_names_self = self_names_;
+                ctx.facts.resolve_path = resolve_host_path;
+                if (DockerClient *docker = docker_) {
+                    ctx.facts.image_names = [docker](std::string_view id) { return docker->image_names(id); };
+                    ctx.facts.image_user = [docker](std::string_view image) { return docker->image_user(image); };
+                    ctx.facts.volume_devices = [docker](const std::vector<std::string> &v) { return docker->volume_devices(v); };
+                    ctx.facts.container = [docker](std::string_view id) { return docker->container(id); };
+                    ctx.facts.host_networks = [docker](const std::vector<std::string> &n) { return docker->host_networks(n); };
+                    ctx.own_lookup_token = docker->lookup_token();
+                }
+                ctx_owner = id_;
+            }
+            ctx.policy = active ? active->policy.get() : nullptr;
+            ctx.policy_problem = policy_problem(active.get(), config_.max_age_seconds, Clock::now());
+            ctx.facts.userns_remapped.reset();
+            if (docker_ && ctx.policy && ctx.policy->hardening.user_namespaces_required)
+                ctx.facts.userns_remapped = docker_->userns_remapped();
+            DockerClient::Budget budget(kDecisionBudget);
+            decision = decide_request(request.value(), ctx);
+            if (budget.exhausted()) {
+                // Whatever the lookups that did not happen would have said: fail closed.
+                decision.policy_denied = true;
+                decision.allow = ctx.policy && ctx.policy->mode == Mode::Audit;
+                decision.message = "imagegate: request denied: it could not be decided within " +
+                                   std::to_string(kDecisionBudget.count() / 1000) + " s (" +
+                                   std::to_string(budget.lookups()) + " lookups of dockerd; the request names too many "
+                                   "containers or volumes, or dockerd is slow to answer)";
+            }
+        }
+    } catch (const std::exception &e) {
+        metrics_.record_internal_error();
+        spdlog::error("internal error while deciding: {}", e.what());
+        decision = Decision{};
+        decision.policy_denied = true;
+        decision.message = "imagegate: request denied: internal error (see imagegate's log)";
+    }
+    double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    std::string reply = !decision.allow ? deny_reply(decision.message.empty() ? "imagegate: request denied" : decision.message)
+                                        : kAllowReply;
+    Unrecorded &u = t_unrecorded;
+    u.decision = std::move(decision);
+    u.context = std::move(log_context);
+    u.seconds = seconds;
+    u.owner = id_;
+    u.pending = true;
+    return reply;
+}
+
+} // namespace imagegate

@@ -1,0 +1,45 @@
+// The AuthZ plugin endpoints (docs/authz-protocol.md §1): turns a message into a decision,
+// a reply, a log line and a counter. Every failure inside ends in a deny (fail closed).
+#pragma once
+#include "common/config.hpp"
+#include "decision_log/writer.hpp"
+#include "server/docker_client.hpp"
+#include "server/http_server.hpp"
+#include "server/metrics.hpp"
+#include "policy/active_policy.hpp"
+#include "distribution/policy_store.hpp"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace imagegate {
+
+class AuthzService {
+  public:
+    AuthzService(const Config &config, PolicyStore &store, Metrics &metrics, DecisionLog &log, DockerClient *docker);
+    HttpReply handle(std::string_view method, std::string_view target, std::string_view body);
+    std::string authz_request(std::string_view body); // the JSON reply to an AuthZReq
+
+    // For the plugin socket: handle() that leaves the decision's log line and counters of an
+    // AuthZReq to after_reply() on the same thread, once the reply is on its way to dockerd.
+    HttpReply handle_then_record(std::string_view method, std::string_view target, std::string_view body);
+    void after_reply();
+
+  private:
+    std::string decide(std::string_view body);
+    const Config &config_;
+    PolicyStore &store_;
+    Metrics &metrics_;
+    DecisionLog &log_;
+    DockerClient *docker_;
+    std::vector<std::string> protected_paths_;
+    std::string self_names_;
+    // Tells instances apart in thread-local state (an address can be reused by a later one).
+    std::uint64_t id_ = 0;
+};
+
+// What imagegate itself uses and containers must never see (SPEC §1.6).
+std::vector<std::string> imagegate_protected_paths(const Config &config);
+
+} // namespace imagegate
