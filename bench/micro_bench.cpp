@@ -5,27 +5,27 @@
 // one are skipped).
 #include "samples.hpp"
 
+#include "decision_log/writer.hpp"
+#include "distribution/policy_store.hpp"
 #include "policy/authz_request.hpp"
 #include "policy/classify.hpp"
 #include "policy/decide.hpp"
 #include "policy/policy.hpp"
 #include "policy/reference.hpp"
 #include "server/authz_service.hpp"
-#include "decision_log/writer.hpp"
 #include "server/metrics.hpp"
-#include "distribution/policy_store.hpp"
 
 #include <benchmark/benchmark.h>
 
 #include <atomic>
 #include <cstdlib>
 #include <filesystem>
-#include <unistd.h>
 #include <fstream>
 #include <map>
 #include <memory>
 #include <sstream>
 #include <string>
+#include <unistd.h>
 
 namespace {
 
@@ -196,7 +196,8 @@ void BM_HandleRequest_Create1K_10kPolicy(benchmark::State &state) {
         config.socket = "/run/docker/plugins/imagegate.sock";
         config.decision_log = log_path;
         PolicyStore store;
-        store.publish(std::make_shared<const ActivePolicy>(ActivePolicy{policy, "file:bench", Clock::now()}));
+        store.publish(
+            std::make_shared<const ActivePolicy>(ActivePolicy{policy, "file:bench", Clock::now()}));
         Metrics metrics;
         DecisionLog log(log_path, 64 * 1024 * 1024, 0, true);
         AuthzService service(config, store, metrics, log, nullptr);

@@ -29,7 +29,8 @@ static int full_read(int fd, char *buf, size_t want) {
     size_t got = 0;
     while (got < want) {
         ssize_t n = read(fd, buf + got, want - got);
-        if (n <= 0) return -1;
+        if (n <= 0)
+            return -1;
         got += (size_t)n;
     }
     return 0;
@@ -38,7 +39,8 @@ static int full_read(int fd, char *buf, size_t want) {
 /* Round trips of one pair of processes; pin >= 0 puts both on that CPU. p50/p90/p99 into out. */
 static int measure(int rounds, int pin, double out[3]) {
     int sv[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) return -1;
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0)
+        return -1;
     if (pin >= 0) {
         cpu_set_t set;
         CPU_ZERO(&set);
@@ -48,12 +50,15 @@ static int measure(int rounds, int pin, double out[3]) {
     char buf[1024];
     memset(buf, 'x', sizeof buf);
     pid_t child = fork();
-    if (child < 0) return -1;
+    if (child < 0)
+        return -1;
     if (child == 0) {
         close(sv[0]);
         for (;;) {
-            if (full_read(sv[1], buf, 1024) != 0) _exit(0);
-            if (write(sv[1], buf, 100) != 100) _exit(1);
+            if (full_read(sv[1], buf, 1024) != 0)
+                _exit(0);
+            if (write(sv[1], buf, 100) != 100)
+                _exit(1);
         }
     }
     close(sv[1]);
@@ -61,8 +66,10 @@ static int measure(int rounds, int pin, double out[3]) {
     int warmup = rounds / 10;
     for (int i = -warmup; i < rounds; ++i) {
         double start = now_us();
-        if (write(sv[0], buf, 1024) != 1024 || full_read(sv[0], buf, 100) != 0) return -1;
-        if (i >= 0) samples[i] = now_us() - start;
+        if (write(sv[0], buf, 1024) != 1024 || full_read(sv[0], buf, 100) != 0)
+            return -1;
+        if (i >= 0)
+            samples[i] = now_us() - start;
     }
     close(sv[0]);
     waitpid(child, NULL, 0);
@@ -74,7 +81,8 @@ static int measure(int rounds, int pin, double out[3]) {
     if (pin >= 0) { /* back to every CPU */
         cpu_set_t all;
         CPU_ZERO(&all);
-        for (int c = 0; c < CPU_SETSIZE; ++c) CPU_SET(c, &all);
+        for (int c = 0; c < CPU_SETSIZE; ++c)
+            CPU_SET(c, &all);
         sched_setaffinity(0, sizeof all, &all);
     }
     return 0;
@@ -82,13 +90,14 @@ static int measure(int rounds, int pin, double out[3]) {
 
 int main(int argc, char **argv) {
     int rounds = argc > 1 ? atoi(argv[1]) : 20000;
-    if (rounds < 100) rounds = 100;
+    if (rounds < 100)
+        rounds = 100;
     double free_run[3], pinned[3];
     if (measure(rounds, -1, free_run) != 0 || measure(rounds, 0, pinned) != 0) {
         perror("pingpong");
         return 1;
     }
-    printf("p50_us=%.1f p90_us=%.1f p99_us=%.1f same_cpu_p50_us=%.1f\n", free_run[0], free_run[1], free_run[2],
-           pinned[0]);
+    printf("p50_us=%.1f p90_us=%.1f p99_us=%.1f same_cpu_p50_us=%.1f\n", free_run[0], free_run[1],
+           free_run[2], pinned[0]);
     return 0;
 }

@@ -1,16 +1,17 @@
 // `imagegate check`: the decision of `serve`, without dockerd (SPEC §2).
-#include "common/args.hpp"
 #include "cli/commands.hpp"
+#include "common/args.hpp"
 #include "common/config.hpp"
-#include "server/authz_service.hpp"
 #include "distribution/policy_source.hpp"
 #include "policy/decide.hpp"
+#include "server/authz_service.hpp"
 
 #include <iostream>
 
 namespace imagegate {
 
-static const char *kCheckUsage = R"(usage: imagegate check [--config FILE | --policy FILE] [--user NAME] [--action ACTION] REF...
+static const char *kCheckUsage =
+    R"(usage: imagegate check [--config FILE | --policy FILE] [--user NAME] [--action ACTION] REF...
 
 Prints, for each image reference, the decision imagegate would take:
   allow|deny  REFERENCE  CATEGORY  REASON
@@ -29,13 +30,21 @@ int run_check(const Args &args) {
                 std::cout << kCheckUsage;
                 return 0;
             }
-            if (auto v = take_option(args, i, "--config")) config_flag = *v;
-            else if (auto v = take_option(args, i, "--policy")) policy_flag = *v;
-            else if (auto v = take_option(args, i, "--user")) user = *v;
-            else if (auto v = take_option(args, i, "--action")) action_text = *v;
-            else if (args[i] == "--") refs.insert(refs.end(), args.begin() + static_cast<long>(i) + 1, args.end()), i = args.size();
-            else if (args[i].starts_with("--")) throw UsageError("unknown option " + args[i]);
-            else refs.push_back(args[i]);
+            if (auto v = take_option(args, i, "--config"))
+                config_flag = *v;
+            else if (auto v = take_option(args, i, "--policy"))
+                policy_flag = *v;
+            else if (auto v = take_option(args, i, "--user"))
+                user = *v;
+            else if (auto v = take_option(args, i, "--action"))
+                action_text = *v;
+            else if (args[i] == "--")
+                refs.insert(refs.end(), args.begin() + static_cast<long>(i) + 1, args.end()),
+                    i = args.size();
+            else if (args[i].starts_with("--"))
+                throw UsageError("unknown option " + args[i]);
+            else
+                refs.push_back(args[i]);
         }
     } catch (const UsageError &e) {
         std::cerr << "imagegate check: " << e.what() << "\n" << kCheckUsage;
@@ -57,13 +66,15 @@ int run_check(const Args &args) {
     }
     std::vector<std::string> warnings;
     auto active = load_configured_policy(config.value(), &warnings);
-    for (const auto &w : warnings) std::cerr << "imagegate check: " << w << "\n";
+    for (const auto &w : warnings)
+        std::cerr << "imagegate check: " << w << "\n";
     if (!active) {
         std::cerr << "imagegate check: " << active.error() << "\n";
         return 2;
     }
     const Policy &policy = *active.value()->policy;
-    std::string problem = policy_problem(active.value().get(), config.value().max_age_seconds, Clock::now());
+    std::string problem =
+        policy_problem(active.value().get(), config.value().max_age_seconds, Clock::now());
     bool any_denied = false;
     for (const auto &ref : refs) {
         ImageDecision d;
@@ -74,13 +85,15 @@ int run_check(const Args &args) {
         } else if (policy.require_sign_in && user.empty()) {
             d = decide_image(*action, ref, user, policy);
             d.allow = false;
-            d.reason = policy.organization + "'s policy requires signing in: the local socket has no user";
+            d.reason =
+                policy.organization + "'s policy requires signing in: the local socket has no user";
         } else {
             d = decide_image(*action, ref, user, policy);
         }
         any_denied = any_denied || !d.allow;
-        std::cout << (d.allow ? "allow" : "deny") << "  " << d.normalized << "  " << category_name(d.category) << "  "
-                  << (d.reason.empty() ? "-" : d.reason) << "\n";
+        std::cout << (d.allow ? "allow" : "deny") << "  " << d.normalized << "  "
+                  << category_name(d.category) << "  " << (d.reason.empty() ? "-" : d.reason)
+                  << "\n";
     }
     return any_denied ? 1 : 0;
 }

@@ -1,7 +1,7 @@
 // `imagegate containerd-verify`: the verifier with the full policy load behind it.
+#include "containerd/verifier_cache.hpp"
 #include "containerd/verify.hpp"
 #include "distribution/policy_source.hpp"
-#include "containerd/verifier_cache.hpp"
 
 namespace imagegate {
 

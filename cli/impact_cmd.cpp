@@ -1,10 +1,10 @@
 // `imagegate policy impact NEW_POLICY [--config FILE] [--log FILE] [--since DURATION] [--json]`.
 #include "cli/impact_cmd.hpp"
 
-#include "common/args.hpp"
 #include "cli/commands.hpp"
-#include "distribution/policy_source.hpp"
 #include "cli/text_table.hpp"
+#include "common/args.hpp"
+#include "distribution/policy_source.hpp"
 #include "policy/decide.hpp"
 
 #include <boost/json.hpp>
@@ -12,15 +12,16 @@
 #include <algorithm>
 #include <charconv>
 #include <iostream>
-#include <unordered_map>
 #include <thread>
+#include <unordered_map>
 
 namespace imagegate {
 namespace json = boost::json;
 
 namespace {
 
-const char *kImpactUsage = R"(usage: imagegate policy impact NEW_POLICY [--config FILE] [--log FILE] [--since DURATION] [--json] [--top N]
+const char *kImpactUsage =
+    R"(usage: imagegate policy impact NEW_POLICY [--config FILE] [--log FILE] [--since DURATION] [--json] [--top N]
 
 Replays the image decisions of the decision log (and its rotated files) against NEW_POLICY,
 with the decision code `serve` uses, and lists those whose outcome would change: allow → deny
@@ -46,7 +47,8 @@ struct Logged {
 // A request as one number: action (4 bits), tag target (1), reference (27), user (32).
 constexpr std::uint32_t kMaxReferences = 1u << 27;
 std::uint64_t pack(Action action, bool tag_target, std::uint32_t reference, std::uint32_t user) {
-    return std::uint64_t(action) << 60 | std::uint64_t(tag_target) << 59 | std::uint64_t(reference) << 32 | user;
+    return std::uint64_t(action) << 60 | std::uint64_t(tag_target) << 59 |
+           std::uint64_t(reference) << 32 | user;
 }
 struct Request {
     Action action;
@@ -75,7 +77,8 @@ struct Tally {
             ++not_replayable;
             return;
         }
-        Logged &l = logged[pack(*action, r.tag_target, references.id(r.reference), users.id(r.user))];
+        Logged &l =
+            logged[pack(*action, r.tag_target, references.id(r.reference), users.id(r.user))];
         if (r.allow) {
             ++l.allowed;
             l.last_allowed_ms = std::max(l.last_allowed_ms, r.time_ms);
@@ -90,7 +93,8 @@ struct Tally {
         not_replayable += other.not_replayable;
         other.logged.for_each([&](std::uint64_t key, const Logged &o) {
             Request q = unpack(key);
-            Logged &l = logged[pack(q.action, q.tag_target, references.id(other.references.name(q.reference)),
+            Logged &l = logged[pack(q.action, q.tag_target,
+                                    references.id(other.references.name(q.reference)),
                                     users.id(other.users.name(q.user)))];
             l.allowed += o.allowed;
             l.denied += o.denied;
@@ -104,10 +108,12 @@ struct Tally {
 // refuses a request without a user before any image is looked at; then decide_image.
 ImageDecision replay(const Request &q, const Tally &t, const Policy &policy) {
     std::string_view user = t.users.name(q.user);
-    ImageDecision d = decide_image(q.action, t.references.name(q.reference), user, policy, q.tag_target);
+    ImageDecision d =
+        decide_image(q.action, t.references.name(q.reference), user, policy, q.tag_target);
     if (policy.require_sign_in && user.empty() && d.allow) {
         d.allow = false;
-        d.reason = policy.organization + "'s policy requires signing in: the local socket has no user (policy " +
+        d.reason = policy.organization +
+                   "'s policy requires signing in: the local socket has no user (policy " +
                    std::to_string(policy.serial) + ")";
     }
     return d;
@@ -137,15 +143,20 @@ std::vector<ImpactChange> rows_of(std::unordered_map<std::uint64_t, ChangeGroup>
     }
     // Most decisions first; then by reference and action, so the order is stable.
     std::sort(rows.begin(), rows.end(), [](const ImpactChange &a, const ImpactChange &b) {
-        if (a.count != b.count) return a.count > b.count;
-        if (a.reference != b.reference) return a.reference < b.reference;
-        if (a.action != b.action) return a.action < b.action;
+        if (a.count != b.count)
+            return a.count > b.count;
+        if (a.reference != b.reference)
+            return a.reference < b.reference;
+        if (a.action != b.action)
+            return a.action < b.action;
         return a.tag_target < b.tag_target;
     });
     return rows;
 }
 
-std::string action_label(const ImpactChange &c) { return c.action + (c.tag_target ? " (target)" : ""); }
+std::string action_label(const ImpactChange &c) {
+    return c.action + (c.tag_target ? " (target)" : "");
+}
 
 std::string plural(std::uint64_t n, std::string_view one, std::string_view many) {
     return std::to_string(n) + " " + std::string(n == 1 ? one : many);
@@ -153,23 +164,28 @@ std::string plural(std::uint64_t n, std::string_view one, std::string_view many)
 
 } // namespace
 
-Result<Impact> replay_decision_log(const std::vector<std::string> &files, std::optional<std::int64_t> since_ms,
-                                   const Policy &policy, unsigned threads, std::size_t block_bytes) {
+Result<Impact> replay_decision_log(const std::vector<std::string> &files,
+                                   std::optional<std::int64_t> since_ms, const Policy &policy,
+                                   unsigned threads, std::size_t block_bytes) {
     threads = std::max(threads, 1u);
     std::vector<Tally> tallies(threads);
     std::vector<RecordVisitor> visitors;
-    for (auto &t : tallies) visitors.push_back([&t](const LogRecord &r) { t.add(r); });
+    for (auto &t : tallies)
+        visitors.push_back([&t](const LogRecord &r) { t.add(r); });
     ScanOptions options;
     options.since_ms = since_ms;
     options.block_bytes = block_bytes;
     auto scan = scan_decision_log(files, options, visitors);
-    if (!scan) return Error{scan.error()};
-    for (std::size_t i = 1; i < tallies.size(); ++i) tallies[0].merge(tallies[i]);
+    if (!scan)
+        return Error{scan.error()};
+    for (std::size_t i = 1; i < tallies.size(); ++i)
+        tallies[0].merge(tallies[i]);
     Tally &t = tallies[0];
 
     Impact impact;
     impact.scan = std::move(scan).value();
-    if (since_ms) impact.since_time = format_rfc3339_ms(*since_ms);
+    if (since_ms)
+        impact.since_time = format_rfc3339_ms(*since_ms);
     impact.no_image = t.no_image;
     impact.not_replayable = t.not_replayable;
     impact.distinct = t.logged.size();
@@ -177,7 +193,8 @@ Result<Impact> replay_decision_log(const std::vector<std::string> &files, std::o
     // Each distinct request once, split over the threads: the policy is immutable.
     std::vector<std::pair<std::uint64_t, const Logged *>> entries;
     entries.reserve(t.logged.size());
-    t.logged.for_each([&](std::uint64_t key, const Logged &logged) { entries.emplace_back(key, &logged); });
+    t.logged.for_each(
+        [&](std::uint64_t key, const Logged &logged) { entries.emplace_back(key, &logged); });
     std::vector<Outcome> outcomes(entries.size());
     auto decide_range = [&](std::size_t from, std::size_t to) {
         for (std::size_t i = from; i < to; ++i) {
@@ -186,15 +203,18 @@ Result<Impact> replay_decision_log(const std::vector<std::string> &files, std::o
             Outcome &o = outcomes[i];
             o.allow = d.allow;
             o.category = d.category;
-            if (d.allow ? logged.denied : logged.allowed) o.reason = std::move(d.reason);
+            if (d.allow ? logged.denied : logged.allowed)
+                o.reason = std::move(d.reason);
         }
     };
     {
         std::vector<std::thread> workers;
         for (std::size_t part = 1; part < threads; ++part)
-            workers.emplace_back(decide_range, entries.size() * part / threads, entries.size() * (part + 1) / threads);
+            workers.emplace_back(decide_range, entries.size() * part / threads,
+                                 entries.size() * (part + 1) / threads);
         decide_range(0, entries.size() / threads);
-        for (auto &w : workers) w.join();
+        for (auto &w : workers)
+            w.join();
     }
 
     // Changes grouped by (action, tag target, reference): the request without its user.
@@ -206,9 +226,11 @@ Result<Impact> replay_decision_log(const std::vector<std::string> &files, std::o
         impact.replayed += logged.allowed + logged.denied;
         std::uint64_t changed = now.allow ? logged.denied : logged.allowed;
         impact.unchanged += now.allow ? logged.allowed : logged.denied;
-        if (changed == 0) continue;
+        if (changed == 0)
+            continue;
         Request q = unpack(key);
-        ChangeGroup &g = (now.allow ? to_allow : to_deny)[pack(q.action, q.tag_target, q.reference, 0)];
+        ChangeGroup &g =
+            (now.allow ? to_allow : to_deny)[pack(q.action, q.tag_target, q.reference, 0)];
         if (g.change.count == 0) {
             g.change.action = std::string(action_name(q.action));
             g.change.tag_target = q.tag_target;
@@ -232,24 +254,34 @@ Result<Impact> replay_decision_log(const std::vector<std::string> &files, std::o
 std::string impact_table(const Impact &r, const Policy &policy, const std::string &policy_file,
                          const std::string &log_path, std::size_t top) {
     std::string out;
-    std::size_t rotated = r.scan.files.size() - (std::find(r.scan.files.begin(), r.scan.files.end(), log_path) !=
-                                                 r.scan.files.end());
-    out += "Policy: " + policy_file + " (" + policy.organization + " policy " + std::to_string(policy.serial) +
-           (policy.mode == Mode::Audit ? ", audit mode: its denials would be logged, not enforced" : "") + ")\n";
+    std::size_t rotated = r.scan.files.size() - (std::find(r.scan.files.begin(), r.scan.files.end(),
+                                                           log_path) != r.scan.files.end());
+    out += "Policy: " + policy_file + " (" + policy.organization + " policy " +
+           std::to_string(policy.serial) +
+           (policy.mode == Mode::Audit ? ", audit mode: its denials would be logged, not enforced"
+                                       : "") +
+           ")\n";
     out += "Decision log: " + log_path;
-    if (rotated) out += " and " + plural(rotated, "rotated file", "rotated files");
+    if (rotated)
+        out += " and " + plural(rotated, "rotated file", "rotated files");
     out += "\n";
     if (r.replayed == 0) {
         out += "No image decisions to replay";
-        out += r.since_text.empty() ? "." : " since " + r.since_time + " (--since " + r.since_text + ").";
+        out += r.since_text.empty() ? "."
+                                    : " since " + r.since_time + " (--since " + r.since_text + ").";
         out += "\n";
     } else {
         out += "Replayed " + plural(r.replayed, "image decision", "image decisions") + " from " +
                r.scan.first_time + " to " + r.scan.last_time;
-        if (!r.since_text.empty()) out += " (--since " + r.since_text + ": from " + r.since_time + ")";
-        out += " (" + plural(r.distinct, "distinct user, action and reference", "distinct users, actions and references") + "):\n";
-        out += "  " + std::to_string(r.allow_to_deny_count) + " allow → deny, " + std::to_string(r.deny_to_allow_count) +
-               " deny → allow, " + std::to_string(r.unchanged) + " unchanged\n";
+        if (!r.since_text.empty())
+            out += " (--since " + r.since_text + ": from " + r.since_time + ")";
+        out += " (" +
+               plural(r.distinct, "distinct user, action and reference",
+                      "distinct users, actions and references") +
+               "):\n";
+        out += "  " + std::to_string(r.allow_to_deny_count) + " allow → deny, " +
+               std::to_string(r.deny_to_allow_count) + " deny → allow, " +
+               std::to_string(r.unchanged) + " unchanged\n";
     }
     if (r.no_image)
         out += "Not replayed: " + plural(r.no_image, "denial", "denials") +
@@ -261,21 +293,25 @@ std::string impact_table(const Impact &r, const Policy &policy, const std::strin
         out += plural(r.scan.skipped, "line", "lines") + " skipped (torn, or not a decision):\n";
         for (const auto &s : r.scan.skipped_examples)
             out += "  " + s.file + ":" + std::to_string(s.line) + ": " + s.problem + "\n";
-        if (r.scan.skipped > r.scan.skipped_examples.size()) out += "  ...\n";
+        if (r.scan.skipped > r.scan.skipped_examples.size())
+            out += "  ...\n";
     }
     auto limit = [&](std::size_t n) { return top == 0 ? n : std::min(n, top); };
-    auto list = [&](std::string_view title, std::uint64_t count, const std::vector<ImpactChange> &rows) {
+    auto list = [&](std::string_view title, std::uint64_t count,
+                    const std::vector<ImpactChange> &rows) {
         out += "\n" + std::string(title) + ": ";
         if (rows.empty()) {
             out += "none.\n";
             return;
         }
-        out += plural(count, "decision", "decisions") + ", " + plural(rows.size(), "reference", "references") + "\n";
-        TextTable table({"ACTION", "REFERENCE", ">COUNT", "USERS", "LAST SEEN", "WHY (NEW POLICY)"});
+        out += plural(count, "decision", "decisions") + ", " +
+               plural(rows.size(), "reference", "references") + "\n";
+        TextTable table(
+            {"ACTION", "REFERENCE", ">COUNT", "USERS", "LAST SEEN", "WHY (NEW POLICY)"});
         for (std::size_t i = 0; i < limit(rows.size()); ++i) {
             const ImpactChange &c = rows[i];
-            table.add({action_label(c), c.reference, std::to_string(c.count), user_list(c.users), c.last_seen,
-                       c.reason.empty() ? "-" : c.reason});
+            table.add({action_label(c), c.reference, std::to_string(c.count), user_list(c.users),
+                       c.last_seen, c.reason.empty() ? "-" : c.reason});
         }
         out += table.str();
         if (rows.size() > limit(rows.size()))
@@ -284,8 +320,10 @@ std::string impact_table(const Impact &r, const Policy &policy, const std::strin
     };
     list("allow → deny (the new policy would break these)", r.allow_to_deny_count, r.allow_to_deny);
     list("deny → allow", r.deny_to_allow_count, r.deny_to_allow);
-    out += r.changed() ? "\n" + plural(r.changed(), "logged decision changes", "logged decisions change") + ".\n"
-                       : "\nNo logged decision changes.\n";
+    out += r.changed()
+               ? "\n" + plural(r.changed(), "logged decision changes", "logged decisions change") +
+                     ".\n"
+               : "\nNo logged decision changes.\n";
     return out;
 }
 
@@ -294,15 +332,22 @@ std::string impact_json(const Impact &r, const Policy &policy, const std::string
         json::array a;
         for (const auto &c : changes) {
             json::array users;
-            for (const auto &u : c.users) users.emplace_back(u);
-            a.push_back(json::object{{"action", c.action},     {"tagTarget", c.tag_target}, {"reference", c.reference},
-                                     {"count", c.count},       {"users", std::move(users)}, {"lastSeen", c.last_seen},
-                                     {"category", c.category}, {"reason", c.reason}});
+            for (const auto &u : c.users)
+                users.emplace_back(u);
+            a.push_back(json::object{{"action", c.action},
+                                     {"tagTarget", c.tag_target},
+                                     {"reference", c.reference},
+                                     {"count", c.count},
+                                     {"users", std::move(users)},
+                                     {"lastSeen", c.last_seen},
+                                     {"category", c.category},
+                                     {"reason", c.reason}});
         }
         return a;
     };
     json::array files;
-    for (const auto &f : r.scan.files) files.emplace_back(f);
+    for (const auto &f : r.scan.files)
+        files.emplace_back(f);
     json::object o{
         {"policy", json::object{{"file", policy_file},
                                 {"organization", policy.organization},
@@ -312,9 +357,12 @@ std::string impact_json(const Impact &r, const Policy &policy, const std::string
         {"distinct", r.distinct},
         {"unchanged", r.unchanged},
         {"changed", r.changed()},
-        {"allowToDeny", json::object{{"count", r.allow_to_deny_count}, {"references", rows(r.allow_to_deny)}}},
-        {"denyToAllow", json::object{{"count", r.deny_to_allow_count}, {"references", rows(r.deny_to_allow)}}},
-        {"notReplayed", json::object{{"noImage", r.no_image}, {"imageIdOrInvalid", r.not_replayable}}},
+        {"allowToDeny",
+         json::object{{"count", r.allow_to_deny_count}, {"references", rows(r.allow_to_deny)}}},
+        {"denyToAllow",
+         json::object{{"count", r.deny_to_allow_count}, {"references", rows(r.deny_to_allow)}}},
+        {"notReplayed",
+         json::object{{"noImage", r.no_image}, {"imageIdOrInvalid", r.not_replayable}}},
         {"from", r.replayed ? json::value(r.scan.first_time) : json::value(nullptr)},
         {"to", r.replayed ? json::value(r.scan.last_time) : json::value(nullptr)},
         {"since", r.since_time.empty() ? json::value(nullptr) : json::value(r.since_time)},
@@ -334,18 +382,22 @@ int run_policy_impact(const Args &args) {
                 std::cout << kImpactUsage;
                 return 0;
             }
-            if (take_log_option(args, i, query)) continue;
+            if (take_log_option(args, i, query))
+                continue;
             if (auto v = take_option(args, i, "--top")) {
                 auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), top);
                 if (ec != std::errc() || end != v->data() + v->size())
                     throw UsageError("--top takes a number, not \"" + *v + "\"");
                 continue;
             }
-            if (args[i].starts_with("-")) throw UsageError("unknown option " + args[i]);
-            if (!policy_file.empty()) throw UsageError("one NEW_POLICY only, not also \"" + args[i] + "\"");
+            if (args[i].starts_with("-"))
+                throw UsageError("unknown option " + args[i]);
+            if (!policy_file.empty())
+                throw UsageError("one NEW_POLICY only, not also \"" + args[i] + "\"");
             policy_file = args[i];
         }
-        if (policy_file.empty()) throw UsageError("give the NEW_POLICY file to replay the log against");
+        if (policy_file.empty())
+            throw UsageError("give the NEW_POLICY file to replay the log against");
     } catch (const UsageError &e) {
         std::cerr << "imagegate policy impact: " << e.what() << "\n" << kImpactUsage;
         return 2;
@@ -365,8 +417,8 @@ int run_policy_impact(const Args &args) {
     }
     if (errors || !load.policy) {
         std::cerr << "imagegate policy impact: " << policy_file << " has " << errors
-                  << (errors == 1 ? " error" : " errors") << " (imagegate policy lint " << policy_file
-                  << "): nothing replayed\n";
+                  << (errors == 1 ? " error" : " errors") << " (imagegate policy lint "
+                  << policy_file << "): nothing replayed\n";
         return 2;
     }
 
@@ -381,8 +433,10 @@ int run_policy_impact(const Args &args) {
         return 2;
     }
     impact.value().since_text = query.since_text;
-    if (query.json) std::cout << impact_json(*impact, *load.policy, policy_file);
-    else std::cout << impact_table(*impact, *load.policy, policy_file, log->path, top);
+    if (query.json)
+        std::cout << impact_json(*impact, *load.policy, policy_file);
+    else
+        std::cout << impact_table(*impact, *load.policy, policy_file, log->path, top);
     return impact->changed() ? 1 : 0;
 }
 

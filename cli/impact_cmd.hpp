@@ -26,10 +26,10 @@ struct ImpactChange {
 struct Impact {
     ScanSummary scan;
     std::string since_text, since_time;
-    std::uint64_t replayed = 0;      // image decisions replayed
-    std::uint64_t distinct = 0;      // distinct (user, action, reference, tag target) decided
+    std::uint64_t replayed = 0; // image decisions replayed
+    std::uint64_t distinct = 0; // distinct (user, action, reference, tag target) decided
     std::uint64_t unchanged = 0;
-    std::uint64_t no_image = 0;      // denials that name no image (hardening, protocol, sign-in)
+    std::uint64_t no_image = 0;       // denials that name no image (hardening, protocol, sign-in)
     std::uint64_t not_replayable = 0; // image IDs, invalid references, unknown actions
     std::uint64_t allow_to_deny_count = 0, deny_to_allow_count = 0;
     std::vector<ImpactChange> allow_to_deny, deny_to_allow; // most decisions first
@@ -37,8 +37,9 @@ struct Impact {
 };
 
 // Reads FILES (oldest first) on `threads` threads and replays them against POLICY.
-Result<Impact> replay_decision_log(const std::vector<std::string> &files, std::optional<std::int64_t> since_ms,
-                                   const Policy &policy, unsigned threads, std::size_t block_bytes = kLogBlockBytes);
+Result<Impact> replay_decision_log(const std::vector<std::string> &files,
+                                   std::optional<std::int64_t> since_ms, const Policy &policy,
+                                   unsigned threads, std::size_t block_bytes = kLogBlockBytes);
 
 // The terminal report: at most `top` rows per list (0: all).
 std::string impact_table(const Impact &impact, const Policy &policy, const std::string &policy_file,

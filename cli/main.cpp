@@ -5,7 +5,6 @@
 #include <exception>
 #include <iostream>
 
-
 namespace {
 const char *kUsage = R"(usage: imagegate COMMAND [ARGS...]
 
@@ -58,7 +57,8 @@ int main(int argc, char **argv) {
         return 0;
     }
     for (const auto &c : commands) {
-        if (command != c.name) continue;
+        if (command != c.name)
+            continue;
         try {
             return c.run(args);
         } catch (const std::exception &e) {

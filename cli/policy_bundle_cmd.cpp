@@ -1,8 +1,8 @@
 // `imagegate policy keygen|sign|verify|sync`.
 #include "cli/policy_bundle_cmd.hpp"
 
-#include "distribution/bundle.hpp"
 #include "common/config.hpp"
+#include "distribution/bundle.hpp"
 #include "distribution/policy_store.hpp"
 #include "distribution/sync.hpp"
 
@@ -49,7 +49,8 @@ ParsedArgs parse_args(const Args &args, std::initializer_list<std::string_view> 
             value = name.substr(equals + 1);
             name.resize(equals);
         }
-        bool wants_value = std::find(with_value.begin(), with_value.end(), name) != with_value.end();
+        bool wants_value =
+            std::find(with_value.begin(), with_value.end(), name) != with_value.end();
         if (!wants_value) {
             parsed.error = "unknown option " + arg;
             return parsed;
@@ -67,46 +68,56 @@ ParsedArgs parse_args(const Args &args, std::initializer_list<std::string_view> 
 }
 
 int usage(std::string_view command, std::string_view message, std::string_view synopsis) {
-    std::cerr << "imagegate policy " << command << ": " << message << "\nusage: imagegate policy " << command << " "
-              << synopsis << "\n";
+    std::cerr << "imagegate policy " << command << ": " << message << "\nusage: imagegate policy "
+              << command << " " << synopsis << "\n";
     return kExitUsage;
 }
 
 Result<std::string> read_whole_file(const std::string &path, std::size_t limit) {
     std::ifstream in(path, std::ios::binary);
-    if (!in) return Error{"cannot read " + path + ": " + std::strerror(errno)};
+    if (!in)
+        return Error{"cannot read " + path + ": " + std::strerror(errno)};
     std::string data;
     char buffer[65536];
     while (in.read(buffer, sizeof buffer) || in.gcount() > 0) {
         data.append(buffer, std::size_t(in.gcount()));
-        if (data.size() > limit) return Error{path + " is larger than " + std::to_string(limit) + " bytes"};
+        if (data.size() > limit)
+            return Error{path + " is larger than " + std::to_string(limit) + " bytes"};
     }
-    if (in.bad()) return Error{"cannot read " + path + ": " + std::strerror(errno)};
+    if (in.bad())
+        return Error{"cannot read " + path + ": " + std::strerror(errno)};
     return data;
 }
 
 // Creates PATH with MODE and writes BYTES; `exclusive` refuses to replace an existing file.
-std::optional<std::string> write_new_file(const std::string &path, std::string_view bytes, mode_t mode,
-                                          bool exclusive) {
+std::optional<std::string> write_new_file(const std::string &path, std::string_view bytes,
+                                          mode_t mode, bool exclusive) {
     std::string temp = path + ".tmp." + std::to_string(::getpid());
     int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
-    if (fd < 0) return "cannot write " + path + ": " + std::strerror(errno);
+    if (fd < 0)
+        return "cannot write " + path + ": " + std::strerror(errno);
     ::fchmod(fd, mode); // whatever the umask
     std::size_t written = 0;
     while (written < bytes.size()) {
         ssize_t n = ::write(fd, bytes.data() + written, bytes.size() - written);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) break;
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            break;
         written += std::size_t(n);
     }
     int error = written == bytes.size() && ::fsync(fd) == 0 ? 0 : errno;
-    if (::close(fd) != 0 && error == 0) error = errno;
+    if (::close(fd) != 0 && error == 0)
+        error = errno;
     if (error == 0) {
         // link() fails if PATH exists: a key is never silently replaced.
-        if (exclusive ? ::link(temp.c_str(), path.c_str()) : ::rename(temp.c_str(), path.c_str())) error = errno;
+        if (exclusive ? ::link(temp.c_str(), path.c_str()) : ::rename(temp.c_str(), path.c_str()))
+            error = errno;
     }
     ::unlink(temp.c_str());
-    if (error != 0) return (error == EEXIST ? path + " already exists" : "cannot write " + path + ": " + std::strerror(error));
+    if (error != 0)
+        return (error == EEXIST ? path + " already exists"
+                                : "cannot write " + path + ": " + std::strerror(error));
     return std::nullopt;
 }
 
@@ -115,12 +126,16 @@ std::optional<std::string> write_new_file(const std::string &path, std::string_v
 int run_policy_keygen(const Args &args) {
     constexpr std::string_view synopsis = "--out DIR";
     ParsedArgs parsed = parse_args(args, {"out"});
-    if (!parsed.error.empty()) return usage("keygen", parsed.error, synopsis);
-    if (!parsed.positional.empty()) return usage("keygen", "unexpected argument " + parsed.positional[0], synopsis);
-    if (!parsed.options.contains("out")) return usage("keygen", "--out DIR is required", synopsis);
+    if (!parsed.error.empty())
+        return usage("keygen", parsed.error, synopsis);
+    if (!parsed.positional.empty())
+        return usage("keygen", "unexpected argument " + parsed.positional[0], synopsis);
+    if (!parsed.options.contains("out"))
+        return usage("keygen", "--out DIR is required", synopsis);
     std::string dir = parsed.options["out"];
     if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
-        std::cerr << "imagegate policy keygen: cannot create " << dir << ": " << std::strerror(errno) << "\n";
+        std::cerr << "imagegate policy keygen: cannot create " << dir << ": "
+                  << std::strerror(errno) << "\n";
         return kExitRefused;
     }
     auto key = SigningKey::generate();
@@ -131,12 +146,14 @@ int run_policy_keygen(const Args &args) {
     std::string private_path = dir + "/imagegate.key";
     std::string public_path = dir + "/imagegate.pub";
     if (auto problem = write_new_file(private_path, key->private_pem(), 0600, true)) {
-        std::cerr << "imagegate policy keygen: " << *problem << " (not replaced: remove it first)\n";
+        std::cerr << "imagegate policy keygen: " << *problem
+                  << " (not replaced: remove it first)\n";
         return kExitRefused;
     }
     if (auto problem = write_new_file(public_path, key->public_pem(), 0644, true)) {
         ::unlink(private_path.c_str());
-        std::cerr << "imagegate policy keygen: " << *problem << " (not replaced: remove it first)\n";
+        std::cerr << "imagegate policy keygen: " << *problem
+                  << " (not replaced: remove it first)\n";
         return kExitRefused;
     }
     std::cout << "private key " << private_path << " (keep it off the hosts)\n"
@@ -148,10 +165,14 @@ int run_policy_keygen(const Args &args) {
 int run_policy_sign(const Args &args) {
     constexpr std::string_view synopsis = "--key KEY POLICY.json --out BUNDLE";
     ParsedArgs parsed = parse_args(args, {"key", "out"});
-    if (!parsed.error.empty()) return usage("sign", parsed.error, synopsis);
-    if (parsed.positional.size() != 1) return usage("sign", "one POLICY.json is needed", synopsis);
-    if (!parsed.options.contains("key")) return usage("sign", "--key KEY is required", synopsis);
-    if (!parsed.options.contains("out")) return usage("sign", "--out BUNDLE is required", synopsis);
+    if (!parsed.error.empty())
+        return usage("sign", parsed.error, synopsis);
+    if (parsed.positional.size() != 1)
+        return usage("sign", "one POLICY.json is needed", synopsis);
+    if (!parsed.options.contains("key"))
+        return usage("sign", "--key KEY is required", synopsis);
+    if (!parsed.options.contains("out"))
+        return usage("sign", "--out BUNDLE is required", synopsis);
     const std::string &policy_path = parsed.positional[0];
     const std::string &out = parsed.options["out"];
 
@@ -167,15 +188,17 @@ int run_policy_sign(const Args &args) {
     }
     // The same check as `policy lint`: what every host will enforce must be clean.
     PolicyLoad load = load_policy(policy_text.value(), true);
-    for (const Diagnostic &d : load.diagnostics) std::cerr << policy_path << ": " << d.str() << "\n";
+    for (const Diagnostic &d : load.diagnostics)
+        std::cerr << policy_path << ": " << d.str() << "\n";
     if (load.has_errors() || !load.policy) {
-        std::cerr << "imagegate policy sign: " << policy_path << " has errors (see above): not signed\n";
+        std::cerr << "imagegate policy sign: " << policy_path
+                  << " has errors (see above): not signed\n";
         return kExitRefused;
     }
     std::string bundle = sign_bundle(policy_text.value(), key.value());
     if (bundle.size() > kMaxBundleBytes) {
-        std::cerr << "imagegate policy sign: the bundle would be " << bundle.size() << " bytes; hosts accept at most "
-                  << kMaxBundleBytes << "\n";
+        std::cerr << "imagegate policy sign: the bundle would be " << bundle.size()
+                  << " bytes; hosts accept at most " << kMaxBundleBytes << "\n";
         return kExitRefused;
     }
     if (out == "-") {
@@ -184,17 +207,21 @@ int run_policy_sign(const Args &args) {
         std::cerr << "imagegate policy sign: " << *problem << "\n";
         return kExitRefused;
     }
-    std::cerr << "signed " << load.policy->organization << " policy serial " << load.policy->serial << " with key "
-              << key->key_id() << (out == "-" ? std::string() : " into " + out) << "\n";
+    std::cerr << "signed " << load.policy->organization << " policy serial " << load.policy->serial
+              << " with key " << key->key_id() << (out == "-" ? std::string() : " into " + out)
+              << "\n";
     return 0;
 }
 
 int run_policy_verify(const Args &args) {
     constexpr std::string_view synopsis = "--public-key PUB BUNDLE";
     ParsedArgs parsed = parse_args(args, {"public-key"});
-    if (!parsed.error.empty()) return usage("verify", parsed.error, synopsis);
-    if (parsed.positional.size() != 1) return usage("verify", "one BUNDLE is needed", synopsis);
-    if (!parsed.options.contains("public-key")) return usage("verify", "--public-key PUB is required", synopsis);
+    if (!parsed.error.empty())
+        return usage("verify", parsed.error, synopsis);
+    if (parsed.positional.size() != 1)
+        return usage("verify", "one BUNDLE is needed", synopsis);
+    if (!parsed.options.contains("public-key"))
+        return usage("verify", "--public-key PUB is required", synopsis);
     const std::string &path = parsed.positional[0];
 
     auto key = SigningKey::load_public(parsed.options["public-key"]);
@@ -204,15 +231,18 @@ int run_policy_verify(const Args &args) {
     }
     auto bytes = read_whole_file(path, kMaxBundleBytes);
     if (!bytes) {
-        std::cerr << "imagegate policy verify: " << path << ": NOT VALID: " << bytes.error() << "\n";
+        std::cerr << "imagegate policy verify: " << path << ": NOT VALID: " << bytes.error()
+                  << "\n";
         return kExitRefused;
     }
     auto accepted = accept_bundle(bytes.value(), key.value(), {});
     if (!accepted) {
-        std::cerr << "imagegate policy verify: " << path << ": NOT VALID: " << accepted.error() << "\n";
+        std::cerr << "imagegate policy verify: " << path << ": NOT VALID: " << accepted.error()
+                  << "\n";
         return kExitRefused;
     }
-    for (const Diagnostic &d : accepted->warnings) std::cerr << path << ": " << d.str() << "\n";
+    for (const Diagnostic &d : accepted->warnings)
+        std::cerr << path << ": " << d.str() << "\n";
     std::cout << path << ": valid\n"
               << "organization " << accepted->policy->organization << "\n"
               << "serial       " << accepted->policy->serial << "\n"
@@ -223,15 +253,19 @@ int run_policy_verify(const Args &args) {
 int run_policy_sync(const Args &args) {
     constexpr std::string_view synopsis = "[--config FILE]";
     ParsedArgs parsed = parse_args(args, {"config"});
-    if (!parsed.error.empty()) return usage("sync", parsed.error, synopsis);
-    if (!parsed.positional.empty()) return usage("sync", "unexpected argument " + parsed.positional[0], synopsis);
-    auto config = resolve_config(parsed.options.contains("config") ? parsed.options["config"] : "", "");
+    if (!parsed.error.empty())
+        return usage("sync", parsed.error, synopsis);
+    if (!parsed.positional.empty())
+        return usage("sync", "unexpected argument " + parsed.positional[0], synopsis);
+    auto config =
+        resolve_config(parsed.options.contains("config") ? parsed.options["config"] : "", "");
     if (!config) {
         std::cerr << "imagegate policy sync: " << config.error() << "\n";
         return kExitUsage;
     }
     if (config->policy_url.empty()) {
-        std::cerr << "imagegate policy sync: " << (config->path.empty() ? std::string("the configuration") : config->path)
+        std::cerr << "imagegate policy sync: "
+                  << (config->path.empty() ? std::string("the configuration") : config->path)
                   << " sets no policyUrl: nothing to fetch\n";
         return kExitUsage;
     }
@@ -245,15 +279,15 @@ int run_policy_sync(const Args &args) {
     SyncOutcome outcome = sync.sync_once();
     auto active = store.current();
     if (outcome.ok && active) {
-        std::cout << "imagegate policy sync: " << outcome.result << " (" << active->policy->organization
-                  << " policy serial " << active->policy->serial << " from " << config->policy_url << ", cached in "
-                  << config->cache_dir << ")\n";
+        std::cout << "imagegate policy sync: " << outcome.result << " ("
+                  << active->policy->organization << " policy serial " << active->policy->serial
+                  << " from " << config->policy_url << ", cached in " << config->cache_dir << ")\n";
         return 0;
     }
     std::cerr << "imagegate policy sync: refused: " << outcome.result << "\n";
     if (active) {
-        std::cerr << "imagegate policy sync: the cached policy (" << active->policy->organization << " serial "
-                  << active->policy->serial << ") stays in force\n";
+        std::cerr << "imagegate policy sync: the cached policy (" << active->policy->organization
+                  << " serial " << active->policy->serial << ") stays in force\n";
     }
     return kExitRefused;
 }

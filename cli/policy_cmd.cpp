@@ -1,9 +1,9 @@
 // `imagegate policy ...`: lint here; keys, bundles, sync and impact in their own files.
-#include "common/args.hpp"
 #include "cli/commands.hpp"
+#include "cli/policy_bundle_cmd.hpp"
+#include "common/args.hpp"
 #include "distribution/policy_source.hpp"
 #include "policy/policy.hpp"
-#include "cli/policy_bundle_cmd.hpp"
 
 #include <iostream>
 
@@ -43,8 +43,9 @@ static int run_lint(const Args &args) {
         std::cout << args[0] << ": " << d.str() << "\n";
     }
     if (errors == 0) {
-        std::cout << args[0] << ": ok (" << load.policy->organization << " policy " << load.policy->serial << ", "
-                  << warnings << " warning" << (warnings == 1 ? "" : "s") << ")\n";
+        std::cout << args[0] << ": ok (" << load.policy->organization << " policy "
+                  << load.policy->serial << ", " << warnings << " warning"
+                  << (warnings == 1 ? "" : "s") << ")\n";
         return 0;
     }
     std::cout << args[0] << ": " << errors << " error" << (errors == 1 ? "" : "s") << "\n";
@@ -58,16 +59,22 @@ int run_policy(const Args &args) {
     }
     Args rest(args.begin() + 1, args.end());
     const std::string &sub = args[0];
-    if (sub == "lint") return run_lint(rest);
+    if (sub == "lint")
+        return run_lint(rest);
     if (sub == "default") {
         std::cout << default_policy_json();
         return 0;
     }
-    if (sub == "keygen") return run_policy_keygen(rest);
-    if (sub == "sign") return run_policy_sign(rest);
-    if (sub == "verify") return run_policy_verify(rest);
-    if (sub == "sync") return run_policy_sync(rest);
-    if (sub == "impact") return run_policy_impact(rest);
+    if (sub == "keygen")
+        return run_policy_keygen(rest);
+    if (sub == "sign")
+        return run_policy_sign(rest);
+    if (sub == "verify")
+        return run_policy_verify(rest);
+    if (sub == "sync")
+        return run_policy_sync(rest);
+    if (sub == "impact")
+        return run_policy_impact(rest);
     std::cerr << "imagegate policy: unknown command \"" << sub << "\"\n" << kPolicyUsage;
     return 2;
 }

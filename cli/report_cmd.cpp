@@ -1,9 +1,9 @@
 // `imagegate report [--config FILE] [--log FILE] [--since DURATION] [--json] [--top N]`.
 #include "cli/report_cmd.hpp"
 
-#include "common/args.hpp"
 #include "cli/commands.hpp"
 #include "cli/text_table.hpp"
+#include "common/args.hpp"
 
 #include <boost/json.hpp>
 
@@ -16,7 +16,8 @@ namespace json = boost::json;
 
 namespace {
 
-const char *kReportUsage = R"(usage: imagegate report [--config FILE] [--log FILE] [--since DURATION] [--json] [--top N]
+const char *kReportUsage =
+    R"(usage: imagegate report [--config FILE] [--log FILE] [--since DURATION] [--json] [--top N]
 
 What the decision log (and its rotated files) says: decisions by outcome, category, registry
 and user, and the references most often denied — or that audit mode would have denied — with
@@ -37,7 +38,8 @@ struct CountsByName {
 
     DecisionCounts &at(std::string_view name) {
         std::uint32_t id = names.id(name);
-        if (id >= counts.size()) counts.resize(id + 1);
+        if (id >= counts.size())
+            counts.resize(id + 1);
         return counts[id];
     }
     void merge(const CountsByName &other) {
@@ -51,17 +53,22 @@ struct CountsByName {
     }
     std::vector<Breakdown> rows(bool denials_first) const {
         std::vector<Breakdown> out;
-        for (std::uint32_t id = 0; id < names.size(); ++id) out.push_back({std::string(names.name(id)), counts[id]});
+        for (std::uint32_t id = 0; id < names.size(); ++id)
+            out.push_back({std::string(names.name(id)), counts[id]});
         std::sort(out.begin(), out.end(), [&](const Breakdown &a, const Breakdown &b) {
-            if (denials_first && a.counts.denials() != b.counts.denials()) return a.counts.denials() > b.counts.denials();
-            if (a.counts.total() != b.counts.total()) return a.counts.total() > b.counts.total();
+            if (denials_first && a.counts.denials() != b.counts.denials())
+                return a.counts.denials() > b.counts.denials();
+            if (a.counts.total() != b.counts.total())
+                return a.counts.total() > b.counts.total();
             return a.name < b.name;
         });
         return out;
     }
 };
 
-std::uint64_t pair_key(std::uint32_t a, std::uint32_t b) { return std::uint64_t(a) << 32 | b; }
+std::uint64_t pair_key(std::uint32_t a, std::uint32_t b) {
+    return std::uint64_t(a) << 32 | b;
+}
 
 // Denials in one mode (enforced, or audit's would-deny), by subject: the reference, or the
 // reason of a denial that names no image. Users and actions are (subject, id) pairs.
@@ -75,9 +82,11 @@ struct Denials {
     std::vector<Denial> by_subject;
     NumberTable<bool> users, actions; // keys: pair_key(subject, user or action id)
 
-    void add(std::string_view subject, std::uint32_t user, std::uint32_t action, const LogRecord &r) {
+    void add(std::string_view subject, std::uint32_t user, std::uint32_t action,
+             const LogRecord &r) {
         std::uint32_t id = subjects.id(subject);
-        if (id >= by_subject.size()) by_subject.resize(id + 1);
+        if (id >= by_subject.size())
+            by_subject.resize(id + 1);
         Denial &d = by_subject[id];
         ++d.count;
         users[pair_key(id, user)] = true;
@@ -100,9 +109,12 @@ struct Tally {
     Denials other_denied, other_would_deny; // by reason, for denials that name no image
 
     static void count(DecisionCounts &c, const LogRecord &r) {
-        if (r.allow) ++c.allowed;
-        else if (r.audit) ++c.would_deny;
-        else ++c.denied;
+        if (r.allow)
+            ++c.allowed;
+        else if (r.audit)
+            ++c.would_deny;
+        else
+            ++c.denied;
     }
 
     void add(const LogRecord &r) {
@@ -110,11 +122,14 @@ struct Tally {
         count(by_category.at(r.category), r);
         count(by_registry.at(r.registry), r);
         std::uint32_t user = users.id(r.user);
-        if (user >= by_user.size()) by_user.resize(user + 1);
+        if (user >= by_user.size())
+            by_user.resize(user + 1);
         count(by_user[user], r);
-        if (r.allow) return;
+        if (r.allow)
+            return;
         bool image = !r.reference.empty();
-        Denials &d = image ? (r.audit ? would_deny : denied) : (r.audit ? other_would_deny : other_denied);
+        Denials &d =
+            image ? (r.audit ? would_deny : denied) : (r.audit ? other_would_deny : other_denied);
         d.add(image ? r.reference : r.reason, user, actions.id(r.action), r);
     }
 
@@ -122,7 +137,8 @@ struct Tally {
         std::vector<std::uint32_t> subject_ids(from.subjects.size());
         for (std::uint32_t id = 0; id < from.subjects.size(); ++id) {
             std::uint32_t to_id = subject_ids[id] = into.subjects.id(from.subjects.name(id));
-            if (to_id >= into.by_subject.size()) into.by_subject.resize(to_id + 1);
+            if (to_id >= into.by_subject.size())
+                into.by_subject.resize(to_id + 1);
             Denials::Denial &to = into.by_subject[to_id];
             const Denials::Denial &d = from.by_subject[id];
             to.count += d.count;
@@ -133,10 +149,12 @@ struct Tally {
             }
         }
         from.users.for_each([&](std::uint64_t key, bool) {
-            into.users[pair_key(subject_ids[key >> 32], users.id(other.users.name(std::uint32_t(key))))] = true;
+            into.users[pair_key(subject_ids[key >> 32],
+                                users.id(other.users.name(std::uint32_t(key))))] = true;
         });
         from.actions.for_each([&](std::uint64_t key, bool) {
-            into.actions[pair_key(subject_ids[key >> 32], actions.id(other.actions.name(std::uint32_t(key))))] = true;
+            into.actions[pair_key(subject_ids[key >> 32],
+                                  actions.id(other.actions.name(std::uint32_t(key))))] = true;
         });
     }
 
@@ -148,7 +166,8 @@ struct Tally {
         by_registry.merge(other.by_registry);
         for (std::uint32_t id = 0; id < other.users.size(); ++id) {
             std::uint32_t to = users.id(other.users.name(id));
-            if (to >= by_user.size()) by_user.resize(to + 1);
+            if (to >= by_user.size())
+                by_user.resize(to + 1);
             by_user[to].allowed += other.by_user[id].allowed;
             by_user[to].denied += other.by_user[id].denied;
             by_user[to].would_deny += other.by_user[id].would_deny;
@@ -161,7 +180,8 @@ struct Tally {
 
     std::vector<Breakdown> user_rows() const {
         CountsByName named;
-        for (std::uint32_t id = 0; id < users.size(); ++id) named.at(users.name(id)) = by_user[id];
+        for (std::uint32_t id = 0; id < users.size(); ++id)
+            named.at(users.name(id)) = by_user[id];
         return named.rows(true);
     }
 
@@ -169,29 +189,40 @@ struct Tally {
         std::vector<DenialRow> rows;
         for (bool audit : {false, true}) {
             const Denials &d = audit ? would : deny;
-            std::vector<std::vector<std::string>> users_of(d.subjects.size()), actions_of(d.subjects.size());
-            d.users.for_each([&](std::uint64_t key, bool) { users_of[key >> 32].emplace_back(users.name(std::uint32_t(key))); });
-            d.actions.for_each([&](std::uint64_t key, bool) { actions_of[key >> 32].emplace_back(actions.name(std::uint32_t(key))); });
+            std::vector<std::vector<std::string>> users_of(d.subjects.size()),
+                actions_of(d.subjects.size());
+            d.users.for_each([&](std::uint64_t key, bool) {
+                users_of[key >> 32].emplace_back(users.name(std::uint32_t(key)));
+            });
+            d.actions.for_each([&](std::uint64_t key, bool) {
+                actions_of[key >> 32].emplace_back(actions.name(std::uint32_t(key)));
+            });
             for (std::uint32_t id = 0; id < d.subjects.size(); ++id) {
                 std::sort(users_of[id].begin(), users_of[id].end());
                 std::sort(actions_of[id].begin(), actions_of[id].end());
                 const Denials::Denial &x = d.by_subject[id];
-                rows.push_back({std::string(d.subjects.name(id)), audit, x.count, std::move(users_of[id]),
-                                std::move(actions_of[id]), x.category, x.reason, format_rfc3339_ms(x.last_ms)});
+                rows.push_back({std::string(d.subjects.name(id)), audit, x.count,
+                                std::move(users_of[id]), std::move(actions_of[id]), x.category,
+                                x.reason, format_rfc3339_ms(x.last_ms)});
             }
         }
         // Most often first; then the most recent; then by name, so the order is stable.
         std::sort(rows.begin(), rows.end(), [](const DenialRow &a, const DenialRow &b) {
-            if (a.count != b.count) return a.count > b.count;
-            if (a.last_seen != b.last_seen) return a.last_seen > b.last_seen;
-            if (a.subject != b.subject) return a.subject < b.subject;
+            if (a.count != b.count)
+                return a.count > b.count;
+            if (a.last_seen != b.last_seen)
+                return a.last_seen > b.last_seen;
+            if (a.subject != b.subject)
+                return a.subject < b.subject;
             return a.audit < b.audit;
         });
         return rows;
     }
 };
 
-std::string decision_word(bool audit) { return audit ? "would deny" : "deny"; }
+std::string decision_word(bool audit) {
+    return audit ? "would deny" : "deny";
+}
 
 std::string plural(std::uint64_t n, std::string_view one, std::string_view many) {
     return std::to_string(n) + " " + std::string(n == 1 ? one : many);
@@ -199,22 +230,27 @@ std::string plural(std::uint64_t n, std::string_view one, std::string_view many)
 
 } // namespace
 
-Result<Report> build_report(const std::vector<std::string> &files, std::optional<std::int64_t> since_ms,
-                            unsigned threads, std::size_t block_bytes) {
+Result<Report> build_report(const std::vector<std::string> &files,
+                            std::optional<std::int64_t> since_ms, unsigned threads,
+                            std::size_t block_bytes) {
     threads = std::max(threads, 1u);
     std::vector<Tally> tallies(threads);
     std::vector<RecordVisitor> visitors;
-    for (auto &t : tallies) visitors.push_back([&t](const LogRecord &r) { t.add(r); });
+    for (auto &t : tallies)
+        visitors.push_back([&t](const LogRecord &r) { t.add(r); });
     ScanOptions options;
     options.since_ms = since_ms;
     options.block_bytes = block_bytes;
     auto scan = scan_decision_log(files, options, visitors);
-    if (!scan) return Error{scan.error()};
-    for (std::size_t i = 1; i < tallies.size(); ++i) tallies[0].merge(tallies[i]);
+    if (!scan)
+        return Error{scan.error()};
+    for (std::size_t i = 1; i < tallies.size(); ++i)
+        tallies[0].merge(tallies[i]);
     Tally &t = tallies[0];
     Report report;
     report.scan = std::move(scan).value();
-    if (since_ms) report.since_time = format_rfc3339_ms(*since_ms);
+    if (since_ms)
+        report.since_time = format_rfc3339_ms(*since_ms);
     report.totals = t.totals;
     report.by_category = t.by_category.rows(false);
     report.by_registry = t.by_registry.rows(false);
@@ -226,42 +262,51 @@ Result<Report> build_report(const std::vector<std::string> &files, std::optional
 
 std::string report_table(const Report &r, const std::string &log_path, std::size_t top) {
     std::string out;
-    std::size_t rotated = r.scan.files.size() - (std::find(r.scan.files.begin(), r.scan.files.end(), log_path) !=
-                                                 r.scan.files.end());
+    std::size_t rotated = r.scan.files.size() - (std::find(r.scan.files.begin(), r.scan.files.end(),
+                                                           log_path) != r.scan.files.end());
     out += "Decision log: " + log_path;
-    if (rotated) out += " and " + plural(rotated, "rotated file", "rotated files");
+    if (rotated)
+        out += " and " + plural(rotated, "rotated file", "rotated files");
     out += "\n";
     const DecisionCounts &c = r.totals;
     if (c.total() == 0) {
-        out += r.since_text.empty() ? "No decisions in the log.\n"
-                                    : "No decisions since " + r.since_time + " (--since " + r.since_text + ").\n";
+        out += r.since_text.empty()
+                   ? "No decisions in the log.\n"
+                   : "No decisions since " + r.since_time + " (--since " + r.since_text + ").\n";
     } else {
-        out += plural(c.total(), "decision", "decisions") + " from " + r.scan.first_time + " to " + r.scan.last_time;
-        if (!r.since_text.empty()) out += " (--since " + r.since_text + ": from " + r.since_time + ")";
+        out += plural(c.total(), "decision", "decisions") + " from " + r.scan.first_time + " to " +
+               r.scan.last_time;
+        if (!r.since_text.empty())
+            out += " (--since " + r.since_text + ": from " + r.since_time + ")";
         out += "\n";
-        out += "  " + std::to_string(c.allowed) + " allowed, " + std::to_string(c.denied) + " denied, " +
-               std::to_string(c.would_deny) + " would be denied (audit mode: logged, not enforced)\n";
+        out += "  " + std::to_string(c.allowed) + " allowed, " + std::to_string(c.denied) +
+               " denied, " + std::to_string(c.would_deny) +
+               " would be denied (audit mode: logged, not enforced)\n";
     }
     if (r.scan.skipped) {
         out += plural(r.scan.skipped, "line", "lines") + " skipped (torn, or not a decision):\n";
         for (const auto &s : r.scan.skipped_examples)
             out += "  " + s.file + ":" + std::to_string(s.line) + ": " + s.problem + "\n";
-        if (r.scan.skipped > r.scan.skipped_examples.size()) out += "  ...\n";
+        if (r.scan.skipped > r.scan.skipped_examples.size())
+            out += "  ...\n";
     }
-    if (c.total() == 0) return out;
+    if (c.total() == 0)
+        return out;
 
     auto limit = [&](std::size_t n) { return top == 0 ? n : std::min(n, top); };
     auto more = [&](std::size_t n) {
-        return n > limit(n) ? "  ... and " + std::to_string(n - limit(n)) + " more (--top 0 or --json for all)\n"
+        return n > limit(n) ? "  ... and " + std::to_string(n - limit(n)) +
+                                  " more (--top 0 or --json for all)\n"
                             : std::string();
     };
-    auto counts_table = [&](const std::string &title, const std::vector<Breakdown> &rows, std::string_view none) {
+    auto counts_table = [&](const std::string &title, const std::vector<Breakdown> &rows,
+                            std::string_view none) {
         TextTable table({title, ">TOTAL", ">ALLOWED", ">DENIED", ">WOULD DENY"});
         for (std::size_t i = 0; i < limit(rows.size()); ++i) {
             const Breakdown &b = rows[i];
-            table.add({b.name.empty() ? std::string(none) : b.name, std::to_string(b.counts.total()),
-                       std::to_string(b.counts.allowed), std::to_string(b.counts.denied),
-                       std::to_string(b.counts.would_deny)});
+            table.add({b.name.empty() ? std::string(none) : b.name,
+                       std::to_string(b.counts.total()), std::to_string(b.counts.allowed),
+                       std::to_string(b.counts.denied), std::to_string(b.counts.would_deny)});
         }
         out += "\n" + table.str() + more(rows.size());
     };
@@ -277,8 +322,8 @@ std::string report_table(const Report &r, const std::string &log_path, std::size
         TextTable table({"REFERENCE", "DECISION", ">COUNT", "USERS", "LAST SEEN", "CATEGORY"});
         for (std::size_t i = 0; i < limit(r.references.size()); ++i) {
             const DenialRow &d = r.references[i];
-            table.add({d.subject, decision_word(d.audit), std::to_string(d.count), user_list(d.users), d.last_seen,
-                       d.category});
+            table.add({d.subject, decision_word(d.audit), std::to_string(d.count),
+                       user_list(d.users), d.last_seen, d.category});
         }
         out += table.str() + more(r.references.size());
     }
@@ -288,11 +333,13 @@ std::string report_table(const Report &r, const std::string &log_path, std::size
         TextTable table({">COUNT", "DECISION", "USERS", "LAST SEEN", "REASON"});
         for (std::size_t i = 0; i < limit(r.other_denials.size()); ++i) {
             const DenialRow &d = r.other_denials[i];
-            table.add({std::to_string(d.count), decision_word(d.audit), user_list(d.users), d.last_seen, d.subject});
+            table.add({std::to_string(d.count), decision_word(d.audit), user_list(d.users),
+                       d.last_seen, d.subject});
         }
         out += table.str() + more(r.other_denials.size());
     }
-    if (c.would_deny) out += "\nwould deny: the policy denied it in audit mode; it was logged, not enforced.\n";
+    if (c.would_deny)
+        out += "\nwould deny: the policy denied it in audit mode; it was logged, not enforced.\n";
     return out;
 }
 
@@ -305,7 +352,8 @@ std::string report_json(const Report &r) {
     };
     auto strings = [](const std::vector<std::string> &v) {
         json::array a;
-        for (const auto &s : v) a.emplace_back(s);
+        for (const auto &s : v)
+            a.emplace_back(s);
         return a;
     };
     auto breakdowns = [&](const std::vector<Breakdown> &rows, std::string_view key) {
@@ -360,13 +408,16 @@ int run_report(const Args &args) {
                 std::cout << kReportUsage;
                 return 0;
             }
-            if (take_log_option(args, i, query)) continue;
+            if (take_log_option(args, i, query))
+                continue;
             if (auto v = take_option(args, i, "--top")) {
                 auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), top);
-                if (ec != std::errc() || end != v->data() + v->size()) throw UsageError("--top takes a number, not \"" + *v + "\"");
+                if (ec != std::errc() || end != v->data() + v->size())
+                    throw UsageError("--top takes a number, not \"" + *v + "\"");
                 continue;
             }
-            throw UsageError(args[i].starts_with("-") ? "unknown option " + args[i] : "unexpected argument \"" + args[i] + "\"");
+            throw UsageError(args[i].starts_with("-") ? "unknown option " + args[i]
+                                                      : "unexpected argument \"" + args[i] + "\"");
         }
     } catch (const UsageError &e) {
         std::cerr << "imagegate report: " << e.what() << "\n" << kReportUsage;
@@ -383,8 +434,10 @@ int run_report(const Args &args) {
         return 2;
     }
     report.value().since_text = query.since_text;
-    if (query.json) std::cout << report_json(*report);
-    else std::cout << report_table(*report, log->path, top);
+    if (query.json)
+        std::cout << report_json(*report);
+    else
+        std::cout << report_table(*report, log->path, top);
     return 0;
 }
 

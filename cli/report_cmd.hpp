@@ -37,19 +37,21 @@ struct DenialRow {
 
 struct Report {
     ScanSummary scan;
-    std::string since_text;  // "24h", or empty
-    std::string since_time;  // where that window starts, RFC 3339
+    std::string since_text; // "24h", or empty
+    std::string since_time; // where that window starts, RFC 3339
     DecisionCounts totals;
     std::vector<Breakdown> by_category; // most decisions first
     std::vector<Breakdown> by_registry;
-    std::vector<Breakdown> by_user;       // most denials first
-    std::vector<DenialRow> references;    // image denials, most first
-    std::vector<DenialRow> other_denials; // denials that name no image (hardening, protocol, sign-in)
+    std::vector<Breakdown> by_user;    // most denials first
+    std::vector<DenialRow> references; // image denials, most first
+    std::vector<DenialRow>
+        other_denials; // denials that name no image (hardening, protocol, sign-in)
 };
 
 // Reads FILES (oldest first) on `threads` threads; records before since_ms are left out.
-Result<Report> build_report(const std::vector<std::string> &files, std::optional<std::int64_t> since_ms,
-                            unsigned threads, std::size_t block_bytes = kLogBlockBytes);
+Result<Report> build_report(const std::vector<std::string> &files,
+                            std::optional<std::int64_t> since_ms, unsigned threads,
+                            std::size_t block_bytes = kLogBlockBytes);
 
 // The terminal table: at most `top` rows per list (0: all).
 std::string report_table(const Report &report, const std::string &log_path, std::size_t top);

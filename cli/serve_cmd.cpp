@@ -1,16 +1,16 @@
 // `imagegate serve`: the plugin daemon (SPEC §2).
-#include "server/authz_service.hpp"
-#include "common/args.hpp"
 #include "cli/commands.hpp"
+#include "common/args.hpp"
 #include "common/config.hpp"
 #include "decision_log/writer.hpp"
-#include "server/docker_client.hpp"
-#include "server/http_server.hpp"
-#include "server/metrics.hpp"
 #include "distribution/policy_source.hpp"
 #include "distribution/policy_store.hpp"
 #include "distribution/sync.hpp"
 #include "server/admin_server.hpp"
+#include "server/authz_service.hpp"
+#include "server/docker_client.hpp"
+#include "server/http_server.hpp"
+#include "server/metrics.hpp"
 
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
@@ -25,7 +25,8 @@
 
 namespace imagegate {
 
-static const char *kServeUsage = R"(usage: imagegate serve [--config FILE | --policy FILE] [--socket PATH] [--docker-socket PATH]...
+static const char *kServeUsage =
+    R"(usage: imagegate serve [--config FILE | --policy FILE] [--socket PATH] [--docker-socket PATH]...
 
 Runs the Docker authorization plugin. dockerd names the plugin after the socket file
 (default /run/docker/plugins/imagegate.sock: --authorization-plugin=imagegate).
@@ -44,7 +45,8 @@ namespace {
 void publish_file_policy(const Config &config, PolicyStore &store, bool at_start) {
     std::vector<std::string> warnings;
     auto active = load_configured_policy(config, &warnings);
-    for (const auto &w : warnings) spdlog::warn("{}", w);
+    for (const auto &w : warnings)
+        spdlog::warn("{}", w);
     if (!active) {
         spdlog::error("{}{}", active.error(),
                       store.current() ? " (the previous policy stays in force)"
@@ -53,8 +55,9 @@ void publish_file_policy(const Config &config, PolicyStore &store, bool at_start
         return;
     }
     const Policy &p = *active.value()->policy;
-    spdlog::info("{} policy: {} serial {} ({}, mode {})", at_start ? "loaded" : "reloaded", p.organization, p.serial,
-                 active.value()->source, p.mode == Mode::Audit ? "audit" : "enforce");
+    spdlog::info("{} policy: {} serial {} ({}, mode {})", at_start ? "loaded" : "reloaded",
+                 p.organization, p.serial, active.value()->source,
+                 p.mode == Mode::Audit ? "audit" : "enforce");
     store.publish(active.value());
     store.record_sync(true, "ok", Clock::now(), Clock::time_point{});
 }
@@ -76,13 +79,20 @@ int run_serve(const Args &args) {
                 std::cout << kServeUsage;
                 return 0;
             }
-            if (auto v = take_option(args, i, "--config")) config_flag = *v;
-            else if (auto v = take_option(args, i, "--policy")) policy_flag = *v;
-            else if (auto v = take_option(args, i, "--socket")) socket_flag = *v;
-            else if (auto v = take_option(args, i, "--docker-socket")) docker_sockets.push_back(*v);
-            else if (auto v = take_option(args, i, "--decision-log")) log_flag = *v, log_given = true;
-            else if (auto v = take_option(args, i, "--admin-socket")) admin_flag = *v, admin_given = true;
-            else throw UsageError("unknown argument " + args[i]);
+            if (auto v = take_option(args, i, "--config"))
+                config_flag = *v;
+            else if (auto v = take_option(args, i, "--policy"))
+                policy_flag = *v;
+            else if (auto v = take_option(args, i, "--socket"))
+                socket_flag = *v;
+            else if (auto v = take_option(args, i, "--docker-socket"))
+                docker_sockets.push_back(*v);
+            else if (auto v = take_option(args, i, "--decision-log"))
+                log_flag = *v, log_given = true;
+            else if (auto v = take_option(args, i, "--admin-socket"))
+                admin_flag = *v, admin_given = true;
+            else
+                throw UsageError("unknown argument " + args[i]);
         }
     } catch (const UsageError &e) {
         std::cerr << "imagegate serve: " << e.what() << "\n" << kServeUsage;
@@ -98,21 +108,27 @@ int run_serve(const Args &args) {
         return 2;
     }
     Config config = std::move(resolved).value();
-    if (!socket_flag.empty()) config.socket = socket_flag;
-    if (!docker_sockets.empty()) config.docker_sockets = docker_sockets;
-    if (log_given) config.decision_log = log_flag;
-    if (admin_given) config.admin_socket = admin_flag;
+    if (!socket_flag.empty())
+        config.socket = socket_flag;
+    if (!docker_sockets.empty())
+        config.docker_sockets = docker_sockets;
+    if (log_given)
+        config.decision_log = log_flag;
+    if (admin_given)
+        config.admin_socket = admin_flag;
 
     // Signals are taken by one thread with sigwait; every other thread blocks them.
     sigset_t signals;
     sigemptyset(&signals);
-    for (int s : {SIGHUP, SIGTERM, SIGINT}) sigaddset(&signals, s);
+    for (int s : {SIGHUP, SIGTERM, SIGINT})
+        sigaddset(&signals, s);
     pthread_sigmask(SIG_BLOCK, &signals, nullptr);
     std::signal(SIGPIPE, SIG_IGN);
 
     std::unique_ptr<DecisionLog> log;
     try {
-        log = std::make_unique<DecisionLog>(config.decision_log, static_cast<std::size_t>(config.decision_log_max_bytes),
+        log = std::make_unique<DecisionLog>(config.decision_log,
+                                            static_cast<std::size_t>(config.decision_log_max_bytes),
                                             config.decision_log_files, true);
     } catch (const std::exception &e) {
         spdlog::error("{}; decisions are not logged", e.what());
@@ -131,9 +147,11 @@ int run_serve(const Args &args) {
 
     AuthzService service(config, store, metrics, *log, &docker);
     // The decision's log line and counters after the reply: dockerd does not wait for them.
-    HttpServer server([&service](std::string_view m, std::string_view t,
-                                 std::string_view b) { return service.handle_then_record(m, t, b); },
-                      HttpServerLimits{}, [&service] { service.after_reply(); });
+    HttpServer server(
+        [&service](std::string_view m, std::string_view t, std::string_view b) {
+            return service.handle_then_record(m, t, b);
+        },
+        HttpServerLimits{}, [&service] { service.after_reply(); });
     try {
         server.listen_unix(config.socket);
     } catch (const std::exception &e) {
@@ -155,7 +173,8 @@ int run_serve(const Args &args) {
     std::thread signal_thread([&] {
         while (true) {
             int sig = 0;
-            if (sigwait(&signals, &sig) != 0) continue;
+            if (sigwait(&signals, &sig) != 0)
+                continue;
             if (sig == SIGHUP) {
                 spdlog::info("SIGHUP: reloading the policy");
                 if (sync) {
@@ -172,10 +191,13 @@ int run_serve(const Args &args) {
     });
     server.run();
     signal_thread.join();
-    if (admin) admin->stop();
-    if (sync) sync->stop();
+    if (admin)
+        admin->stop();
+    if (sync)
+        sync->stop();
     log->flush();
-    if (!server.socket_activated()) ::unlink(config.socket.c_str());
+    if (!server.socket_activated())
+        ::unlink(config.socket.c_str());
     return 0;
 }
 

@@ -26,9 +26,11 @@ struct HttpReply {
 
 // One GET over a Unix socket, HTTP/1.0 so the server closes when it is done.
 Result<HttpReply> get_over_unix_socket(const std::string &socket_path, std::string_view target) {
-    if (socket_path.size() >= sizeof(sockaddr_un::sun_path)) return Error{"adminSocket path is too long"};
+    if (socket_path.size() >= sizeof(sockaddr_un::sun_path))
+        return Error{"adminSocket path is too long"};
     int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return Error{std::strerror(errno)};
+    if (fd < 0)
+        return Error{std::strerror(errno)};
     timeval timeout{5, 0};
     ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
     ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
@@ -39,14 +41,17 @@ Result<HttpReply> get_over_unix_socket(const std::string &socket_path, std::stri
         int error = errno;
         ::close(fd);
         if (error == ENOENT || error == ECONNREFUSED) {
-            return Error{"the imagegate daemon is not running (nothing answers on " + socket_path + ")"};
+            return Error{"the imagegate daemon is not running (nothing answers on " + socket_path +
+                         ")"};
         }
         if (error == EACCES || error == EPERM) {
-            return Error{"permission denied on " + socket_path + ": the admin socket is root-only (use sudo)"};
+            return Error{"permission denied on " + socket_path +
+                         ": the admin socket is root-only (use sudo)"};
         }
         return Error{"cannot connect to " + socket_path + ": " + std::strerror(error)};
     }
-    std::string request = "GET " + std::string(target) + " HTTP/1.0\r\nHost: imagegate\r\nConnection: close\r\n\r\n";
+    std::string request =
+        "GET " + std::string(target) + " HTTP/1.0\r\nHost: imagegate\r\nConnection: close\r\n\r\n";
     if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) != ssize_t(request.size())) {
         int error = errno;
         ::close(fd);
@@ -56,20 +61,24 @@ Result<HttpReply> get_over_unix_socket(const std::string &socket_path, std::stri
     char buffer[16384];
     for (;;) {
         ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
-        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && errno == EINTR)
+            continue;
         if (n < 0) {
             int error = errno;
             ::close(fd);
             return Error{"no answer from " + socket_path + ": " +
                          (error == EAGAIN ? std::string("timed out") : std::strerror(error))};
         }
-        if (n == 0) break;
+        if (n == 0)
+            break;
         response.append(buffer, std::size_t(n));
-        if (response.size() > kMaxStatusBytes) break;
+        if (response.size() > kMaxStatusBytes)
+            break;
     }
     ::close(fd);
     std::size_t header_end = response.find("\r\n\r\n");
-    if (!response.starts_with("HTTP/1.") || response.size() < 12 || header_end == std::string::npos) {
+    if (!response.starts_with("HTTP/1.") || response.size() < 12 ||
+        header_end == std::string::npos) {
         return Error{"not an answer from imagegate on " + socket_path};
     }
     HttpReply reply;
@@ -79,16 +88,22 @@ Result<HttpReply> get_over_unix_socket(const std::string &socket_path, std::stri
 }
 
 std::string text_of(const json::value *v, std::string_view absent = "-") {
-    if (v == nullptr || v->is_null()) return std::string(absent);
-    if (v->is_string()) return std::string(v->get_string());
+    if (v == nullptr || v->is_null())
+        return std::string(absent);
+    if (v->is_string())
+        return std::string(v->get_string());
     return json::serialize(*v);
 }
 
 std::string duration_text(std::int64_t seconds) {
-    if (seconds < 0) return "0s";
-    if (seconds < 120) return std::to_string(seconds) + "s";
-    if (seconds < 7200) return std::to_string(seconds / 60) + "m";
-    if (seconds < 2 * 86400) return std::to_string(seconds / 3600) + "h";
+    if (seconds < 0)
+        return "0s";
+    if (seconds < 120)
+        return std::to_string(seconds) + "s";
+    if (seconds < 7200)
+        return std::to_string(seconds / 60) + "m";
+    if (seconds < 2 * 86400)
+        return std::to_string(seconds / 3600) + "h";
     return std::to_string(seconds / 86400) + "d";
 }
 
@@ -96,17 +111,21 @@ void print_text(const json::object &s) {
     auto get = [&](std::string_view key) { return s.if_contains(key); };
     const json::value *serial = get("serial");
     if (serial == nullptr || serial->is_null()) {
-        std::cout << "policy      none: no valid policy was ever loaded; image actions are denied\n";
+        std::cout
+            << "policy      none: no valid policy was ever loaded; image actions are denied\n";
     } else {
-        std::cout << "policy      " << text_of(get("organization")) << " serial " << text_of(serial) << ", "
-                  << text_of(get("mode")) << " mode\n";
+        std::cout << "policy      " << text_of(get("organization")) << " serial " << text_of(serial)
+                  << ", " << text_of(get("mode")) << " mode\n";
         std::cout << "source      " << text_of(get("source")) << "\n";
-        std::int64_t age = get("ageSeconds") && get("ageSeconds")->is_int64() ? get("ageSeconds")->get_int64() : 0;
-        std::int64_t max_age =
-            get("maxAgeSeconds") && get("maxAgeSeconds")->is_int64() ? get("maxAgeSeconds")->get_int64() : 0;
-        std::cout << "age         " << duration_text(age) << " (synced " << text_of(get("syncedAt")) << "; stale after "
-                  << duration_text(max_age) << ")";
-        if (const json::value *stale = get("stale"); stale && stale->is_bool() && stale->get_bool()) {
+        std::int64_t age =
+            get("ageSeconds") && get("ageSeconds")->is_int64() ? get("ageSeconds")->get_int64() : 0;
+        std::int64_t max_age = get("maxAgeSeconds") && get("maxAgeSeconds")->is_int64()
+                                   ? get("maxAgeSeconds")->get_int64()
+                                   : 0;
+        std::cout << "age         " << duration_text(age) << " (synced " << text_of(get("syncedAt"))
+                  << "; stale after " << duration_text(max_age) << ")";
+        if (const json::value *stale = get("stale");
+            stale && stale->is_bool() && stale->get_bool()) {
             std::cout << "  STALE: image actions are denied";
         }
         std::cout << "\n";
@@ -114,12 +133,12 @@ void print_text(const json::object &s) {
     if (const json::value *last = get("lastSync"); last && last->is_object()) {
         const json::object &o = last->get_object();
         bool ok = o.if_contains("ok") && o.at("ok").is_bool() && o.at("ok").get_bool();
-        std::cout << "last sync   " << text_of(o.if_contains("time")) << " " << (ok ? "" : "FAILED: ")
-                  << text_of(o.if_contains("result")) << "\n";
+        std::cout << "last sync   " << text_of(o.if_contains("time")) << " "
+                  << (ok ? "" : "FAILED: ") << text_of(o.if_contains("result")) << "\n";
         std::cout << "next sync   " << text_of(get("nextSync")) << "\n";
     }
-    if (const json::value *failures = get("syncFailures"); failures && !failures->is_null() &&
-                                                            json::serialize(*failures) != "0") {
+    if (const json::value *failures = get("syncFailures");
+        failures && !failures->is_null() && json::serialize(*failures) != "0") {
         std::cout << "failures    " << text_of(failures) << " sync failures since start\n";
     }
     if (const json::value *d = get("decisions"); d && d->is_object()) {
@@ -138,7 +157,8 @@ int run_status(const Args &args) {
     for (std::size_t i = 0; i < args.size(); ++i) {
         if (args[i] == "--help" || args[i] == "-h") {
             std::cout << "usage: imagegate status [--config FILE] [--json]\n\n"
-                         "The running daemon's policy source, organization, serial, age, last sync result,\n"
+                         "The running daemon's policy source, organization, serial, age, last sync "
+                         "result,\n"
                          "mode and decision counters, read from its admin socket (adminSocket).\n";
             return 0;
         } else if (args[i] == "--json") {

@@ -2,10 +2,10 @@
 
 #include <boost/json.hpp>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
-#include <cstring>
 
 namespace imagegate {
 namespace json = boost::json;
@@ -15,61 +15,84 @@ inline constexpr std::size_t kMaxConfigBytes = 1024 * 1024;
 
 Result<std::string> read_small_file(const std::string &path, std::size_t limit) {
     std::ifstream in(path, std::ios::binary);
-    if (!in) return Error{path + ": cannot open: " + std::strerror(errno)};
+    if (!in)
+        return Error{path + ": cannot open: " + std::strerror(errno)};
     // In chunks: a buffer of `limit` bytes up front costs a page fault per 4 KiB (containerd-verify
     // runs once per pull).
     std::string data;
     char chunk[65536];
     while (in.read(chunk, sizeof chunk) || in.gcount() > 0) {
         data.append(chunk, static_cast<std::size_t>(in.gcount()));
-        if (data.size() > limit) return Error{path + ": larger than " + std::to_string(limit) + " bytes"};
+        if (data.size() > limit)
+            return Error{path + ": larger than " + std::to_string(limit) + " bytes"};
     }
-    if (in.bad()) return Error{path + ": read error"};
+    if (in.bad())
+        return Error{path + ": read error"};
     return data;
 }
 } // namespace
 
 Result<Config> load_config(const std::string &path) {
     auto text = read_small_file(path, kMaxConfigBytes);
-    if (!text) return Error{text.error()};
+    if (!text)
+        return Error{text.error()};
     std::error_code ec;
     json::value root = json::parse(text.value(), ec);
-    if (ec) return Error{path + ": not valid JSON: " + ec.message()};
-    if (!root.is_object()) return Error{path + ": the configuration must be a JSON object"};
+    if (ec)
+        return Error{path + ": not valid JSON: " + ec.message()};
+    if (!root.is_object())
+        return Error{path + ": the configuration must be a JSON object"};
     Config c;
     c.path = path;
     std::string errors;
     auto fail = [&](std::string_view key, std::string_view what) {
-        errors += (errors.empty() ? "" : "; ") + std::string("$.") + std::string(key) + ": " + std::string(what);
+        errors += (errors.empty() ? "" : "; ") + std::string("$.") + std::string(key) + ": " +
+                  std::string(what);
     };
     auto str = [&](const json::value &v, std::string_view key, std::string &out) {
-        if (!v.is_string()) return fail(key, "must be a string");
+        if (!v.is_string())
+            return fail(key, "must be a string");
         out = std::string(v.as_string());
     };
-    auto num = [&](const json::value &v, std::string_view key, std::int64_t &out, std::int64_t min) {
-        if (!v.is_int64() || v.as_int64() < min) return fail(key, "must be an integer >= " + std::to_string(min));
+    auto num = [&](const json::value &v, std::string_view key, std::int64_t &out,
+                   std::int64_t min) {
+        if (!v.is_int64() || v.as_int64() < min)
+            return fail(key, "must be an integer >= " + std::to_string(min));
         out = v.as_int64();
     };
     for (const auto &kv : root.as_object()) {
         std::string_view k = kv.key();
         const json::value &v = kv.value();
-        if (k == "socket") str(v, k, c.socket);
-        else if (k == "policyFile") str(v, k, c.policy_file);
-        else if (k == "policyUrl") str(v, k, c.policy_url);
-        else if (k == "publicKey") str(v, k, c.public_key);
-        else if (k == "caFile") str(v, k, c.ca_file);
-        else if (k == "organization") str(v, k, c.organization);
-        else if (k == "cacheDir") str(v, k, c.cache_dir);
-        else if (k == "refreshSeconds") num(v, k, c.refresh_seconds, 1);
-        else if (k == "maxAgeSeconds") num(v, k, c.max_age_seconds, 1);
-        else if (k == "decisionLog") str(v, k, c.decision_log);
-        else if (k == "decisionLogMaxBytes") num(v, k, c.decision_log_max_bytes, 4096);
+        if (k == "socket")
+            str(v, k, c.socket);
+        else if (k == "policyFile")
+            str(v, k, c.policy_file);
+        else if (k == "policyUrl")
+            str(v, k, c.policy_url);
+        else if (k == "publicKey")
+            str(v, k, c.public_key);
+        else if (k == "caFile")
+            str(v, k, c.ca_file);
+        else if (k == "organization")
+            str(v, k, c.organization);
+        else if (k == "cacheDir")
+            str(v, k, c.cache_dir);
+        else if (k == "refreshSeconds")
+            num(v, k, c.refresh_seconds, 1);
+        else if (k == "maxAgeSeconds")
+            num(v, k, c.max_age_seconds, 1);
+        else if (k == "decisionLog")
+            str(v, k, c.decision_log);
+        else if (k == "decisionLogMaxBytes")
+            num(v, k, c.decision_log_max_bytes, 4096);
         else if (k == "decisionLogFiles") {
             std::int64_t n = c.decision_log_files;
             num(v, k, n, 1);
             c.decision_log_files = static_cast<int>(std::min<std::int64_t>(n, 100));
-        } else if (k == "adminSocket") str(v, k, c.admin_socket);
-        else if (k == "containerdUser") str(v, k, c.containerd_user);
+        } else if (k == "adminSocket")
+            str(v, k, c.admin_socket);
+        else if (k == "containerdUser")
+            str(v, k, c.containerd_user);
         else if (k == "dockerSockets") {
             if (!v.is_array()) {
                 fail(k, "must be an array of strings");
@@ -77,33 +100,43 @@ Result<Config> load_config(const std::string &path) {
             }
             c.docker_sockets.clear();
             for (const auto &s : v.as_array()) {
-                if (!s.is_string()) fail(k, "must be an array of strings");
-                else c.docker_sockets.emplace_back(s.as_string());
+                if (!s.is_string())
+                    fail(k, "must be an array of strings");
+                else
+                    c.docker_sockets.emplace_back(s.as_string());
             }
         } else {
             fail(k, "unknown key");
         }
     }
-    if (!c.policy_file.empty() && !c.policy_url.empty()) fail("policyUrl", "policyFile and policyUrl are alternatives: set one");
+    if (!c.policy_file.empty() && !c.policy_url.empty())
+        fail("policyUrl", "policyFile and policyUrl are alternatives: set one");
     if (!c.policy_url.empty()) {
-        if (c.public_key.empty()) fail("publicKey", "required with policyUrl");
-        if (c.cache_dir.empty()) fail("cacheDir", "required with policyUrl");
-        if (!c.policy_url.starts_with("https://")) fail("policyUrl", "must be an https:// URL");
+        if (c.public_key.empty())
+            fail("publicKey", "required with policyUrl");
+        if (c.cache_dir.empty())
+            fail("cacheDir", "required with policyUrl");
+        if (!c.policy_url.starts_with("https://"))
+            fail("policyUrl", "must be an https:// URL");
     }
-    if (!errors.empty()) return Error{path + ": " + errors};
+    if (!errors.empty())
+        return Error{path + ": " + errors};
     return c;
 }
 
 Result<Config> resolve_config(const std::string &config_flag, const std::string &policy_flag) {
-    if (!config_flag.empty() && !policy_flag.empty()) return Error{"--config and --policy are alternatives: give one"};
+    if (!config_flag.empty() && !policy_flag.empty())
+        return Error{"--config and --policy are alternatives: give one"};
     if (!policy_flag.empty()) {
         Config c;
         c.policy_file = policy_flag;
         return c;
     }
-    if (!config_flag.empty()) return load_config(config_flag);
+    if (!config_flag.empty())
+        return load_config(config_flag);
     std::error_code ec;
-    if (std::filesystem::exists(kDefaultConfigPath, ec)) return load_config(kDefaultConfigPath);
+    if (std::filesystem::exists(kDefaultConfigPath, ec))
+        return load_config(kDefaultConfigPath);
     return Config{};
 }
 

@@ -502,7 +502,8 @@ VerifierCacheKey verifier_cache_key(const Config &config, std::chrono::system_cl
                                     const std::string &imagegate_binary) {
     VerifierCacheKey k;
     // A policy given without a configuration file (--policy) is for trying: nothing is written.
-    if (config.path.empty()) return k;
+    if (config.path.empty())
+        return k;
     std::vector<std::string> sources;
     if (!config.policy_url.empty()) {
         sources = {join(config.cache_dir, kCacheBundleFile),

@@ -44,7 +44,7 @@ Result<ActivePolicy> parse_verifier_policy(std::string_view text, std::string_vi
                                            std::optional<std::string_view> only_for = std::nullopt);
 
 struct VerifierCacheKey {
-    std::string key;       // empty: this configuration is not cached (--policy, no configuration file)
+    std::string key; // empty: this configuration is not cached (--policy, no configuration file)
     bool storable = false; // false while a source changed in the last kVerifierCacheSettle
 };
 

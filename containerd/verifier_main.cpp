@@ -8,8 +8,8 @@
 // policy change, which also stores the compact form. Standard input is not read before the
 // hand-over.
 #include "common/config.hpp"
-#include "containerd/verify.hpp"
 #include "containerd/verifier_cache.hpp"
+#include "containerd/verify.hpp"
 
 #include <unistd.h>
 

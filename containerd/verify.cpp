@@ -428,8 +428,9 @@ int verify(const Args &argv, const VerifierPolicyLoader &load) {
                 blocked_pull(a.name, "cannot load the policy: " + active.error(), kVerifyNoPolicy);
         } else {
             const ActivePolicy *policy = active.value().get();
-            verdict = judge_pull(a.name, config->containerd_user, policy,
-                                 policy_problem(policy, config.value().max_age_seconds, Clock::now()));
+            verdict =
+                judge_pull(a.name, config->containerd_user, policy,
+                           policy_problem(policy, config.value().max_age_seconds, Clock::now()));
             context.organization = policy->policy->organization;
             context.policy_serial = policy->policy->serial;
             context.audit = verdict.audit;

@@ -8,7 +8,8 @@ namespace imagegate {
 
 void append_rfc3339_now(std::string &out) {
     auto now = std::chrono::system_clock::now();
-    auto ms_total = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
+    auto ms_total =
+        std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
     std::time_t t = static_cast<std::time_t>(ms_total / 1000);
     int ms = static_cast<int>(ms_total % 1000);
     // The date and time to the second, formatted once a second per thread (gmtime_r and
@@ -45,15 +46,26 @@ void append_json_string(std::string &out, std::string_view s) {
     std::size_t run = 0; // start of the pending run of plain characters
     for (std::size_t i = 0; i < s.size(); ++i) {
         unsigned char c = static_cast<unsigned char>(s[i]);
-        if (c >= 0x20 && c != '"' && c != '\\') continue;
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
         out.append(s.data() + run, i - run);
         run = i + 1;
         switch (c) {
-        case '"': out += "\\\""; break;
-        case '\\': out += "\\\\"; break;
-        case '\n': out += "\\n"; break;
-        case '\r': out += "\\r"; break;
-        case '\t': out += "\\t"; break;
+        case '"':
+            out += "\\\"";
+            break;
+        case '\\':
+            out += "\\\\";
+            break;
+        case '\n':
+            out += "\\n";
+            break;
+        case '\r':
+            out += "\\r";
+            break;
+        case '\t':
+            out += "\\t";
+            break;
         default:
             out += "\\u00";
             out.push_back(hex[c >> 4]);
@@ -109,7 +121,8 @@ std::string image_decision_line(const ImageDecision &i, const LogContext &c) {
 }
 
 std::string rotated_log_name(const std::string &path, int index) {
-    if (index == 0) return path;
+    if (index == 0)
+        return path;
     std::string base = path, ext;
     auto dot = path.rfind('.');
     auto slash = path.find_last_of('/');

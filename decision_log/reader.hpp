@@ -89,10 +89,10 @@ struct ScanOptions {
 };
 
 struct ScanSummary {
-    std::vector<std::string> files;   // read, oldest first
-    std::uint64_t lines = 0;          // lines read (a file left out whole by since_ms is not read)
-    std::uint64_t records = 0;        // records handed to the visitors
-    std::uint64_t skipped = 0;        // torn, not JSON, not a decision record, too long
+    std::vector<std::string> files; // read, oldest first
+    std::uint64_t lines = 0;        // lines read (a file left out whole by since_ms is not read)
+    std::uint64_t records = 0;      // records handed to the visitors
+    std::uint64_t skipped = 0;      // torn, not JSON, not a decision record, too long
     std::vector<SkippedLine> skipped_examples; // the first few, in file order
     std::int64_t first_ms = std::numeric_limits<std::int64_t>::max(); // of the records handed on
     std::int64_t last_ms = std::numeric_limits<std::int64_t>::min();
@@ -104,7 +104,8 @@ using RecordVisitor = std::function<void(const LogRecord &)>;
 // Reads FILES as one log, in order. The bytes are split into visitors.size() consecutive
 // parts read in parallel, one thread each; part i hands its records, in log order, to
 // visitors[i]. An error names the file that cannot be read.
-Result<ScanSummary> scan_decision_log(const std::vector<std::string> &files, const ScanOptions &options,
+Result<ScanSummary> scan_decision_log(const std::vector<std::string> &files,
+                                      const ScanOptions &options,
                                       const std::vector<RecordVisitor> &visitors);
 
 // "30m", "24h", "7d" (also s and w) → seconds; the error quotes the text.
@@ -127,7 +128,9 @@ class Interner {
     Interner &operator=(Interner &&) = default;
 
     std::uint32_t id(std::string_view text);
-    std::string_view name(std::uint32_t id) const { return names_[id]; } // valid as long as the Interner
+    std::string_view name(std::uint32_t id) const {
+        return names_[id];
+    } // valid as long as the Interner
     std::size_t size() const { return names_.size(); }
 
   private:
@@ -152,7 +155,8 @@ class Interner {
 template <class V> class NumberTable {
   public:
     V &operator[](std::uint64_t key) {
-        if ((size_ + 1) * 2 > slots_.size()) grow();
+        if ((size_ + 1) * 2 > slots_.size())
+            grow();
         Slot &slot = find(key);
         if (slot.key == kEmpty) {
             slot.key = key;
@@ -163,7 +167,8 @@ template <class V> class NumberTable {
     std::size_t size() const { return size_; }
     template <class F> void for_each(F &&f) const {
         for (const Slot &slot : slots_) {
-            if (slot.key != kEmpty) f(slot.key, slot.value);
+            if (slot.key != kEmpty)
+                f(slot.key, slot.value);
         }
     }
 
@@ -183,14 +188,16 @@ template <class V> class NumberTable {
         h *= 0x94d049bb133111ebULL;
         h ^= h >> 31;
         for (std::size_t i = h & mask;; i = (i + 1) & mask) {
-            if (slots_[i].key == key || slots_[i].key == kEmpty) return slots_[i];
+            if (slots_[i].key == key || slots_[i].key == kEmpty)
+                return slots_[i];
         }
     }
     void grow() {
         std::vector<Slot> old = std::move(slots_);
         slots_.assign(std::max<std::size_t>(1024, old.size() * 2), Slot{});
         for (Slot &slot : old) {
-            if (slot.key != kEmpty) find(slot.key) = std::move(slot);
+            if (slot.key != kEmpty)
+                find(slot.key) = std::move(slot);
         }
     }
     std::vector<Slot> slots_;

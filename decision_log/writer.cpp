@@ -26,16 +26,21 @@ inline constexpr std::size_t kBufferBytes = 256 * 1024;
 inline constexpr auto kGather = std::chrono::microseconds(500);
 } // namespace
 
-DecisionLog::DecisionLog(const std::string &path, std::size_t max_bytes, int max_files, bool asynchronous)
+DecisionLog::DecisionLog(const std::string &path, std::size_t max_bytes, int max_files,
+                         bool asynchronous)
     : path_(path), max_bytes_(max_bytes), max_files_(max_files), asynchronous_(asynchronous) {
-    if (path.empty()) return;
+    if (path.empty())
+        return;
     std::error_code ec;
     std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
     fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (fd_ < 0) throw std::runtime_error("cannot open the decision log " + path + ": " + std::strerror(errno));
+    if (fd_ < 0)
+        throw std::runtime_error("cannot open the decision log " + path + ": " +
+                                 std::strerror(errno));
     enabled_ = true;
     struct stat st {};
-    if (::fstat(fd_, &st) == 0) size_ = static_cast<std::size_t>(st.st_size);
+    if (::fstat(fd_, &st) == 0)
+        size_ = static_cast<std::size_t>(st.st_size);
     if (asynchronous_) {
         pending_.reserve(kBufferBytes);
         writing_.reserve(kBufferBytes);
@@ -52,20 +57,24 @@ DecisionLog::~DecisionLog() {
         wake_.notify_one();
         writer_.join();
     }
-    if (fd_ >= 0) ::close(fd_);
+    if (fd_ >= 0)
+        ::close(fd_);
 }
 
 void DecisionLog::write_image(const ImageDecision &i, const LogContext &c) {
-    if (!enabled_) return;
+    if (!enabled_)
+        return;
     append(image_decision_line(i, c));
 }
 
 void DecisionLog::write(const Decision &d, const LogContext &c) {
-    if (!enabled_) return;
+    if (!enabled_)
+        return;
     bool logged_denial = false;
     for (const auto &i : d.images) {
         write_image(i, c);
-        if (!i.allow) logged_denial = true;
+        if (!i.allow)
+            logged_denial = true;
     }
     // A denial that no image line explains (hardening, protocol, sign-in, no policy).
     if (d.policy_denied && !logged_denial)
@@ -87,14 +96,16 @@ void DecisionLog::append(std::string line) {
     bool was_empty = pending_.empty();
     pending_ += line; // into the buffer's capacity, never replacing it
     ++appended_;
-    if (was_empty) wake_.notify_one();
+    if (was_empty)
+        wake_.notify_one();
 }
 
 void DecisionLog::writer_loop() {
     std::unique_lock lock(mutex_);
     while (true) {
         wake_.wait(lock, [&] { return !pending_.empty() || stop_; });
-        if (pending_.empty()) break; // stopping, nothing left
+        if (pending_.empty())
+            break; // stopping, nothing left
         if (!stop_ && !flushing_) {
             lock.unlock();
             std::this_thread::sleep_for(kGather);
@@ -119,7 +130,8 @@ void DecisionLog::writer_loop() {
 }
 
 void DecisionLog::flush() {
-    if (!asynchronous_ || !enabled_) return;
+    if (!asynchronous_ || !enabled_)
+        return;
     std::unique_lock lock(mutex_);
     std::uint64_t target = appended_;
     flushing_ = true;
@@ -148,7 +160,8 @@ void DecisionLog::write_out(std::string_view lines) {
         std::string_view chunk = lines.substr(0, take);
         while (!chunk.empty()) {
             ssize_t n = ::write(fd_, chunk.data(), chunk.size());
-            if (n < 0 && errno == EINTR) continue;
+            if (n < 0 && errno == EINTR)
+                continue;
             if (n <= 0) {
                 spdlog::error("cannot write the decision log {}: {}", path_, std::strerror(errno));
                 return;
@@ -165,10 +178,13 @@ void DecisionLog::write_out(std::string_view lines) {
 void DecisionLog::rotate() {
     for (int i = max_files_; i > 0; --i) {
         std::string from = rotated_log_name(path_, i - 1);
-        if (::access(from.c_str(), F_OK) == 0 && ::rename(from.c_str(), rotated_log_name(path_, i).c_str()) != 0)
+        if (::access(from.c_str(), F_OK) == 0 &&
+            ::rename(from.c_str(), rotated_log_name(path_, i).c_str()) != 0)
             spdlog::error("cannot rotate {}: {}", from, std::strerror(errno));
     }
-    int fd = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | (max_files_ == 0 ? O_TRUNC : 0), 0644);
+    int fd =
+        ::open(path_.c_str(),
+               O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | (max_files_ == 0 ? O_TRUNC : 0), 0644);
     if (fd < 0) {
         spdlog::error("cannot reopen the decision log {}: {}", path_, std::strerror(errno));
         size_ = 0; // keep writing to the old file rather than spin

@@ -15,10 +15,11 @@ namespace imagegate {
 
 class DecisionLog {
   public:
-    // An empty path disables the log. Throws std::runtime_error naming the path when it cannot open.
-    // `asynchronous` (the daemon): a background thread writes the lines in batches, off the
+    // An empty path disables the log. Throws std::runtime_error naming the path when it cannot
+    // open. `asynchronous` (the daemon): a background thread writes the lines in batches, off the
     // request path; a request only appends to a buffer (and waits only if 8 MiB are pending).
-    DecisionLog(const std::string &path, std::size_t max_bytes, int max_files, bool asynchronous = false);
+    DecisionLog(const std::string &path, std::size_t max_bytes, int max_files,
+                bool asynchronous = false);
     ~DecisionLog();
     DecisionLog(const DecisionLog &) = delete;
     DecisionLog &operator=(const DecisionLog &) = delete;
@@ -46,8 +47,8 @@ class DecisionLog {
 
     std::mutex mutex_; // the pending lines
     std::condition_variable wake_, drained_;
-    std::string pending_;  // appended by requests (mutex_)
-    std::string writing_;  // the writer thread's own: the batch being written
+    std::string pending_; // appended by requests (mutex_)
+    std::string writing_; // the writer thread's own: the batch being written
     std::uint64_t appended_ = 0, written_ = 0;
     bool flushing_ = false, stop_ = false;
     std::thread writer_;

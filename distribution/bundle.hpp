@@ -61,7 +61,7 @@ Result<VerifiedBundle> verify_bundle(std::string_view bundle_bytes, const Signin
 
 // What a verified bundle must also satisfy to replace the policy in force (SPEC §3).
 struct AcceptanceRules {
-    std::string organization;                 // empty: any (nothing pinned yet)
+    std::string organization;                   // empty: any (nothing pinned yet)
     std::optional<std::int64_t> minimum_serial; // the cached serial: lower is a rollback
 };
 

@@ -10,30 +10,36 @@ namespace imagegate {
 
 Result<std::string> read_file(const std::string &path, std::size_t limit) {
     std::ifstream in(path, std::ios::binary);
-    if (!in) return Error{path + ": cannot open: " + std::strerror(errno)};
+    if (!in)
+        return Error{path + ": cannot open: " + std::strerror(errno)};
     // In chunks: a buffer of `limit` bytes up front costs a page fault per 4 KiB (containerd-verify
     // runs once per pull).
     std::string data;
     char chunk[65536];
     while (in.read(chunk, sizeof chunk) || in.gcount() > 0) {
         data.append(chunk, static_cast<std::size_t>(in.gcount()));
-        if (data.size() > limit) return Error{path + ": larger than " + std::to_string(limit) + " bytes"};
+        if (data.size() > limit)
+            return Error{path + ": larger than " + std::to_string(limit) + " bytes"};
     }
-    if (in.bad()) return Error{path + ": read error"};
+    if (in.bad())
+        return Error{path + ": read error"};
     return data;
 }
 
 namespace {
-Result<std::shared_ptr<const ActivePolicy>> from_text(std::string_view text, const std::string &source,
-                                                      const std::string &name, Clock::time_point synced_at,
-                                                      std::vector<std::string> *warnings) {
+Result<std::shared_ptr<const ActivePolicy>>
+from_text(std::string_view text, const std::string &source, const std::string &name,
+          Clock::time_point synced_at, std::vector<std::string> *warnings) {
     PolicyLoad load = load_policy(text, false);
     std::string errors;
     for (const auto &d : load.diagnostics) {
-        if (d.severity == Diagnostic::Severity::Error) errors += (errors.empty() ? "" : "; ") + d.path + ": " + d.message;
-        else if (warnings) warnings->push_back(name + ": " + d.str());
+        if (d.severity == Diagnostic::Severity::Error)
+            errors += (errors.empty() ? "" : "; ") + d.path + ": " + d.message;
+        else if (warnings)
+            warnings->push_back(name + ": " + d.str());
     }
-    if (!load.policy) return Error{name + ": invalid policy: " + errors};
+    if (!load.policy)
+        return Error{name + ": invalid policy: " + errors};
     auto active = std::make_shared<ActivePolicy>();
     active->policy = load.policy;
     active->source = source;
@@ -42,11 +48,12 @@ Result<std::shared_ptr<const ActivePolicy>> from_text(std::string_view text, con
 }
 } // namespace
 
-Result<std::shared_ptr<const ActivePolicy>> load_configured_policy(const Config &config,
-                                                                  std::vector<std::string> *warnings) {
+Result<std::shared_ptr<const ActivePolicy>>
+load_configured_policy(const Config &config, std::vector<std::string> *warnings) {
     if (!config.policy_url.empty()) {
         auto cached = load_policy_cache(config);
-        if (!cached) return Error{cached.error()};
+        if (!cached)
+            return Error{cached.error()};
         auto active = std::make_shared<ActivePolicy>();
         active->policy = cached->bundle.policy;
         active->source = "cache:" + cached->path;
@@ -55,10 +62,13 @@ Result<std::shared_ptr<const ActivePolicy>> load_configured_policy(const Config 
     }
     if (!config.policy_file.empty()) {
         auto text = read_file(config.policy_file, kMaxPolicyFileBytes);
-        if (!text) return Error{text.error()};
-        return from_text(text.value(), "file:" + config.policy_file, config.policy_file, Clock::now(), warnings);
+        if (!text)
+            return Error{text.error()};
+        return from_text(text.value(), "file:" + config.policy_file, config.policy_file,
+                         Clock::now(), warnings);
     }
-    return from_text(default_policy_json(), "default", "the shipped default policy", Clock::now(), warnings);
+    return from_text(default_policy_json(), "default", "the shipped default policy", Clock::now(),
+                     warnings);
 }
 
 } // namespace imagegate

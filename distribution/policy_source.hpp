@@ -17,7 +17,7 @@ inline constexpr std::size_t kMaxPolicyFileBytes = 64 * 1024 * 1024;
 Result<std::string> read_file(const std::string &path, std::size_t limit);
 
 // Loads the configured policy. Warnings (unknown keys) go to `warnings`.
-Result<std::shared_ptr<const ActivePolicy>> load_configured_policy(const Config &config,
-                                                                  std::vector<std::string> *warnings = nullptr);
+Result<std::shared_ptr<const ActivePolicy>>
+load_configured_policy(const Config &config, std::vector<std::string> *warnings = nullptr);
 
 } // namespace imagegate

@@ -9,7 +9,8 @@ namespace imagegate {
 
 void PolicyStore::publish(std::shared_ptr<const ActivePolicy> next) {
     auto previous = current_.exchange(std::move(next), std::memory_order_acq_rel);
-    if (!previous) return;
+    if (!previous)
+        return;
     // Requests that still hold the previous policy finish within milliseconds; wait at most
     // 2 s for them so that the free (and malloc_trim) happen here, not on a request thread.
     for (int i = 0; i < 2000 && previous.use_count() > 1; ++i)

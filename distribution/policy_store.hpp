@@ -21,7 +21,9 @@ struct SyncStatus {
 
 class PolicyStore {
   public:
-    std::shared_ptr<const ActivePolicy> current() const { return current_.load(std::memory_order_acquire); }
+    std::shared_ptr<const ActivePolicy> current() const {
+        return current_.load(std::memory_order_acquire);
+    }
     // Swaps `next` in. The previous policy is freed here, on the publishing thread, once the
     // requests that still hold it are done (bounded wait): a request thread never pays for
     // freeing a large policy. Then the freed memory goes back to the system.
@@ -36,7 +38,8 @@ class PolicyStore {
         status_.next_attempt = next;
         status_.last_ok = ok;
         status_.last_result = std::move(result);
-        if (!ok) ++status_.failures;
+        if (!ok)
+            ++status_.failures;
     }
 
   private:

@@ -26,10 +26,13 @@ constexpr const char *kCacheLockFile = ".lock";
 constexpr std::string_view kTempMarker = ".tmp.";
 constexpr std::size_t kMaxStateBytes = 64 * 1024;
 
-std::string errno_text(int error) { return std::strerror(error); }
+std::string errno_text(int error) {
+    return std::strerror(error);
+}
 
 std::string join_path(const std::string &dir, std::string_view name) {
-    if (!dir.empty() && dir.back() == '/') return dir + std::string(name);
+    if (!dir.empty() && dir.back() == '/')
+        return dir + std::string(name);
     return dir + "/" + std::string(name);
 }
 
@@ -44,24 +47,29 @@ std::string rfc3339(Clock::time_point when) {
 
 // Reads at most `limit` bytes; more is an error (a cache file is never that large).
 // `missing` tells a file that does not exist from one that cannot be read.
-Result<std::string> read_file_limited(const std::string &path, std::size_t limit, bool *missing = nullptr) {
-    if (missing) *missing = false;
+Result<std::string> read_file_limited(const std::string &path, std::size_t limit,
+                                      bool *missing = nullptr) {
+    if (missing)
+        *missing = false;
     int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0) {
-        if (missing) *missing = errno == ENOENT;
+        if (missing)
+            *missing = errno == ENOENT;
         return Error{path + ": " + errno_text(errno)};
     }
     std::string data;
     char buffer[65536];
     for (;;) {
         ssize_t n = ::read(fd, buffer, sizeof buffer);
-        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && errno == EINTR)
+            continue;
         if (n < 0) {
             int error = errno;
             ::close(fd);
             return Error{path + ": " + errno_text(error)};
         }
-        if (n == 0) break;
+        if (n == 0)
+            break;
         if (data.size() + std::size_t(n) > limit) {
             ::close(fd);
             return Error{path + ": larger than " + std::to_string(limit) + " bytes"};
@@ -77,9 +85,11 @@ Result<std::string> read_file_limited(const std::string &path, std::size_t limit
 std::optional<std::string> write_file_atomically(const std::string &dir, std::string_view name,
                                                  std::string_view bytes) {
     std::string target = join_path(dir, name);
-    std::string temp = join_path(dir, "." + std::string(name) + std::string(kTempMarker) + "XXXXXX");
+    std::string temp =
+        join_path(dir, "." + std::string(name) + std::string(kTempMarker) + "XXXXXX");
     int fd = ::mkostemp(temp.data(), O_CLOEXEC); // mode 0600
-    if (fd < 0) return "cannot create a file in " + dir + ": " + errno_text(errno);
+    if (fd < 0)
+        return "cannot create a file in " + dir + ": " + errno_text(errno);
     auto fail = [&](std::string what) {
         int error = errno;
         ::close(fd);
@@ -89,11 +99,14 @@ std::optional<std::string> write_file_atomically(const std::string &dir, std::st
     std::size_t written = 0;
     while (written < bytes.size()) {
         ssize_t n = ::write(fd, bytes.data() + written, bytes.size() - written);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) return fail("cannot write");
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return fail("cannot write");
         written += std::size_t(n);
     }
-    if (::fsync(fd) != 0) return fail("cannot write");
+    if (::fsync(fd) != 0)
+        return fail("cannot write");
     if (::close(fd) != 0) {
         int error = errno;
         ::unlink(temp.c_str());
@@ -119,18 +132,23 @@ std::optional<std::string> prepare_cache_dir(const std::string &dir) {
     for (std::size_t pos = 0; pos != std::string::npos;) {
         pos = dir.find('/', pos + 1);
         partial = dir.substr(0, pos);
-        if (partial.empty()) continue;
+        if (partial.empty())
+            continue;
         bool last = pos == std::string::npos || pos + 1 == dir.size();
         if (::mkdir(partial.c_str(), last ? 0700 : 0755) != 0 && errno != EEXIST) {
             return "cannot create " + partial + ": " + errno_text(errno);
         }
-        if (last) break;
+        if (last)
+            break;
     }
     struct stat st {};
-    if (::stat(dir.c_str(), &st) != 0) return "cannot use " + dir + ": " + errno_text(errno);
-    if (!S_ISDIR(st.st_mode)) return dir + " is not a directory";
+    if (::stat(dir.c_str(), &st) != 0)
+        return "cannot use " + dir + ": " + errno_text(errno);
+    if (!S_ISDIR(st.st_mode))
+        return dir + " is not a directory";
     if (st.st_uid != ::geteuid()) {
-        return dir + " is owned by uid " + std::to_string(st.st_uid) + ", not by this process's user";
+        return dir + " is owned by uid " + std::to_string(st.st_uid) +
+               ", not by this process's user";
     }
     if ((st.st_mode & 077) != 0 && ::chmod(dir.c_str(), 0700) != 0) {
         return "cannot make " + dir + " private (mode 0700): " + errno_text(errno);
@@ -149,7 +167,8 @@ class CacheLock {
         }
     }
     ~CacheLock() {
-        if (fd_ >= 0) ::close(fd_);
+        if (fd_ >= 0)
+            ::close(fd_);
     }
     CacheLock(const CacheLock &) = delete;
     CacheLock &operator=(const CacheLock &) = delete;
@@ -161,7 +180,8 @@ class CacheLock {
 // Leftovers of a write that a crash (kill -9, power loss) cut short.
 void remove_stale_temp_files(const std::string &dir) {
     DIR *d = ::opendir(dir.c_str());
-    if (d == nullptr) return;
+    if (d == nullptr)
+        return;
     while (dirent *entry = ::readdir(d)) {
         std::string_view name = entry->d_name;
         if (name.starts_with(".") && name.find(kTempMarker) != std::string_view::npos) {
@@ -188,7 +208,8 @@ CacheState parse_state(std::string_view text, std::string &problem) {
     state.url = string_of("url");
     state.etag = string_of("etag");
     state.bundle_sha256 = string_of("bundleSha256");
-    if (const json::value *v = o->if_contains("highestSerial"); v && v->is_int64()) state.highest_serial = v->get_int64();
+    if (const json::value *v = o->if_contains("highestSerial"); v && v->is_int64())
+        state.highest_serial = v->get_int64();
     if (const json::value *v = o->if_contains("lastSync"); v && v->is_int64()) {
         state.last_sync = Clock::time_point(std::chrono::seconds(v->get_int64()));
     }
@@ -198,11 +219,14 @@ CacheState parse_state(std::string_view text, std::string &problem) {
 std::string serialize_state(const CacheState &state) {
     json::object o;
     o["organization"] = state.organization;
-    if (state.highest_serial) o["highestSerial"] = *state.highest_serial;
+    if (state.highest_serial)
+        o["highestSerial"] = *state.highest_serial;
     o["url"] = state.url;
     o["etag"] = state.etag;
     o["bundleSha256"] = state.bundle_sha256;
-    o["lastSync"] = std::chrono::duration_cast<std::chrono::seconds>(state.last_sync.time_since_epoch()).count();
+    o["lastSync"] =
+        std::chrono::duration_cast<std::chrono::seconds>(state.last_sync.time_since_epoch())
+            .count();
     o["lastSyncTime"] = rfc3339(state.last_sync); // for people reading the file
     return json::serialize(o) + "\n";
 }
@@ -212,12 +236,14 @@ CacheState read_state(const std::string &dir) {
     bool missing = false;
     auto text = read_file_limited(path, kMaxStateBytes, &missing);
     if (!text) {
-        if (!missing) spdlog::warn("policy cache: cannot read {}: {}", path, text.error());
+        if (!missing)
+            spdlog::warn("policy cache: cannot read {}: {}", path, text.error());
         return {};
     }
     std::string problem;
     CacheState state = parse_state(text.value(), problem);
-    if (!problem.empty()) spdlog::warn("policy cache: ignoring {}: {}", path, problem);
+    if (!problem.empty())
+        spdlog::warn("policy cache: ignoring {}: {}", path, problem);
     return state;
 }
 
@@ -230,8 +256,9 @@ struct HttpsUrl {
 Result<HttpsUrl> parse_https_url(std::string_view url) {
     constexpr std::string_view scheme = "https://";
     if (url.size() < scheme.size() ||
-        !std::equal(scheme.begin(), scheme.end(), url.begin(),
-                    [](char a, char b) { return a == std::tolower(static_cast<unsigned char>(b)); })) {
+        !std::equal(scheme.begin(), scheme.end(), url.begin(), [](char a, char b) {
+            return a == std::tolower(static_cast<unsigned char>(b));
+        })) {
         return Error{"policyUrl must be an https:// URL: " + std::string(url)};
     }
     std::string_view rest = url.substr(scheme.size());
@@ -243,29 +270,36 @@ Result<HttpsUrl> parse_https_url(std::string_view url) {
         target = target.substr(0, target.find('#'));
         out.target = target.starts_with("/") ? std::string(target) : "/" + std::string(target);
     }
-    if (authority.find('@') != std::string_view::npos) return Error{"policyUrl must not carry credentials"};
+    if (authority.find('@') != std::string_view::npos)
+        return Error{"policyUrl must not carry credentials"};
     std::string_view port;
     if (authority.starts_with("[")) {
         std::size_t close = authority.find(']');
-        if (close == std::string_view::npos) return Error{"policyUrl has a bad host: " + std::string(url)};
+        if (close == std::string_view::npos)
+            return Error{"policyUrl has a bad host: " + std::string(url)};
         out.host = std::string(authority.substr(1, close - 1));
         if (close + 1 < authority.size()) {
-            if (authority[close + 1] != ':') return Error{"policyUrl has a bad host: " + std::string(url)};
+            if (authority[close + 1] != ':')
+                return Error{"policyUrl has a bad host: " + std::string(url)};
             port = authority.substr(close + 2);
         }
     } else {
         std::size_t colon = authority.find(':');
         out.host = std::string(authority.substr(0, colon));
-        if (colon != std::string_view::npos) port = authority.substr(colon + 1);
+        if (colon != std::string_view::npos)
+            port = authority.substr(colon + 1);
     }
-    if (out.host.empty()) return Error{"policyUrl has no host: " + std::string(url)};
+    if (out.host.empty())
+        return Error{"policyUrl has no host: " + std::string(url)};
     if (!port.empty()) {
         int value = 0;
         for (char c : port) {
-            if (c < '0' || c > '9' || value > 65535) return Error{"policyUrl has a bad port: " + std::string(url)};
+            if (c < '0' || c > '9' || value > 65535)
+                return Error{"policyUrl has a bad port: " + std::string(url)};
             value = value * 10 + (c - '0');
         }
-        if (value == 0 || value > 65535) return Error{"policyUrl has a bad port: " + std::string(url)};
+        if (value == 0 || value > 65535)
+            return Error{"policyUrl has a bad port: " + std::string(url)};
         out.port = value;
     }
     return out;
@@ -274,14 +308,27 @@ Result<HttpsUrl> parse_https_url(std::string_view url) {
 std::string describe_http_status(int status) {
     std::string text = "policy server answered HTTP " + std::to_string(status);
     switch (status) {
-    case 401: text += " (Unauthorized)"; break;
-    case 403: text += " (Forbidden)"; break;
-    case 404: text += " (Not Found)"; break;
-    case 500: text += " (Internal Server Error)"; break;
-    case 502: text += " (Bad Gateway)"; break;
-    case 503: text += " (Service Unavailable)"; break;
+    case 401:
+        text += " (Unauthorized)";
+        break;
+    case 403:
+        text += " (Forbidden)";
+        break;
+    case 404:
+        text += " (Not Found)";
+        break;
+    case 500:
+        text += " (Internal Server Error)";
+        break;
+    case 502:
+        text += " (Bad Gateway)";
+        break;
+    case 503:
+        text += " (Service Unavailable)";
+        break;
     default:
-        if (status >= 300 && status < 400) text += " (a redirect: set policyUrl to the final URL)";
+        if (status >= 300 && status < 400)
+            text += " (a redirect: set policyUrl to the final URL)";
         break;
     }
     return text;
@@ -292,7 +339,8 @@ std::string describe_http_status(int status) {
 void FetchInterrupt::interrupt() {
     std::lock_guard lock(mutex_);
     interrupted_ = true;
-    if (stop_fetch_) stop_fetch_();
+    if (stop_fetch_)
+        stop_fetch_();
 }
 
 void FetchInterrupt::set_current(std::function<void()> stop_fetch) {
@@ -300,7 +348,8 @@ void FetchInterrupt::set_current(std::function<void()> stop_fetch) {
     stop_fetch_ = std::move(stop_fetch);
 }
 
-FetchResponse fetch_https(const Config &config, const FetchRequest &request, FetchInterrupt *interrupt) {
+FetchResponse fetch_https(const Config &config, const FetchRequest &request,
+                          FetchInterrupt *interrupt) {
     FetchResponse out;
     auto url = parse_https_url(request.url);
     if (!url) {
@@ -313,7 +362,8 @@ FetchResponse fetch_https(const Config &config, const FetchRequest &request, Fet
     }
     httplib::SSLClient client(url->host, url->port);
     client.enable_server_certificate_verification(true);
-    if (!config.ca_file.empty()) client.set_ca_cert_path(config.ca_file); // replaces the system CAs
+    if (!config.ca_file.empty())
+        client.set_ca_cert_path(config.ca_file); // replaces the system CAs
     client.set_connection_timeout(kFetchConnectTimeout);
     client.set_read_timeout(kFetchReadTimeout);
     client.set_write_timeout(kFetchConnectTimeout);
@@ -321,13 +371,15 @@ FetchResponse fetch_https(const Config &config, const FetchRequest &request, Fet
     client.set_follow_location(false);
 
     httplib::Headers headers{{"User-Agent", "imagegate/" IMAGEGATE_VERSION}};
-    if (!request.if_none_match.empty()) headers.emplace("If-None-Match", request.if_none_match);
+    if (!request.if_none_match.empty())
+        headers.emplace("If-None-Match", request.if_none_match);
 
     auto started = std::chrono::steady_clock::now();
     auto deadline = started + kFetchDeadline;
     std::string refusal;
     auto too_large = [&] {
-        refusal = "bundle is larger than the limit of " + std::to_string(kMaxBundleBytes) + " bytes";
+        refusal =
+            "bundle is larger than the limit of " + std::to_string(kMaxBundleBytes) + " bytes";
         return false;
     };
     if (interrupt) {
@@ -341,26 +393,33 @@ FetchResponse fetch_https(const Config &config, const FetchRequest &request, Fet
         url->target, headers,
         [&](const httplib::Response &response) {
             if (response.status == 200 && response.has_header("Content-Length")) {
-                // Refused before the body arrives; a malformed length is left to the receiver's count.
+                // Refused before the body arrives; a malformed length is left to the receiver's
+                // count.
                 std::uint64_t length = 0;
                 for (char c : response.get_header_value("Content-Length")) {
-                    if (c < '0' || c > '9') break;
-                    length = std::min<std::uint64_t>(length * 10 + std::uint64_t(c - '0'), kMaxBundleBytes + 1);
+                    if (c < '0' || c > '9')
+                        break;
+                    length = std::min<std::uint64_t>(length * 10 + std::uint64_t(c - '0'),
+                                                     kMaxBundleBytes + 1);
                 }
-                if (length > kMaxBundleBytes) return too_large();
+                if (length > kMaxBundleBytes)
+                    return too_large();
             }
             return !(interrupt && interrupt->interrupted());
         },
         [&](const char *data, std::size_t size) {
-            if (out.body.size() + size > kMaxBundleBytes) return too_large();
+            if (out.body.size() + size > kMaxBundleBytes)
+                return too_large();
             if (std::chrono::steady_clock::now() > deadline) {
-                refusal = "the download took longer than " + std::to_string(kFetchDeadline.count()) + " seconds";
+                refusal = "the download took longer than " +
+                          std::to_string(kFetchDeadline.count()) + " seconds";
                 return false;
             }
             out.body.append(data, size);
             return !(interrupt && interrupt->interrupted());
         });
-    if (interrupt) interrupt->set_current({});
+    if (interrupt)
+        interrupt->set_current({});
 
     if (!refusal.empty()) {
         out.error = refusal;
@@ -371,11 +430,16 @@ FetchResponse fetch_https(const Config &config, const FetchRequest &request, Fet
         httplib::Error error = result.error();
         out.error = "cannot fetch " + request.url + ": ";
         switch (error) {
-        case httplib::Error::Connection: out.error += "cannot connect"; break;
-        case httplib::Error::ConnectionTimeout: out.error += "connection timed out"; break;
+        case httplib::Error::Connection:
+            out.error += "cannot connect";
+            break;
+        case httplib::Error::ConnectionTimeout:
+            out.error += "connection timed out";
+            break;
         case httplib::Error::Read:
             if (std::chrono::steady_clock::now() - started >= kFetchReadTimeout) {
-                out.error += "no answer within " + std::to_string(kFetchReadTimeout.count()) + " seconds (timed out)";
+                out.error += "no answer within " + std::to_string(kFetchReadTimeout.count()) +
+                             " seconds (timed out)";
             } else {
                 out.error += "the connection broke before a complete answer";
             }
@@ -383,29 +447,38 @@ FetchResponse fetch_https(const Config &config, const FetchRequest &request, Fet
         case httplib::Error::SSLConnection:
             // httplib reports a handshake that never completes like one that failed.
             if (std::chrono::steady_clock::now() - started >= kFetchConnectTimeout) {
-                out.error += "no TLS handshake within " + std::to_string(kFetchConnectTimeout.count()) +
-                             " seconds (timed out)";
+                out.error += "no TLS handshake within " +
+                             std::to_string(kFetchConnectTimeout.count()) + " seconds (timed out)";
             } else {
                 out.error += "TLS handshake failed";
             }
             break;
-        case httplib::Error::SSLLoadingCerts: out.error += "cannot load the trusted CA certificates"; break;
+        case httplib::Error::SSLLoadingCerts:
+            out.error += "cannot load the trusted CA certificates";
+            break;
         case httplib::Error::SSLServerVerification: {
             long verify = client.get_openssl_verify_result();
             out.error += "server certificate not trusted";
-            if (verify != X509_V_OK) out.error += std::string(" (") + X509_verify_cert_error_string(verify) + ")";
-            else out.error += " (name does not match " + url->host + ")";
+            if (verify != X509_V_OK)
+                out.error += std::string(" (") + X509_verify_cert_error_string(verify) + ")";
+            else
+                out.error += " (name does not match " + url->host + ")";
             break;
         }
-        case httplib::Error::Canceled: out.error += "stopped"; break;
-        default: out.error += httplib::to_string(error); break;
+        case httplib::Error::Canceled:
+            out.error += "stopped";
+            break;
+        default:
+            out.error += httplib::to_string(error);
+            break;
         }
         out.body.clear();
         return out;
     }
     out.status = result->status;
     out.etag = result->get_header_value("ETag");
-    if (out.status != 200) out.body.clear();
+    if (out.status != 200)
+        out.body.clear();
     return out;
 }
 
@@ -413,31 +486,37 @@ Result<CachedPolicy> load_policy_cache(const Config &config, CacheState *state_o
     // Whoever can write the cache directory could put back an older signed bundle and state.
     struct stat dir_stat {};
     if (::stat(config.cache_dir.c_str(), &dir_stat) == 0 &&
-        ((dir_stat.st_uid != 0 && dir_stat.st_uid != ::geteuid()) || (dir_stat.st_mode & 022) != 0)) {
+        ((dir_stat.st_uid != 0 && dir_stat.st_uid != ::geteuid()) ||
+         (dir_stat.st_mode & 022) != 0)) {
         return Error{"cache directory " + config.cache_dir + " is not trusted: owned by uid " +
                      std::to_string(dir_stat.st_uid) + " or writable by others"};
     }
     CacheState state = read_state(config.cache_dir);
-    if (state_out) *state_out = state;
+    if (state_out)
+        *state_out = state;
     std::string path = join_path(config.cache_dir, kCacheBundleFile);
     bool missing = false;
     auto bytes = read_file_limited(path, kMaxBundleBytes, &missing);
     if (!bytes) {
-        if (missing) return Error{"no cached policy in " + config.cache_dir};
+        if (missing)
+            return Error{"no cached policy in " + config.cache_dir};
         return Error{"cannot read the cached policy " + bytes.error()};
     }
     auto key = SigningKey::load_public(config.public_key);
-    if (!key) return Error{"cannot check the cached policy: " + key.error()};
+    if (!key)
+        return Error{"cannot check the cached policy: " + key.error()};
     AcceptanceRules rules;
     rules.organization = !config.organization.empty() ? config.organization : state.organization;
     rules.minimum_serial = state.highest_serial;
     auto accepted = accept_bundle(bytes.value(), key.value(), rules);
-    if (!accepted) return Error{"cached policy " + path + " is unusable: " + accepted.error()};
+    if (!accepted)
+        return Error{"cached policy " + path + " is unusable: " + accepted.error()};
 
     CachedPolicy cached;
     cached.path = path;
     cached.state = state;
-    if (state.bundle_sha256 == sha256_hex(bytes.value()) && state.last_sync != Clock::time_point{}) {
+    if (state.bundle_sha256 == sha256_hex(bytes.value()) &&
+        state.last_sync != Clock::time_point{}) {
         cached.synced_at = state.last_sync;
     } else {
         // The state file belongs to another write (a crash between the two renames): the
@@ -453,13 +532,16 @@ Result<CachedPolicy> load_policy_cache(const Config &config, CacheState *state_o
 }
 
 PolicySync::PolicySync(const Config &config, PolicyStore &store)
-    : config_(config), store_(store),
-      fetcher_([this](const FetchRequest &request) { return fetch_https(config_, request, &interrupt_); }) {}
+    : config_(config), store_(store), fetcher_([this](const FetchRequest &request) {
+          return fetch_https(config_, request, &interrupt_);
+      }) {}
 
 PolicySync::PolicySync(const Config &config, PolicyStore &store, BundleFetcher fetcher)
     : config_(config), store_(store), fetcher_(std::move(fetcher)) {}
 
-PolicySync::~PolicySync() { stop(); }
+PolicySync::~PolicySync() {
+    stop();
+}
 
 std::string PolicySync::organization_pin() const {
     return !config_.organization.empty() ? config_.organization : state_.organization;
@@ -491,18 +573,24 @@ void PolicySync::load_cache() {
     }
     const Policy &policy = *cached->bundle.policy;
     state_ = cached->state;
-    if (!state_.highest_serial || *state_.highest_serial < policy.serial) state_.highest_serial = policy.serial;
-    if (state_.organization.empty()) state_.organization = policy.organization;
-    if (state_.url != config_.policy_url) state_.etag.clear(); // the ETag of another URL means nothing here
+    if (!state_.highest_serial || *state_.highest_serial < policy.serial)
+        state_.highest_serial = policy.serial;
+    if (state_.organization.empty())
+        state_.organization = policy.organization;
+    if (state_.url != config_.policy_url)
+        state_.etag.clear(); // the ETag of another URL means nothing here
     loaded_ = cached->bundle.policy;
-    store_.publish(std::make_shared<const ActivePolicy>(ActivePolicy{loaded_, "cache:" + cached->path, cached->synced_at}));
-    spdlog::info("policy cache: serial {} of {} from {}, last synced {}", policy.serial, policy.organization,
-                 cached->path, rfc3339(cached->synced_at));
+    store_.publish(std::make_shared<const ActivePolicy>(
+        ActivePolicy{loaded_, "cache:" + cached->path, cached->synced_at}));
+    spdlog::info("policy cache: serial {} of {} from {}, last synced {}", policy.serial,
+                 policy.organization, cached->path, rfc3339(cached->synced_at));
 }
 
-std::optional<std::string> PolicySync::write_cache(const AcceptedBundle &bundle, const std::string &bundle_bytes,
+std::optional<std::string> PolicySync::write_cache(const AcceptedBundle &bundle,
+                                                   const std::string &bundle_bytes,
                                                    const std::string &etag, Clock::time_point now) {
-    if (auto problem = prepare_cache_dir(config_.cache_dir)) return problem;
+    if (auto problem = prepare_cache_dir(config_.cache_dir))
+        return problem;
     CacheLock lock(config_.cache_dir);
     // Another writer (`imagegate policy sync` from a timer) may have cached a newer serial
     // since this process read the state: never write the cache backwards.
@@ -517,11 +605,16 @@ std::optional<std::string> PolicySync::write_cache(const AcceptedBundle &bundle,
     next.etag = etag;
     next.bundle_sha256 = sha256_hex(bundle_bytes);
     next.last_sync = now;
-    auto cached_bytes = read_file_limited(join_path(config_.cache_dir, kCacheBundleFile), kMaxBundleBytes);
-    if (!cached_bytes || cached_bytes.value() != bundle_bytes) { // an unchanged bundle is not rewritten
-        if (auto problem = write_file_atomically(config_.cache_dir, kCacheBundleFile, bundle_bytes)) return problem;
+    auto cached_bytes =
+        read_file_limited(join_path(config_.cache_dir, kCacheBundleFile), kMaxBundleBytes);
+    if (!cached_bytes ||
+        cached_bytes.value() != bundle_bytes) { // an unchanged bundle is not rewritten
+        if (auto problem = write_file_atomically(config_.cache_dir, kCacheBundleFile, bundle_bytes))
+            return problem;
     }
-    if (auto problem = write_file_atomically(config_.cache_dir, kCacheStateFile, serialize_state(next))) return problem;
+    if (auto problem =
+            write_file_atomically(config_.cache_dir, kCacheStateFile, serialize_state(next)))
+        return problem;
     state_ = next;
     return std::nullopt;
 }
@@ -534,9 +627,11 @@ SyncOutcome PolicySync::fetch_and_apply() {
                              : std::string("no policy is in force"));
         return SyncOutcome{false, std::move(reason)};
     };
-    if (config_.policy_url.empty()) return refuse("no policyUrl configured");
+    if (config_.policy_url.empty())
+        return refuse("no policyUrl configured");
     auto key = SigningKey::load_public(config_.public_key);
-    if (!key) return refuse("cannot load publicKey: " + key.error());
+    if (!key)
+        return refuse("cannot load publicKey: " + key.error());
 
     // `imagegate policy sync` (a timer) may share the cache: its accepted serial and pin bind
     // this process too.
@@ -544,18 +639,22 @@ SyncOutcome PolicySync::fetch_and_apply() {
     if (on_disk.highest_serial && on_disk.highest_serial > state_.highest_serial) {
         state_.highest_serial = on_disk.highest_serial;
     }
-    if (state_.organization.empty()) state_.organization = on_disk.organization;
+    if (state_.organization.empty())
+        state_.organization = on_disk.organization;
 
     FetchRequest request{config_.policy_url, {}};
     bool cache_current = loaded_ && state_.url == config_.policy_url && !state_.etag.empty();
-    if (cache_current) request.if_none_match = state_.etag;
+    if (cache_current)
+        request.if_none_match = state_.etag;
     FetchResponse response = fetcher_(request);
     now = Clock::now();
-    if (!response.error.empty()) return refuse(response.error);
+    if (!response.error.empty())
+        return refuse(response.error);
 
     if (response.status == 304 && cache_current) {
         // Unchanged: the policy in force is confirmed current, which resets its age.
-        store_.publish(std::make_shared<const ActivePolicy>(ActivePolicy{loaded_, "url:" + config_.policy_url, now}));
+        store_.publish(std::make_shared<const ActivePolicy>(
+            ActivePolicy{loaded_, "url:" + config_.policy_url, now}));
         CacheState next = state_;
         next.last_sync = now;
         if (prepare_cache_dir(config_.cache_dir) == std::nullopt) {
@@ -564,8 +663,10 @@ SyncOutcome PolicySync::fetch_and_apply() {
             CacheState on_disk = read_state(config_.cache_dir);
             if (on_disk.bundle_sha256 == state_.bundle_sha256 || !on_disk.highest_serial ||
                 *on_disk.highest_serial <= loaded_->serial) {
-                if (auto problem = write_file_atomically(config_.cache_dir, kCacheStateFile, serialize_state(next))) {
-                    spdlog::warn("policy sync: not modified, but cannot record the sync time: {}", *problem);
+                if (auto problem = write_file_atomically(config_.cache_dir, kCacheStateFile,
+                                                         serialize_state(next))) {
+                    spdlog::warn("policy sync: not modified, but cannot record the sync time: {}",
+                                 *problem);
                 }
             }
         }
@@ -573,19 +674,23 @@ SyncOutcome PolicySync::fetch_and_apply() {
         spdlog::debug("policy sync: serial {} not modified", loaded_->serial);
         return {true, "not modified"};
     }
-    if (response.status != 200) return refuse(describe_http_status(response.status));
+    if (response.status != 200)
+        return refuse(describe_http_status(response.status));
 
     AcceptanceRules rules;
     rules.organization = organization_pin();
     rules.minimum_serial = state_.highest_serial;
     auto accepted = accept_bundle(response.body, key.value(), rules);
-    if (!accepted) return refuse(accepted.error());
+    if (!accepted)
+        return refuse(accepted.error());
     const AcceptedBundle &bundle = accepted.value();
-    for (const Diagnostic &warning : bundle.warnings) spdlog::warn("policy serial {}: {}", bundle.policy->serial, warning.str());
+    for (const Diagnostic &warning : bundle.warnings)
+        spdlog::warn("policy serial {}: {}", bundle.policy->serial, warning.str());
 
     // The new policy governs even when it cannot be cached: it may revoke access. The ETag is
     // kept only with a cache write, so the next sync downloads it again and retries.
-    std::optional<std::string> cache_problem = write_cache(bundle, response.body, response.etag, now);
+    std::optional<std::string> cache_problem =
+        write_cache(bundle, response.body, response.etag, now);
     if (cache_problem) {
         state_.highest_serial = std::max(state_.highest_serial.value_or(0), bundle.policy->serial);
         state_.organization = bundle.policy->organization;
@@ -593,14 +698,17 @@ SyncOutcome PolicySync::fetch_and_apply() {
     }
     bool changed = !loaded_ || loaded_->source_text != bundle.policy->source_text;
     loaded_ = bundle.policy;
-    store_.publish(std::make_shared<const ActivePolicy>(ActivePolicy{loaded_, "url:" + config_.policy_url, now}));
+    store_.publish(std::make_shared<const ActivePolicy>(
+        ActivePolicy{loaded_, "url:" + config_.policy_url, now}));
     std::string serial = "serial " + std::to_string(loaded_->serial);
     if (cache_problem) {
         spdlog::error("policy sync: {} of {} in force, but the cache was not written: {}", serial,
                       loaded_->organization, *cache_problem);
         return {false, serial + " in force, but not cached (" + *cache_problem + ")"};
     }
-    if (changed) spdlog::info("policy sync: {} of {} in force (key {})", serial, loaded_->organization, bundle.key_id);
+    if (changed)
+        spdlog::info("policy sync: {} of {} in force (key {})", serial, loaded_->organization,
+                     bundle.key_id);
     return {true, "ok: " + serial};
 }
 
@@ -610,7 +718,8 @@ std::chrono::milliseconds PolicySync::delay_after(bool ok) {
     milliseconds delay = refresh;
     if (!ok) {
         delay = std::min<milliseconds>(kFirstRetryDelay, refresh);
-        for (int i = 1; i < consecutive_failures_ && delay < refresh; ++i) delay *= 2;
+        for (int i = 1; i < consecutive_failures_ && delay < refresh; ++i)
+            delay *= 2;
         delay = std::min(delay, refresh);
     }
     // ±10% so that a fleet started together does not fetch together.
@@ -628,7 +737,8 @@ void PolicySync::run() {
             spdlog::error("policy sync: internal error: {}", e.what());
             outcome = {false, std::string("internal error: ") + e.what()};
         }
-        if (stopping_) break;
+        if (stopping_)
+            break;
         consecutive_failures_ = outcome.ok ? 0 : consecutive_failures_ + 1;
         auto delay = delay_after(outcome.ok);
         store_.record_sync(outcome.ok, outcome.result, started, Clock::now() + delay);
@@ -658,7 +768,8 @@ void PolicySync::stop() {
     }
     interrupt_.interrupt();
     wake_.notify_one();
-    if (worker_.joinable()) worker_.join();
+    if (worker_.joinable())
+        worker_.join();
 }
 
 SyncOutcome PolicySync::sync_once() {

@@ -8,8 +8,8 @@
 //   sync.trigger();  // SIGHUP: fetch now
 //   sync.stop();     // also done by the destructor
 #pragma once
-#include "distribution/bundle.hpp"
 #include "common/config.hpp"
+#include "distribution/bundle.hpp"
 #include "distribution/policy_store.hpp"
 
 #include <atomic>
@@ -26,25 +26,29 @@
 namespace imagegate {
 
 inline constexpr std::chrono::seconds kFetchConnectTimeout{10};
-inline constexpr std::chrono::seconds kFetchReadTimeout{15}; // per read: a server that stops answering
-inline constexpr std::chrono::seconds kFetchDeadline{120};   // a whole fetch, however slowly it trickles
-inline constexpr std::chrono::seconds kFirstRetryDelay{10};  // then doubling, up to refreshSeconds
+inline constexpr std::chrono::seconds kFetchReadTimeout{
+    15}; // per read: a server that stops answering
+inline constexpr std::chrono::seconds kFetchDeadline{
+    120}; // a whole fetch, however slowly it trickles
+inline constexpr std::chrono::seconds kFirstRetryDelay{10}; // then doubling, up to refreshSeconds
 
 // What the cache directory remembers besides the bundle itself.
 struct CacheState {
-    std::string organization;                   // the pin: set by the first accepted bundle
-    std::optional<std::int64_t> highest_serial; // never accept lower, even if the bundle file is lost
-    std::string url;                            // the URL the ETag belongs to
+    std::string organization; // the pin: set by the first accepted bundle
+    std::optional<std::int64_t>
+        highest_serial; // never accept lower, even if the bundle file is lost
+    std::string url;    // the URL the ETag belongs to
     std::string etag;
-    std::string bundle_sha256;                  // ties the ETag and last sync to the cached bundle
-    Clock::time_point last_sync{};              // last successful fetch or 304
+    std::string bundle_sha256;     // ties the ETag and last sync to the cached bundle
+    Clock::time_point last_sync{}; // last successful fetch or 304
 };
 
 struct CachedPolicy {
     AcceptedBundle bundle;
     CacheState state;
-    std::string path;              // the bundle file
-    Clock::time_point synced_at{}; // state.last_sync, or the bundle's mtime when the state is not its own
+    std::string path; // the bundle file
+    Clock::time_point
+        synced_at{}; // state.last_sync, or the bundle's mtime when the state is not its own
 };
 
 // The verified cached policy, for serve at start, `policy sync` and `containerd-verify`
@@ -80,7 +84,8 @@ class FetchInterrupt {
 
 // HTTPS with certificate verification, `caFile` instead of the system CAs when set, the
 // timeouts and kMaxBundleBytes above; no redirects (configure the final URL).
-FetchResponse fetch_https(const Config &config, const FetchRequest &request, FetchInterrupt *interrupt = nullptr);
+FetchResponse fetch_https(const Config &config, const FetchRequest &request,
+                          FetchInterrupt *interrupt = nullptr);
 
 struct SyncOutcome {
     bool ok = false;
@@ -105,8 +110,9 @@ class PolicySync {
   private:
     void load_cache();
     SyncOutcome fetch_and_apply();
-    std::optional<std::string> write_cache(const AcceptedBundle &bundle, const std::string &bundle_bytes,
-                                           const std::string &etag, Clock::time_point now);
+    std::optional<std::string> write_cache(const AcceptedBundle &bundle,
+                                           const std::string &bundle_bytes, const std::string &etag,
+                                           Clock::time_point now);
     void run();
     std::chrono::milliseconds delay_after(bool ok);
     std::string organization_pin() const;
@@ -114,8 +120,8 @@ class PolicySync {
     Config config_;
     PolicyStore &store_;
     BundleFetcher fetcher_;
-    CacheState state_;                          // the worker thread's view of the cache
-    std::shared_ptr<const Policy> loaded_;      // what this sync published, if anything
+    CacheState state_;                     // the worker thread's view of the cache
+    std::shared_ptr<const Policy> loaded_; // what this sync published, if anything
     int consecutive_failures_ = 0;
     std::mt19937 random_{std::random_device{}()};
 

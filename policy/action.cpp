@@ -22,39 +22,59 @@ constexpr std::array<ActionNames, 10> kActions{{
 }};
 } // namespace
 
-std::string_view action_name(Action action) { return kActions[static_cast<int>(action)].name; }
-std::string_view action_verb(Action action) { return kActions[static_cast<int>(action)].verb; }
+std::string_view action_name(Action action) {
+    return kActions[static_cast<int>(action)].name;
+}
+std::string_view action_verb(Action action) {
+    return kActions[static_cast<int>(action)].verb;
+}
 
 std::optional<Action> parse_action(std::string_view text) {
     for (const auto &a : kActions) {
-        if (a.action == Action::Other) continue;
-        if (text == a.name || text == a.name.substr(6)) return a.action;
+        if (a.action == Action::Other)
+            continue;
+        if (text == a.name || text == a.name.substr(6))
+            return a.action;
     }
     return std::nullopt;
 }
 
 std::string_view category_name(Category category) {
     switch (category) {
-    case Category::None: return "none";
-    case Category::Organization: return "organization";
-    case Category::DockerOfficial: return "docker-official";
-    case Category::VerifiedPublisher: return "verified-publisher";
-    case Category::SponsoredOpenSource: return "sponsored-open-source";
-    case Category::Community: return "community";
-    case Category::OtherRegistry: return "other-registry";
+    case Category::None:
+        return "none";
+    case Category::Organization:
+        return "organization";
+    case Category::DockerOfficial:
+        return "docker-official";
+    case Category::VerifiedPublisher:
+        return "verified-publisher";
+    case Category::SponsoredOpenSource:
+        return "sponsored-open-source";
+    case Category::Community:
+        return "community";
+    case Category::OtherRegistry:
+        return "other-registry";
     }
     return "none";
 }
 
 std::string_view category_title(Category category) {
     switch (category) {
-    case Category::None: return "Unclassified";
-    case Category::Organization: return "Organization";
-    case Category::DockerOfficial: return "Docker Official";
-    case Category::VerifiedPublisher: return "Verified Publisher";
-    case Category::SponsoredOpenSource: return "Sponsored Open Source";
-    case Category::Community: return "Community";
-    case Category::OtherRegistry: return "Other registry";
+    case Category::None:
+        return "Unclassified";
+    case Category::Organization:
+        return "Organization";
+    case Category::DockerOfficial:
+        return "Docker Official";
+    case Category::VerifiedPublisher:
+        return "Verified Publisher";
+    case Category::SponsoredOpenSource:
+        return "Sponsored Open Source";
+    case Category::Community:
+        return "Community";
+    case Category::OtherRegistry:
+        return "Other registry";
     }
     return "Unclassified";
 }

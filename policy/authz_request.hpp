@@ -17,8 +17,8 @@ struct AuthzRequest {
     std::string user;
     std::string user_authn_method;
     std::string method;
-    std::string uri;  // raw RequestUri
-    std::string body; // RequestBody, base64-decoded
+    std::string uri;                // raw RequestUri
+    std::string body;               // RequestBody, base64-decoded
     StringMap<std::string> headers; // keys lower-cased
     const std::string *header(std::string_view lower_name) const {
         auto it = headers.find(lower_name);

@@ -19,9 +19,12 @@ inline constexpr std::size_t kMaxBodyItems = 4096; // binds, mounts, caps ... pe
 inline constexpr std::string_view kTooManyItems = "an array of at most 4096 items";
 
 int hex_value(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
     return -1;
 }
 
@@ -32,9 +35,11 @@ Result<std::string> percent_decode(std::string_view s, bool plus_is_space) {
     for (std::size_t i = 0; i < s.size(); ++i) {
         char c = s[i];
         if (c == '%') {
-            if (i + 2 >= s.size()) return Error{"bad percent-encoding"};
+            if (i + 2 >= s.size())
+                return Error{"bad percent-encoding"};
             int hi = hex_value(s[i + 1]), lo = hex_value(s[i + 2]);
-            if (hi < 0 || lo < 0) return Error{"bad percent-encoding"};
+            if (hi < 0 || lo < 0)
+                return Error{"bad percent-encoding"};
             out.push_back(static_cast<char>(hi * 16 + lo));
             i += 2;
         } else if (c == '+' && plus_is_space) {
@@ -53,36 +58,47 @@ struct Query {
     Result<std::string> get(std::string_view key) const {
         const std::string *first = nullptr;
         for (const auto &[k, v] : pairs) {
-            if (k != key) continue;
-            if (!first) first = &v;
-            else if (*first != v) return Error{"query parameter \"" + std::string(key) + "\" is repeated with different values"};
+            if (k != key)
+                continue;
+            if (!first)
+                first = &v;
+            else if (*first != v)
+                return Error{"query parameter \"" + std::string(key) +
+                             "\" is repeated with different values"};
         }
         return first ? *first : std::string();
     }
     std::vector<std::string> all(std::string_view key) const {
         std::vector<std::string> out;
         for (const auto &[k, v] : pairs)
-            if (k == key) out.push_back(v);
+            if (k == key)
+                out.push_back(v);
         return out;
     }
 };
 
 Result<Query> parse_query(std::string_view raw) {
     Query q;
-    if (raw.find(';') != std::string_view::npos) return Error{"query contains ';'"};
+    if (raw.find(';') != std::string_view::npos)
+        return Error{"query contains ';'"};
     std::size_t start = 0;
     while (start <= raw.size() && !raw.empty()) {
         auto amp = raw.find('&', start);
-        std::string_view pair = raw.substr(start, amp == std::string_view::npos ? std::string_view::npos : amp - start);
+        std::string_view pair =
+            raw.substr(start, amp == std::string_view::npos ? std::string_view::npos : amp - start);
         if (!pair.empty()) {
-            if (q.pairs.size() >= kMaxQueryParameters) return Error{"too many query parameters"};
+            if (q.pairs.size() >= kMaxQueryParameters)
+                return Error{"too many query parameters"};
             auto eq = pair.find('=');
             auto key = percent_decode(pair.substr(0, eq), true);
-            auto value = percent_decode(eq == std::string_view::npos ? "" : pair.substr(eq + 1), true);
-            if (!key || !value) return Error{"query is not cleanly percent-encoded"};
+            auto value =
+                percent_decode(eq == std::string_view::npos ? "" : pair.substr(eq + 1), true);
+            if (!key || !value)
+                return Error{"query is not cleanly percent-encoded"};
             q.pairs.emplace_back(std::move(key).value(), std::move(value).value());
         }
-        if (amp == std::string_view::npos) break;
+        if (amp == std::string_view::npos)
+            break;
         start = amp + 1;
     }
     return q;
@@ -92,7 +108,8 @@ Result<Query> parse_query(std::string_view raw) {
 std::string_view strip_version(std::string_view path, std::string *version) {
     if (path.size() > 2 && path[0] == '/' && path[1] == 'v') {
         std::size_t i = 2;
-        while (i < path.size() && ((path[i] >= '0' && path[i] <= '9') || path[i] == '.')) ++i;
+        while (i < path.size() && ((path[i] >= '0' && path[i] <= '9') || path[i] == '.'))
+            ++i;
         if (i > 2 && i < path.size() && path[i] == '/') {
             *version = std::string(path.substr(2, i - 2));
             return path.substr(i);
@@ -102,8 +119,10 @@ std::string_view strip_version(std::string_view path, std::string *version) {
 }
 
 // Matches "/prefix/{name:.*}/suffix" greedily, as dockerd's router does.
-bool match_name(std::string_view path, std::string_view prefix, std::string_view suffix, std::string *name) {
-    if (!path.starts_with(prefix) || !path.ends_with(suffix) || path.size() <= prefix.size() + suffix.size())
+bool match_name(std::string_view path, std::string_view prefix, std::string_view suffix,
+                std::string *name) {
+    if (!path.starts_with(prefix) || !path.ends_with(suffix) ||
+        path.size() <= prefix.size() + suffix.size())
         return false;
     *name = std::string(path.substr(prefix.size(), path.size() - prefix.size() - suffix.size()));
     return true;
@@ -126,7 +145,8 @@ struct Obj {
 
 // For an object read for many fields (a HostConfig: some fifty lookups, most absent).
 Obj indexed(const json::value *v) {
-    if (!v || !v->is_object() || v->as_object().size() < 8) return Obj(v);
+    if (!v || !v->is_object() || v->as_object().size() < 8)
+        return Obj(v);
     return Obj(v, go_key_mask(v->as_object()));
 }
 
@@ -134,11 +154,14 @@ struct BodyReader {
     std::string error;
     const json::value *field(Obj o, std::string_view lower_name) {
         const json::value *obj = o.value;
-        if (!obj || !obj->is_object()) return nullptr;
-        if (!go_mask_may_have(o.mask, lower_name)) return nullptr;
+        if (!obj || !obj->is_object())
+            return nullptr;
+        if (!go_mask_may_have(o.mask, lower_name))
+            return nullptr;
         auto f = go_field(obj->as_object(), lower_name);
         if (!f) {
-            if (error.empty()) error = f.error();
+            if (error.empty())
+                error = f.error();
             return nullptr;
         }
         const json::value *v = f.value();
@@ -146,7 +169,8 @@ struct BodyReader {
     }
     std::optional<std::string> string(Obj obj, std::string_view name) {
         const json::value *v = field(obj, name);
-        if (!v) return std::nullopt;
+        if (!v)
+            return std::nullopt;
         if (!v->is_string()) {
             fail(name, "a string");
             return std::nullopt;
@@ -155,7 +179,8 @@ struct BodyReader {
     }
     bool boolean(Obj obj, std::string_view name) {
         const json::value *v = field(obj, name);
-        if (!v) return false;
+        if (!v)
+            return false;
         if (!v->is_bool()) {
             fail(name, "true or false");
             return true; // unreadable: assume the worst
@@ -165,7 +190,8 @@ struct BodyReader {
     std::vector<std::string> strings(Obj obj, std::string_view name) {
         std::vector<std::string> out;
         const json::value *v = field(obj, name);
-        if (!v) return out;
+        if (!v)
+            return out;
         if (!v->is_array() || v->as_array().size() > kMaxBodyItems) {
             fail(name, v->is_array() ? kTooManyItems : "an array of strings");
             return out;
@@ -181,7 +207,8 @@ struct BodyReader {
     }
     const json::array *array(Obj obj, std::string_view name) {
         const json::value *v = field(obj, name);
-        if (!v) return nullptr;
+        if (!v)
+            return nullptr;
         if (!v->is_array() || v->as_array().size() > kMaxBodyItems) {
             fail(name, v->is_array() ? kTooManyItems : "an array");
             return nullptr;
@@ -190,7 +217,8 @@ struct BodyReader {
     }
     const json::object *object(Obj obj, std::string_view name) {
         const json::value *v = field(obj, name);
-        if (!v) return nullptr;
+        if (!v)
+            return nullptr;
         if (!v->is_object()) {
             fail(name, "an object");
             return nullptr;
@@ -198,31 +226,36 @@ struct BodyReader {
         return &v->as_object();
     }
     void fail(std::string_view name, std::string_view want) {
-        if (error.empty()) error = "request body field \"" + std::string(name) + "\" is not " + std::string(want);
+        if (error.empty())
+            error = "request body field \"" + std::string(name) + "\" is not " + std::string(want);
     }
 };
 
 bool is_host_mode(const std::optional<std::string> &mode) {
-    if (!mode) return false;
+    if (!mode)
+        return false;
     std::string m = *mode;
-    std::transform(m.begin(), m.end(), m.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    std::transform(m.begin(), m.end(), m.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
     return m == "host";
 }
 
 // Sysctls that are namespaced per container (dockerd's validation list); anything else
 // changes the host kernel.
 bool namespaced_sysctl(std::string_view s) {
-    static constexpr std::string_view exact[] = {"kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem",
-                                                 "kernel.shmall", "kernel.shmmax", "kernel.shmmni",
-                                                 "kernel.shm_rmid_forced"};
+    static constexpr std::string_view exact[] = {
+        "kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem",
+        "kernel.shmall", "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced"};
     for (auto e : exact)
-        if (s == e) return true;
+        if (s == e)
+            return true;
     return s.starts_with("fs.mqueue.") || s.starts_with("net.");
 }
 
 bool harmless_security_option(std::string_view opt) {
-    return opt == "no-new-privileges" || opt == "no-new-privileges=true" || opt == "no-new-privileges:true" ||
-           opt == "apparmor=docker-default" || opt == "apparmor:docker-default";
+    return opt == "no-new-privileges" || opt == "no-new-privileges=true" ||
+           opt == "no-new-privileges:true" || opt == "apparmor=docker-default" ||
+           opt == "apparmor:docker-default";
 }
 
 // Local-driver volume options (moby volume/local): "type", "o" and "device" go to mount(2) as
@@ -234,7 +267,8 @@ bool harmless_security_option(std::string_view opt) {
 void bind_volume_options(BodyReader &r, Obj options_holder, std::string_view options_key,
                          const std::string &described, ContainerSettings &s) {
     const json::value *opts = r.field(options_holder, options_key);
-    if (!opts) return;
+    if (!opts)
+        return;
     if (!opts->is_object()) {
         r.fail(options_key, "an object");
         return;
@@ -243,22 +277,31 @@ void bind_volume_options(BodyReader &r, Obj options_holder, std::string_view opt
     std::vector<std::string> devices;
     for (const auto &kv : opts->as_object()) {
         std::string key = go_fold(kv.key());
-        if (key != "type" && key != "o" && key != "device") continue;
+        if (key != "type" && key != "o" && key != "device")
+            continue;
         if (!kv.value().is_string()) {
             r.fail(key, "a string");
             return;
         }
         std::string value(kv.value().as_string());
-        if (key == "device") devices.push_back(value);
-        else if (key == "o") flags += "," + value + ",";
-        else type += value;
+        if (key == "device")
+            devices.push_back(value);
+        else if (key == "o")
+            flags += "," + value + ",";
+        else
+            type += value;
     }
-    std::transform(type.begin(), type.end(), type.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    bool bind = flags.find(",bind,") != std::string::npos || flags.find(",rbind,") != std::string::npos;
+    std::transform(type.begin(), type.end(), type.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    bool bind =
+        flags.find(",bind,") != std::string::npos || flags.find(",rbind,") != std::string::npos;
     if (bind || type.empty() || type == "none") {
-        for (auto &device : devices) s.mounts.push_back({device, described});
-    } else if (type != "tmpfs" && type != "nfs" && type != "nfs4" && type != "cifs" && type != "smb3") {
-        s.devices.push_back("filesystem type=" + type + (devices.empty() ? "" : " device=" + devices.front()) + " of " +
+        for (auto &device : devices)
+            s.mounts.push_back({device, described});
+    } else if (type != "tmpfs" && type != "nfs" && type != "nfs4" && type != "cifs" &&
+               type != "smb3") {
+        s.devices.push_back("filesystem type=" + type +
+                            (devices.empty() ? "" : " device=" + devices.front()) + " of " +
                             described);
     }
 }
@@ -267,46 +310,53 @@ void bind_volume_options(BodyReader &r, Obj options_holder, std::string_view opt
 // container shares the host's network namespace.
 void read_sysctls(BodyReader &r, Obj holder, ContainerSettings &s) {
     const json::value *sysctls = r.field(holder, "sysctls");
-    if (!sysctls) return;
+    if (!sysctls)
+        return;
     if (!sysctls->is_object()) {
         r.fail("Sysctls", "an object");
         return;
     }
     for (const auto &kv : sysctls->as_object())
-        if (!namespaced_sysctl(kv.key()) || (s.host_network && std::string_view(kv.key()).starts_with("net.")))
+        if (!namespaced_sysctl(kv.key()) ||
+            (s.host_network && std::string_view(kv.key()).starts_with("net.")))
             s.sysctls.emplace_back(kv.key());
 }
 
 void read_mounts(BodyReader &r, Obj holder, ContainerSettings &s) {
     const json::array *mounts = r.array(holder, "mounts");
-    if (!mounts) return;
+    if (!mounts)
+        return;
     for (const auto &m : *mounts) {
         if (!m.is_object()) {
             r.fail("Mounts", "an array of objects");
             return;
         }
         std::string type = r.string(&m, "type").value_or("");
-        std::transform(type.begin(), type.end(), type.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+        std::transform(type.begin(), type.end(), type.begin(),
+                       [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
         std::string source = r.string(&m, "source").value_or("");
         std::string target = r.string(&m, "target").value_or("");
         std::string described = "mount " + type + " " + source + " -> " + target;
         if (type == "bind" || (!source.empty() && source.front() == '/')) {
             s.mounts.push_back({source, described});
         } else if (type == "volume") {
-            if (!source.empty()) s.named_volumes.push_back(source);
+            if (!source.empty())
+                s.named_volumes.push_back(source);
         }
         // A volume's DriverConfig.Options are the local driver's mount(2) arguments; they are
         // read whatever the Type says (dockerd refuses VolumeOptions on other types, but
         // reading them costs nothing and leaves no type spelling to argue about). Each
         // mount's objects are read in place: nothing is copied, nothing remembered.
         const json::value *options = r.field(&m, "volumeoptions");
-        if (!options) continue;
+        if (!options)
+            continue;
         if (!options->is_object()) {
             r.fail("VolumeOptions", "an object");
             return;
         }
         const json::value *driver = r.field(options, "driverconfig");
-        if (!driver) continue;
+        if (!driver)
+            continue;
         if (!driver->is_object()) {
             r.fail("DriverConfig", "an object");
             return;
@@ -316,68 +366,91 @@ void read_mounts(BodyReader &r, Obj holder, ContainerSettings &s) {
 }
 
 // A network named by the client: "host" is the host's; a built-in mode or container:X is not a
-// network; anything else is a name, ID or ID prefix that dockerd resolves (docs/reading-requests.md).
+// network; anything else is a name, ID or ID prefix that dockerd resolves
+// (docs/reading-requests.md).
 void note_network(const std::string &name, ContainerSettings &s) {
     if (is_host_mode(name)) {
         s.host_network = true;
         return;
     }
-    if (name.empty() || name == "default" || name == "bridge" || name == "none" || name.starts_with("container:")) return;
-    if (std::find(s.networks.begin(), s.networks.end(), name) == s.networks.end()) s.networks.push_back(name);
+    if (name.empty() || name == "default" || name == "bridge" || name == "none" ||
+        name.starts_with("container:"))
+        return;
+    if (std::find(s.networks.begin(), s.networks.end(), name) == s.networks.end())
+        s.networks.push_back(name);
 }
 
 void read_binds(BodyReader &r, Obj host_config, ContainerSettings &s) {
     for (const auto &bind : r.strings(host_config, "binds")) {
         auto colon = bind.find(':');
-        if (colon == std::string::npos) continue; // an anonymous volume: no host path
+        if (colon == std::string::npos)
+            continue; // an anonymous volume: no host path
         std::string source = bind.substr(0, colon);
-        if (!source.empty() && source.front() == '/') s.mounts.push_back({source, "bind " + bind});
-        else s.named_volumes.push_back(source);
+        if (!source.empty() && source.front() == '/')
+            s.mounts.push_back({source, "bind " + bind});
+        else
+            s.named_volumes.push_back(source);
     }
 }
 
 void read_host_config(BodyReader &r, const json::value *host_config, ContainerSettings &s) {
-    if (!host_config) return;
+    if (!host_config)
+        return;
     const Obj hc = indexed(host_config);
     read_binds(r, hc, s);
     read_mounts(r, hc, s);
-    if (r.boolean(hc, "privileged")) s.privileged = true;
+    if (r.boolean(hc, "privileged"))
+        s.privileged = true;
     static constexpr std::pair<std::string_view, std::string_view> modes[] = {
-        {"pidmode", "pid"}, {"ipcmode", "ipc"}, {"utsmode", "uts"}, {"usernsmode", "userns"}, {"cgroupnsmode", "cgroupns"}};
+        {"pidmode", "pid"},
+        {"ipcmode", "ipc"},
+        {"utsmode", "uts"},
+        {"usernsmode", "userns"},
+        {"cgroupnsmode", "cgroupns"}};
     for (auto [key, name] : modes)
-        if (is_host_mode(r.string(hc, key))) s.host_namespaces.emplace_back(name);
+        if (is_host_mode(r.string(hc, key)))
+            s.host_namespaces.emplace_back(name);
     std::optional<std::string> network_mode = r.string(hc, "networkmode");
-    if (network_mode) note_network(*network_mode, s);
+    if (network_mode)
+        note_network(*network_mode, s);
     static constexpr std::pair<std::string_view, std::string_view> joinable[] = {
         {"networkmode", "network"}, {"pidmode", "pid"}, {"ipcmode", "ipc"}, {"utsmode", "uts"}};
     for (auto [key, name] : joinable) {
         std::string mode = r.string(hc, key).value_or("");
-        if (mode.starts_with("container:")) s.joined_namespaces.emplace_back(name, mode.substr(10));
+        if (mode.starts_with("container:"))
+            s.joined_namespaces.emplace_back(name, mode.substr(10));
     }
-    for (auto &from : r.strings(hc, "volumesfrom")) s.volumes_from.push_back(from.substr(0, from.find(':')));
-    for (auto &cap : r.strings(hc, "capadd")) s.cap_add.push_back(cap);
-    for (auto &cap : r.strings(hc, "capabilities")) s.cap_add.push_back(cap);
+    for (auto &from : r.strings(hc, "volumesfrom"))
+        s.volumes_from.push_back(from.substr(0, from.find(':')));
+    for (auto &cap : r.strings(hc, "capadd"))
+        s.cap_add.push_back(cap);
+    for (auto &cap : r.strings(hc, "capabilities"))
+        s.cap_add.push_back(cap);
     if (const json::array *devices = r.array(hc, "devices"))
         for (const auto &d : *devices) {
             std::string path = d.is_object() ? r.string(&d, "pathonhost").value_or("?") : "?";
             s.devices.push_back(path);
         }
-    for (auto &rule : r.strings(hc, "devicecgrouprules")) s.devices.push_back("cgroup rule " + rule);
+    for (auto &rule : r.strings(hc, "devicecgrouprules"))
+        s.devices.push_back("cgroup rule " + rule);
     for (auto &opt : r.strings(hc, "securityopt"))
-        if (!harmless_security_option(opt)) s.security_options.push_back(opt);
+        if (!harmless_security_option(opt))
+            s.security_options.push_back(opt);
     // dockerd hands MaskedPaths/ReadonlyPaths to the runtime as given (daemon/oci_linux.go): a
     // list that leaves out one of Docker's defaults unmasks /proc as systempaths=unconfined
     // does, and a writable /proc/sys/kernel/core_pattern is host root.
-    static constexpr std::string_view masked[] = {"/proc/asound",       "/proc/acpi",        "/proc/kcore",
-                                                  "/proc/keys",         "/proc/latency_stats", "/proc/timer_list",
-                                                  "/proc/timer_stats",  "/proc/sched_debug", "/proc/scsi",
-                                                  "/sys/firmware"};
-    static constexpr std::string_view read_only[] = {"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys",
-                                                     "/proc/sysrq-trigger"};
+    static constexpr std::string_view masked[] = {
+        "/proc/asound",        "/proc/acpi",       "/proc/kcore",       "/proc/keys",
+        "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug",
+        "/proc/scsi",          "/sys/firmware"};
+    static constexpr std::string_view read_only[] = {"/proc/bus", "/proc/fs", "/proc/irq",
+                                                     "/proc/sys", "/proc/sysrq-trigger"};
     auto keeps_defaults = [&](std::string_view key, std::string_view name, auto &defaults) {
-        if (!r.field(hc, key)) return;
+        if (!r.field(hc, key))
+            return;
         std::vector<std::string> given = r.strings(hc, key);
-        for (auto &g : given) g = normalize_path(g);
+        for (auto &g : given)
+            g = normalize_path(g);
         for (std::string_view d : defaults)
             if (std::find(given.begin(), given.end(), d) == given.end()) {
                 s.security_options.push_back(std::string(name) + " without " + std::string(d));
@@ -391,8 +464,10 @@ void read_host_config(BodyReader &r, const json::value *host_config, ContainerSe
 
 Result<json::value> parse_body(const std::string &body, json::storage_ptr storage) {
     auto v = go_parse_json(body, std::move(storage), 64);
-    if (!v) return v;
-    if (!v.value().is_object()) return Error{"request body is not a JSON object"};
+    if (!v)
+        return v;
+    if (!v.value().is_object())
+        return Error{"request body is not a JSON object"};
     return v;
 }
 
@@ -400,12 +475,14 @@ Result<json::value> parse_body(const std::string &body, json::storage_ptr storag
 
 Result<std::vector<std::pair<std::string, std::string>>> read_query(std::string_view raw_query) {
     auto q = parse_query(raw_query);
-    if (!q) return Error{q.error()};
+    if (!q)
+        return Error{q.error()};
     return std::move(q).value().pairs;
 }
 
 Result<ContainerSettings> container_settings_from_inspect(const json::value &inspect) {
-    if (!inspect.is_object()) return Error{"the container's inspect reply is not a JSON object"};
+    if (!inspect.is_object())
+        return Error{"the container's inspect reply is not a JSON object"};
     BodyReader r;
     ContainerSettings s;
     read_host_config(r, r.field(&inspect, "hostconfig"), s);
@@ -413,7 +490,8 @@ Result<ContainerSettings> container_settings_from_inspect(const json::value &ins
     // < 1.41): an inspect reply cannot tell that from a requested one.
     std::erase(s.host_namespaces, "cgroupns");
     s.user = r.string(r.field(&inspect, "config"), "user").value_or("");
-    if (!r.error.empty()) return Error{r.error};
+    if (!r.error.empty())
+        return Error{r.error};
     return s;
 }
 
@@ -425,19 +503,28 @@ Result<ClassifiedRequest> classify_request(const AuthzRequest &request) {
         auto path_start = uri.find('/', scheme + 3);
         uri = path_start == std::string_view::npos ? std::string_view("/") : uri.substr(path_start);
     }
-    if (uri.empty() || uri.front() != '/') return Error{"request URI \"" + std::string(request.uri.substr(0, 200)) + "\" is not a path"};
-    if (uri.find('#') != std::string_view::npos) return Error{"request URI contains '#'"};
+    if (uri.empty() || uri.front() != '/')
+        return Error{"request URI \"" + std::string(request.uri.substr(0, 200)) +
+                     "\" is not a path"};
+    if (uri.find('#') != std::string_view::npos)
+        return Error{"request URI contains '#'"};
     auto qmark = uri.find('?');
     std::string_view raw_path = uri.substr(0, qmark);
-    std::string_view raw_query = qmark == std::string_view::npos ? std::string_view() : uri.substr(qmark + 1);
+    std::string_view raw_query =
+        qmark == std::string_view::npos ? std::string_view() : uri.substr(qmark + 1);
 
     auto decoded = percent_decode(raw_path, false);
-    if (!decoded) return Error{"request path \"" + std::string(raw_path.substr(0, 200)) + "\" is not cleanly percent-encoded"};
+    if (!decoded)
+        return Error{"request path \"" + std::string(raw_path.substr(0, 200)) +
+                     "\" is not cleanly percent-encoded"};
     const std::string &full_path = decoded.value();
-    if (full_path.find('\0') != std::string::npos) return Error{"request path contains a NUL byte"};
+    if (full_path.find('\0') != std::string::npos)
+        return Error{"request path contains a NUL byte"};
     if (full_path.find("//") != std::string::npos || full_path.find("/./") != std::string::npos ||
-        full_path.find("/../") != std::string::npos || full_path.ends_with("/..") || full_path.ends_with("/."))
-        return Error{"request path \"" + full_path.substr(0, 200) + "\" has empty, '.' or '..' segments"};
+        full_path.find("/../") != std::string::npos || full_path.ends_with("/..") ||
+        full_path.ends_with("/."))
+        return Error{"request path \"" + full_path.substr(0, 200) +
+                     "\" has empty, '.' or '..' segments"};
     std::string version;
     std::string_view path = strip_version(full_path, &version);
     // CVE-2024-41110: a raw URI ending in "/auth" made dockerd withhold the body.
@@ -445,11 +532,13 @@ Result<ClassifiedRequest> classify_request(const AuthzRequest &request) {
         return Error{"request URI ends in \"/auth\" but its path is not /auth"};
 
     auto query_result = parse_query(raw_query);
-    if (!query_result) return Error{"request query: " + query_result.error()};
+    if (!query_result)
+        return Error{"request query: " + query_result.error()};
     const Query &query = query_result.value();
 
     std::string method = request.method;
-    std::transform(method.begin(), method.end(), method.begin(), [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+    std::transform(method.begin(), method.end(), method.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
     out.endpoint = method + " " + std::string(path);
 
     // Bodies dockerd may withhold from plugins, read as its Go code reads them
@@ -461,8 +550,10 @@ Result<ClassifiedRequest> classify_request(const AuthzRequest &request) {
     std::optional<std::uint64_t> length;
     if (content_length) {
         std::uint64_t n = 0;
-        auto [end, ec] = std::from_chars(content_length->data(), content_length->data() + content_length->size(), n);
-        if (ec == std::errc() && end == content_length->data() + content_length->size()) length = n;
+        auto [end, ec] = std::from_chars(content_length->data(),
+                                         content_length->data() + content_length->size(), n);
+        if (ec == std::errc() && end == content_length->data() + content_length->size())
+            length = n;
     }
     bool length_zero = length && *length == 0;
     // The authz middleware shows a body only for "application/json" without a media-type error
@@ -472,8 +563,10 @@ Result<ClassifiedRequest> classify_request(const AuthzRequest &request) {
     // ParseForm reads a POST/PUT/PATCH body as a form on the media type alone (it ignores a
     // parameter error), and its values come before the query's: dockerd would act on
     // parameters imagegate is never shown. multipart/form-data reaches r.Form through FormValue.
-    if (body_method && (media.type == "application/x-www-form-urlencoded" || media.type == "multipart/form-data"))
-        return Error{"form-encoded POST bodies are refused: dockerd would read parameters imagegate cannot see (Content-Type \"" +
+    if (body_method &&
+        (media.type == "application/x-www-form-urlencoded" || media.type == "multipart/form-data"))
+        return Error{"form-encoded POST bodies are refused: dockerd would read parameters "
+                     "imagegate cannot see (Content-Type \"" +
                      content_type->substr(0, 100) + "\" reads as " + media.type + ")"};
     if (json_body && request.body.empty() && !length_zero)
         return Error{"JSON request arrived without its body (chunked or withheld by dockerd)"};
@@ -486,14 +579,20 @@ Result<ClassifiedRequest> classify_request(const AuthzRequest &request) {
     // (the docker CLI does) or no Content-Type at all (curl -X POST without data).
     if (body_method && request.body.empty() && content_type && !length_zero) {
         std::string unused;
-        bool raw_body = path == "/build" || path == "/images/load" || path == "/plugins/create" || path == "/grpc" ||
-                        path == "/session" || (path == "/images/create" && query.get("fromSrc") && query.get("fromSrc").value() == "-") ||
-                        (method == "PUT" && match_name(path, "/containers/", "/archive", &unused)) ||
-                        match_name(path, "/containers/", "/attach", &unused);
+        bool raw_body =
+            path == "/build" || path == "/images/load" || path == "/plugins/create" ||
+            path == "/grpc" || path == "/session" ||
+            (path == "/images/create" && query.get("fromSrc") &&
+             query.get("fromSrc").value() == "-") ||
+            (method == "PUT" && match_name(path, "/containers/", "/archive", &unused)) ||
+            match_name(path, "/containers/", "/attach", &unused);
         if (!raw_body)
-            return Error{"the request carries a body (Content-Type \"" + content_type->substr(0, 100) + "\"" +
-                         (content_length ? ", Content-Length " + content_length->substr(0, 20) : ", no Content-Length") +
-                         ") that dockerd did not show imagegate; send it as application/json under 1 MiB, or send "
+            return Error{"the request carries a body (Content-Type \"" +
+                         content_type->substr(0, 100) + "\"" +
+                         (content_length ? ", Content-Length " + content_length->substr(0, 20)
+                                         : ", no Content-Length") +
+                         ") that dockerd did not show imagegate; send it as application/json under "
+                         "1 MiB, or send "
                          "Content-Length: 0"};
     }
 
@@ -504,23 +603,30 @@ Result<ClassifiedRequest> classify_request(const AuthzRequest &request) {
     unsigned char arena[16384];
     json::monotonic_resource body_memory(arena, sizeof arena);
     auto body_json = [&]() -> Result<json::value> {
-        if (request.body.empty()) return Error{out.endpoint + " arrived with an empty body"};
+        if (request.body.empty())
+            return Error{out.endpoint + " arrived with an empty body"};
         return parse_body(request.body, &body_memory);
     };
 
-    auto container_settings = [&](const json::value &body, const json::value *spec) -> Result<ContainerSettings> {
+    auto container_settings = [&](const json::value &body,
+                                  const json::value *spec) -> Result<ContainerSettings> {
         BodyReader r;
         ContainerSettings s;
         // ContainerConfigWrapper embeds *HostConfig: top-level HostConfig fields count too.
         read_host_config(r, spec, s);
         read_host_config(r, r.field(spec, "hostconfig"), s);
-        if (auto user = r.string(spec, "user")) s.user = *user;
-        else s.user = std::string();
+        if (auto user = r.string(spec, "user"))
+            s.user = *user;
+        else
+            s.user = std::string();
         // NetworkingConfig.EndpointsConfig: the networks a create attaches, by name or ID.
-        if (const json::object *endpoints = r.object(r.field(spec, "networkingconfig"), "endpointsconfig"))
-            for (const auto &kv : *endpoints) note_network(std::string(kv.key()), s);
+        if (const json::object *endpoints =
+                r.object(r.field(spec, "networkingconfig"), "endpointsconfig"))
+            for (const auto &kv : *endpoints)
+                note_network(std::string(kv.key()), s);
         (void)body;
-        if (!r.error.empty()) return Error{r.error};
+        if (!r.error.empty())
+            return Error{r.error};
         return s;
     };
 
@@ -530,24 +636,29 @@ Result<ClassifiedRequest> classify_request(const AuthzRequest &request) {
         auto repo = need_single("repo");
         auto from_src = need_single("fromSrc");
         for (auto *r : {&from_image, &tag, &repo, &from_src})
-            if (!*r) return Error{r->error()};
+            if (!*r)
+                return Error{r->error()};
         if (!from_image->empty()) {
             out.action = Action::Pull;
             std::string image = from_image.value();
-            if (image.ends_with(":")) image.pop_back(); // "pull -a" quirk kept by dockerd
+            if (image.ends_with(":"))
+                image.pop_back(); // "pull -a" quirk kept by dockerd
             std::string ref = image;
             if (!tag->empty()) {
                 // dockerd: the "tag" may be a digest, and it replaces the tag or digest that
                 // fromImage carried (daemon/images/image_pull.go).
                 std::string name = image.substr(0, image.find('@'));
                 auto slash = name.rfind('/'), colon = name.rfind(':');
-                if (colon != std::string::npos && (slash == std::string::npos || colon > slash)) name.resize(colon);
+                if (colon != std::string::npos && (slash == std::string::npos || colon > slash))
+                    name.resize(colon);
                 ref = name + (tag->find(':') != std::string::npos ? "@" : ":") + tag.value();
             }
             out.images.push_back({ImageUse::Need::Pull, ref});
         } else {
             out.action = Action::Import;
-            if (!repo->empty()) out.images.push_back({ImageUse::Need::Import, repo.value() + (tag->empty() ? "" : ":" + tag.value())});
+            if (!repo->empty())
+                out.images.push_back({ImageUse::Need::Import,
+                                      repo.value() + (tag->empty() ? "" : ":" + tag.value())});
         }
     } else if (method == "POST" && path == "/images/load") {
         out.action = Action::Import;
@@ -555,36 +666,46 @@ Result<ClassifiedRequest> classify_request(const AuthzRequest &request) {
         out.action = Action::Import;
         auto repo = need_single("repo");
         auto tag = need_single("tag");
-        if (!repo || !tag) return Error{!repo ? repo.error() : tag.error()};
-        if (!repo->empty()) out.images.push_back({ImageUse::Need::Import, repo.value() + (tag->empty() ? "" : ":" + tag.value())});
+        if (!repo || !tag)
+            return Error{!repo ? repo.error() : tag.error()};
+        if (!repo->empty())
+            out.images.push_back(
+                {ImageUse::Need::Import, repo.value() + (tag->empty() ? "" : ":" + tag.value())});
     } else if (method == "POST" && path == "/build") {
         out.action = Action::Build;
-        for (auto &t : query.all("t")) out.images.push_back({ImageUse::Need::Build, t});
+        for (auto &t : query.all("t"))
+            out.images.push_back({ImageUse::Need::Build, t});
         auto remote = need_single("remote");
-        if (!remote) return Error{remote.error()};
+        if (!remote)
+            return Error{remote.error()};
         // A remote that is not a URL or git repository names an image context.
-        if (!remote->empty() && remote->find("://") == std::string::npos && !remote->starts_with("git@") &&
-            !remote->ends_with(".git"))
+        if (!remote->empty() && remote->find("://") == std::string::npos &&
+            !remote->starts_with("git@") && !remote->ends_with(".git"))
             out.images.push_back({ImageUse::Need::Pull, remote.value()});
         // --cache-from: BuildKit pulls these from their registry (a JSON array of references).
         auto cache_from = need_single("cachefrom");
-        if (!cache_from) return Error{cache_from.error()};
+        if (!cache_from)
+            return Error{cache_from.error()};
         if (!cache_from->empty()) {
             std::error_code ec;
             json::value refs = json::parse(cache_from.value(), ec);
-            if (ec || !refs.is_array()) return Error{"build parameter cachefrom is not a JSON array"};
+            if (ec || !refs.is_array())
+                return Error{"build parameter cachefrom is not a JSON array"};
             for (const auto &ref : refs.as_array()) {
-                if (!ref.is_string()) return Error{"build parameter cachefrom is not an array of strings"};
+                if (!ref.is_string())
+                    return Error{"build parameter cachefrom is not an array of strings"};
                 out.images.push_back({ImageUse::Need::Pull, std::string(ref.as_string())});
             }
         }
         // `docker build --network host`: RUN steps share the host's network namespace.
         auto network = need_single("networkmode");
-        if (!network) return Error{network.error()};
+        if (!network)
+            return Error{network.error()};
         // The classic builder runs RUN steps with this NetworkMode: a network's ID works too.
         ContainerSettings s;
         note_network(network.value(), s);
-        if (s.host_network || !s.networks.empty()) out.container = std::move(s);
+        if (s.host_network || !s.networks.empty())
+            out.container = std::move(s);
     } else if (method == "POST" && (path == "/grpc" || path == "/session")) {
         // BuildKit: buildx talks gRPC to dockerd's builder over /grpc and sends the context over
         // /session; only this opening request is authorized, never the builds inside it.
@@ -592,20 +713,25 @@ Result<ClassifiedRequest> classify_request(const AuthzRequest &request) {
     } else if (method == "POST" && match_name(path, "/images/", "/push", &name)) {
         out.action = Action::Push;
         auto tag = need_single("tag");
-        if (!tag) return Error{tag.error()};
-        out.images.push_back({ImageUse::Need::Push, name + (tag->empty() ? "" : ":" + tag.value())});
+        if (!tag)
+            return Error{tag.error()};
+        out.images.push_back(
+            {ImageUse::Need::Push, name + (tag->empty() ? "" : ":" + tag.value())});
     } else if (method == "POST" && match_name(path, "/images/", "/tag", &name)) {
         out.action = Action::Tag;
         auto repo = need_single("repo");
         auto tag = need_single("tag");
-        if (!repo || !tag) return Error{!repo ? repo.error() : tag.error()};
+        if (!repo || !tag)
+            return Error{!repo ? repo.error() : tag.error()};
         out.images.push_back({ImageUse::Need::TagSource, name});
-        out.images.push_back({ImageUse::Need::TagTarget, repo.value() + (tag->empty() ? "" : ":" + tag.value())});
+        out.images.push_back(
+            {ImageUse::Need::TagTarget, repo.value() + (tag->empty() ? "" : ":" + tag.value())});
     } else if (method == "GET" && (path == "/images/json" || path == "/images/search")) {
         out.action = Action::List;
     } else if (method == "GET" && path == "/images/get") {
         out.action = Action::Inspect;
-        for (auto &n : query.all("names")) out.images.push_back({ImageUse::Need::Inspect, n});
+        for (auto &n : query.all("names"))
+            out.images.push_back({ImageUse::Need::Inspect, n});
     } else if (method == "GET" && (match_name(path, "/images/", "/json", &name) ||
                                    match_name(path, "/images/", "/history", &name) ||
                                    match_name(path, "/images/", "/get", &name) ||
@@ -618,14 +744,18 @@ Result<ClassifiedRequest> classify_request(const AuthzRequest &request) {
     } else if (method == "POST" && path == "/containers/create") {
         out.action = Action::Run;
         auto body = body_json();
-        if (!body) return Error{body.error()};
+        if (!body)
+            return Error{body.error()};
         BodyReader r;
         auto image = r.string(&body.value(), "image");
-        if (!r.error.empty()) return Error{r.error};
-        if (!image || image->empty()) return Error{"container create names no image"};
+        if (!r.error.empty())
+            return Error{r.error};
+        if (!image || image->empty())
+            return Error{"container create names no image"};
         out.images.push_back({ImageUse::Need::Run, *image});
         auto settings = container_settings(body.value(), &body.value());
-        if (!settings) return Error{settings.error()};
+        if (!settings)
+            return Error{settings.error()};
         out.container = std::move(settings).value();
     } else if (method == "POST" && (match_name(path, "/containers/", "/update", &name) ||
                                     match_name(path, "/containers/", "/start", &name))) {
@@ -636,26 +766,32 @@ Result<ClassifiedRequest> classify_request(const AuthzRequest &request) {
         bool start_reads_body = !length || *length > 7;
         if (!is_start || (!request.body.empty() && start_reads_body)) {
             auto body = body_json();
-            if (!body) return Error{body.error()};
+            if (!body)
+                return Error{body.error()};
             auto settings = container_settings(body.value(), &body.value());
-            if (!settings) return Error{settings.error()};
+            if (!settings)
+                return Error{settings.error()};
             settings.value().user.reset();
             out.container = std::move(settings).value();
         }
         // A start mounts the binds again, following the host's symlinks as they are now: the
-        // container is checked again, as it stands, just before (narrows a symlink swap after create).
-        if (is_start) out.entered_container = name;
+        // container is checked again, as it stands, just before (narrows a symlink swap after
+        // create).
+        if (is_start)
+            out.entered_container = name;
     } else if (method == "POST" && match_name(path, "/containers/", "/restart", &name)) {
         out.entered_container = name;
     } else if (method == "POST" && match_name(path, "/containers/", "/exec", &name)) {
         auto body = body_json();
-        if (!body) return Error{body.error()};
+        if (!body)
+            return Error{body.error()};
         BodyReader r;
         ContainerSettings s;
         s.is_exec = true;
         s.privileged = r.boolean(&body.value(), "privileged");
         s.user = r.string(&body.value(), "user");
-        if (!r.error.empty()) return Error{r.error};
+        if (!r.error.empty())
+            return Error{r.error};
         out.container = std::move(s);
         out.entered_container = name;
     } else if (((method == "PUT" || method == "GET" || method == "HEAD") &&
@@ -664,10 +800,12 @@ Result<ClassifiedRequest> classify_request(const AuthzRequest &request) {
                (method == "GET" && match_name(path, "/containers/", "/attach/ws", &name))) {
         // docker cp and attach reach into a container as exec does: into what it binds too.
         out.entered_container = name;
-    } else if (method == "POST" && (path == "/services/create" || match_name(path, "/services/", "/update", &name))) {
+    } else if (method == "POST" &&
+               (path == "/services/create" || match_name(path, "/services/", "/update", &name))) {
         out.action = Action::Pull;
         auto body = body_json();
-        if (!body) return Error{body.error()};
+        if (!body)
+            return Error{body.error()};
         BodyReader r;
         const json::value *task = r.field(&body.value(), "tasktemplate");
         const json::value *spec = r.field(task, "containerspec");
@@ -685,64 +823,82 @@ Result<ClassifiedRequest> classify_request(const AuthzRequest &request) {
                         r.fail("Networks", "an array of objects");
                         break;
                     }
-                    if (auto target = r.string(&n, "target")) note_network(*target, s);
+                    if (auto target = r.string(&n, "target"))
+                        note_network(*target, s);
                 }
-        if (s.host_network || !s.networks.empty()) out.container = s;
+        if (s.host_network || !s.networks.empty())
+            out.container = s;
         if (spec) {
             auto image = r.string(spec, "image");
             // Swarm skips the pull of an image given by ID ("sha256:…") and runs the local image:
             // decided as a run, by the names dockerd gives it.
             if (image && !image->empty())
-                out.images.push_back({looks_like_image_id(*image) ? ImageUse::Need::Run : ImageUse::Need::Pull, *image});
+                out.images.push_back(
+                    {looks_like_image_id(*image) ? ImageUse::Need::Run : ImageUse::Need::Pull,
+                     *image});
             read_mounts(r, spec, s);
-            for (auto &cap : r.strings(spec, "capabilityadd")) s.cap_add.push_back(cap);
+            for (auto &cap : r.strings(spec, "capabilityadd"))
+                s.cap_add.push_back(cap);
             read_sysctls(r, spec, s);
             if (const json::value *privileges = r.field(spec, "privileges")) {
                 const json::value *selinux = r.field(privileges, "selinuxcontext");
-                if (r.boolean(selinux, "disable")) s.security_options.push_back("label=disable");
+                if (r.boolean(selinux, "disable"))
+                    s.security_options.push_back("label=disable");
                 // User, Role, Type, Level become label=user:X ... (swarm's container executor):
                 // a custom type such as spc_t is unconfined, like a create's SecurityOpt.
                 for (std::string_view part : {"user", "role", "type", "level"})
                     if (auto v = r.string(selinux, part); v && !v->empty())
                         s.security_options.push_back("label=" + std::string(part) + ":" + *v);
                 std::string seccomp = r.string(r.field(privileges, "seccomp"), "mode").value_or("");
-                if (!seccomp.empty() && seccomp != "default") s.security_options.push_back("seccomp mode " + seccomp);
-                std::string apparmor = r.string(r.field(privileges, "apparmor"), "mode").value_or("");
-                if (!apparmor.empty() && apparmor != "default") s.security_options.push_back("apparmor mode " + apparmor);
+                if (!seccomp.empty() && seccomp != "default")
+                    s.security_options.push_back("seccomp mode " + seccomp);
+                std::string apparmor =
+                    r.string(r.field(privileges, "apparmor"), "mode").value_or("");
+                if (!apparmor.empty() && apparmor != "default")
+                    s.security_options.push_back("apparmor mode " + apparmor);
             }
-            if (auto user = r.string(spec, "user")) s.user = *user;
+            if (auto user = r.string(spec, "user"))
+                s.user = *user;
             out.container = std::move(s);
         }
         if (plugin_spec) {
             auto remote = r.string(plugin_spec, "remote");
-            if (remote && !remote->empty()) out.images.push_back({ImageUse::Need::Pull, *remote});
+            if (remote && !remote->empty())
+                out.images.push_back({ImageUse::Need::Pull, *remote});
             out.special = Special::PluginManage;
             out.plugin_install = true;
         }
-        if (!r.error.empty()) return Error{r.error};
-        if (out.images.empty() && path == "/services/create") return Error{"service create names no image"};
-    } else if (method == "POST" && (path == "/swarm/init" || path == "/swarm/join" || path == "/swarm/update" ||
-                                    match_name(path, "/nodes/", "/update", &name))) {
+        if (!r.error.empty())
+            return Error{r.error};
+        if (out.images.empty() && path == "/services/create")
+            return Error{"service create names no image"};
+    } else if (method == "POST" &&
+               (path == "/swarm/init" || path == "/swarm/join" || path == "/swarm/update" ||
+                match_name(path, "/nodes/", "/update", &name))) {
         out.special = Special::SwarmMembership;
     } else if (method == "POST" && match_name(path, "/networks/", "/connect", &name)) {
         // docker network connect: the network by name, ID or ID prefix, as a create's NetworkMode.
         ContainerSettings s;
         note_network(name, s);
-        if (s.host_network || !s.networks.empty()) out.container = std::move(s);
+        if (s.host_network || !s.networks.empty())
+            out.container = std::move(s);
     } else if (method == "POST" && path == "/volumes/create") {
         auto body = body_json();
-        if (!body) return Error{body.error()};
+        if (!body)
+            return Error{body.error()};
         BodyReader r;
         ContainerSettings s;
         std::string volume = r.string(&body.value(), "name").value_or("");
         bind_volume_options(r, &body.value(), "driveropts", "volume " + volume, s);
-        if (!r.error.empty()) return Error{r.error};
+        if (!r.error.empty())
+            return Error{r.error};
         out.container = std::move(s);
     } else if (path.starts_with("/plugins")) {
         if (method == "POST" && path == "/plugins/pull") {
             auto remote = need_single("remote");
             auto pname = need_single("name");
-            if (!remote || !pname) return Error{!remote ? remote.error() : pname.error()};
+            if (!remote || !pname)
+                return Error{!remote ? remote.error() : pname.error()};
             out.action = Action::Pull;
             out.images.push_back({ImageUse::Need::Pull, remote.value()});
             out.special = Special::PluginManage;
@@ -750,7 +906,8 @@ Result<ClassifiedRequest> classify_request(const AuthzRequest &request) {
             out.plugin_name = pname->empty() ? remote.value() : pname.value();
         } else if (method == "POST" && match_name(path, "/plugins/", "/upgrade", &name)) {
             auto remote = need_single("remote");
-            if (!remote) return Error{remote.error()};
+            if (!remote)
+                return Error{remote.error()};
             out.action = Action::Pull;
             out.images.push_back({ImageUse::Need::Pull, remote.value()});
             out.special = Special::PluginManage;
@@ -758,7 +915,8 @@ Result<ClassifiedRequest> classify_request(const AuthzRequest &request) {
             out.plugin_name = name;
         } else if (method == "POST" && path == "/plugins/create") {
             auto pname = need_single("name");
-            if (!pname) return Error{pname.error()};
+            if (!pname)
+                return Error{pname.error()};
             out.special = Special::PluginManage;
             out.plugin_install = true;
             out.plugin_name = pname.value();

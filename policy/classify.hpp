@@ -40,12 +40,13 @@ struct ContainerSettings {
     std::vector<std::string> devices;
     std::vector<std::string> security_options; // the unconfined ones
     std::vector<std::string> sysctls;          // non-namespaced
-    std::optional<std::string> user;           // Config.User / exec User as given (nullopt: not given)
+    std::optional<std::string> user; // Config.User / exec User as given (nullopt: not given)
     bool is_exec = false;
     // What another container lends: --volumes-from X (its mounts) and --network/--pid/--ipc/--uts
     // container:X (its namespace, which may be the host's).
     std::vector<std::string> volumes_from;
-    std::vector<std::pair<std::string, std::string>> joined_namespaces; // {"network", "X"}, {"pid", "X"} ...
+    std::vector<std::pair<std::string, std::string>>
+        joined_namespaces; // {"network", "X"}, {"pid", "X"} ...
 };
 
 enum class Special {
@@ -62,8 +63,8 @@ struct ClassifiedRequest {
     std::vector<ImageUse> images;
     std::optional<ContainerSettings> container; // creates, updates, execs, services
     Special special = Special::None;
-    std::string plugin_name; // for plugin management: the plugin's name or remote
-    bool plugin_install = false; // install/enable/upgrade (a new plugin gets host privileges)
+    std::string plugin_name;       // for plugin management: the plugin's name or remote
+    bool plugin_install = false;   // install/enable/upgrade (a new plugin gets host privileges)
     std::string entered_container; // exec, attach, docker cp: the existing container it enters
 };
 

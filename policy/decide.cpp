@@ -6,8 +6,8 @@
 #include <algorithm>
 #include <array>
 #include <charconv>
-#include <vector>
 #include <initializer_list>
+#include <vector>
 
 namespace imagegate {
 namespace {
@@ -17,22 +17,29 @@ using Need = ImageUse::Need;
 // One allocation for a message of many parts.
 std::string concat(std::initializer_list<std::string_view> parts) {
     std::size_t size = 0;
-    for (auto part : parts) size += part.size();
+    for (auto part : parts)
+        size += part.size();
     std::string out;
     out.reserve(size);
-    for (auto part : parts) out += part;
+    for (auto part : parts)
+        out += part;
     return out;
 }
 
-std::string policy_suffix(const Policy &p) { return "(" + p.organization + " policy " + std::to_string(p.serial) + ")"; }
-std::string policy_serial(const Policy &p) { return "(policy " + std::to_string(p.serial) + ")"; }
+std::string policy_suffix(const Policy &p) {
+    return "(" + p.organization + " policy " + std::to_string(p.serial) + ")";
+}
+std::string policy_serial(const Policy &p) {
+    return "(policy " + std::to_string(p.serial) + ")";
+}
 
 // A policy serial as text, without a heap allocation.
 struct SerialText {
     char digits[24];
     std::size_t size;
     explicit SerialText(long long serial) {
-        size = static_cast<std::size_t>(std::to_chars(digits, digits + sizeof digits, serial).ptr - digits);
+        size = static_cast<std::size_t>(std::to_chars(digits, digits + sizeof digits, serial).ptr -
+                                        digits);
     }
     std::string_view view() const { return {digits, size}; }
 };
@@ -41,7 +48,9 @@ std::string_view who_view(std::string_view user) {
     return user.empty() ? std::string_view("the local socket (no signed-in user)") : user;
 }
 
-std::string who(std::string_view user) { return std::string(who_view(user)); }
+std::string who(std::string_view user) {
+    return std::string(who_view(user));
+}
 
 const Grants *grants_of(std::string_view user, const Policy &p) {
     return user.empty() ? &p.default_grants : p.grants_for(user);
@@ -49,15 +58,23 @@ const Grants *grants_of(std::string_view user, const Policy &p) {
 
 Action action_of(Need need) {
     switch (need) {
-    case Need::Pull: return Action::Pull;
-    case Need::Run: return Action::Run;
-    case Need::Push: return Action::Push;
-    case Need::Delete: return Action::Delete;
-    case Need::Inspect: return Action::Inspect;
-    case Need::Import: return Action::Import;
-    case Need::Build: return Action::Build;
+    case Need::Pull:
+        return Action::Pull;
+    case Need::Run:
+        return Action::Run;
+    case Need::Push:
+        return Action::Push;
+    case Need::Delete:
+        return Action::Delete;
+    case Need::Inspect:
+        return Action::Inspect;
+    case Need::Import:
+        return Action::Import;
+    case Need::Build:
+        return Action::Build;
     case Need::TagSource:
-    case Need::TagTarget: return Action::Tag;
+    case Need::TagTarget:
+        return Action::Tag;
     }
     return Action::Other;
 }
@@ -67,7 +84,8 @@ struct RoleList {
     std::array<Role, kRoleCount> items{};
     std::size_t count = 0;
     RoleList(std::initializer_list<Role> roles) {
-        for (Role r : roles) items[count++] = r;
+        for (Role r : roles)
+            items[count++] = r;
     }
     const Role *begin() const { return items.data(); }
     const Role *end() const { return items.data() + count; }
@@ -79,16 +97,21 @@ struct RoleList {
 RoleList roles_for(Action action, bool tag_target) {
     switch (action) {
     case Action::Pull:
-    case Action::Run: return {Role::Reader, Role::Writer, Role::Manager};
+    case Action::Run:
+        return {Role::Reader, Role::Writer, Role::Manager};
     case Action::Inspect:
-    case Action::List: return {Role::Reader, Role::Manager};
+    case Action::List:
+        return {Role::Reader, Role::Manager};
     case Action::Tag:
-        return tag_target ? RoleList{Role::Writer, Role::Manager} : RoleList{Role::Reader, Role::Writer, Role::Manager};
+        return tag_target ? RoleList{Role::Writer, Role::Manager}
+                          : RoleList{Role::Reader, Role::Writer, Role::Manager};
     case Action::Push:
     case Action::Delete:
     case Action::Import:
-    case Action::Build: return {Role::Writer, Role::Manager};
-    case Action::Other: return {};
+    case Action::Build:
+        return {Role::Writer, Role::Manager};
+    case Action::Other:
+        return {};
     }
     return {};
 }
@@ -100,9 +123,11 @@ std::string_view role_list(const RoleList &roles) {
         for (unsigned mask = 0; mask < t.size(); ++mask) {
             std::vector<Role> in;
             for (std::size_t r = 0; r < kRoleCount; ++r)
-                if (mask & (1u << r)) in.push_back(static_cast<Role>(r));
+                if (mask & (1u << r))
+                    in.push_back(static_cast<Role>(r));
             for (std::size_t i = 0; i < in.size(); ++i) {
-                if (i) t[mask] += i + 1 == in.size() ? " or " : ", ";
+                if (i)
+                    t[mask] += i + 1 == in.size() ? " or " : ", ";
                 t[mask] += role_name(in[i]);
             }
         }
@@ -111,51 +136,68 @@ std::string_view role_list(const RoleList &roles) {
     unsigned mask = 0;
     bool ascending = true;
     for (std::size_t i = 0; i < roles.size(); ++i) {
-        if (i && static_cast<std::size_t>(roles[i]) <= static_cast<std::size_t>(roles[i - 1])) ascending = false;
+        if (i && static_cast<std::size_t>(roles[i]) <= static_cast<std::size_t>(roles[i - 1]))
+            ascending = false;
         mask |= 1u << static_cast<std::size_t>(roles[i]);
     }
-    if (ascending) return texts[mask];
+    if (ascending)
+        return texts[mask];
     thread_local std::string out;
     out.clear();
     for (std::size_t i = 0; i < roles.size(); ++i) {
-        if (i) out += i + 1 == roles.size() ? " or " : ", ";
+        if (i)
+            out += i + 1 == roles.size() ? " or " : ", ";
         out += role_name(roles[i]);
     }
     return out;
 }
 
 bool has_role_on(const Grants *g, const RoleList &roles, std::string_view name) {
-    if (!g) return false;
+    if (!g)
+        return false;
     return g->matches(roles.begin(), roles.size(), name);
 }
 bool has_role_anywhere(const Grants *g, const RoleList &roles) {
-    if (!g) return false;
+    if (!g)
+        return false;
     return std::any_of(roles.begin(), roles.end(), [&](Role r) { return g->has_role(r); });
 }
 
 Category categorize(const Reference &ref, const Policy &p) {
-    if (!ref.is_docker_hub()) return Category::OtherRegistry;
+    if (!ref.is_docker_hub())
+        return Category::OtherRegistry;
     std::string_view ns = ref.first_component();
-    if (p.organization_namespaces.find(ns) != p.organization_namespaces.end()) return Category::Organization;
-    if (ns == "library") return Category::DockerOfficial;
-    if (p.verified_publisher_namespaces.find(ns) != p.verified_publisher_namespaces.end()) return Category::VerifiedPublisher;
-    if (p.sponsored_open_source_namespaces.find(ns) != p.sponsored_open_source_namespaces.end()) return Category::SponsoredOpenSource;
+    if (p.organization_namespaces.find(ns) != p.organization_namespaces.end())
+        return Category::Organization;
+    if (ns == "library")
+        return Category::DockerOfficial;
+    if (p.verified_publisher_namespaces.find(ns) != p.verified_publisher_namespaces.end())
+        return Category::VerifiedPublisher;
+    if (p.sponsored_open_source_namespaces.find(ns) != p.sponsored_open_source_namespaces.end())
+        return Category::SponsoredOpenSource;
     return Category::Community;
 }
 
 bool category_allowed(Category c, const Policy &p) {
     switch (c) {
-    case Category::Organization: return true;
-    case Category::DockerOfficial: return p.docker_official == Setting::Allowed;
-    case Category::VerifiedPublisher: return p.verified_publisher == Setting::Allowed;
-    case Category::SponsoredOpenSource: return p.sponsored_open_source == Setting::Allowed;
-    case Category::Community: return false;
-    default: return true;
+    case Category::Organization:
+        return true;
+    case Category::DockerOfficial:
+        return p.docker_official == Setting::Allowed;
+    case Category::VerifiedPublisher:
+        return p.verified_publisher == Setting::Allowed;
+    case Category::SponsoredOpenSource:
+        return p.sponsored_open_source == Setting::Allowed;
+    case Category::Community:
+        return false;
+    default:
+        return true;
     }
 }
 
 std::string_view verb_of(Action action, bool tag_target) {
-    if (action == Action::Tag) return tag_target ? "tag to" : "tag of";
+    if (action == Action::Tag)
+        return tag_target ? "tag to" : "tag of";
     return action_verb(action);
 }
 
@@ -165,17 +207,20 @@ std::string deny_line(std::string_view what, std::string_view reason) {
 
 bool is_root_user(std::string_view user) {
     std::string_view uid = user.substr(0, user.find(':'));
-    if (uid == "root") return true;
+    if (uid == "root")
+        return true;
     // runc reads the uid with Go's strconv.Atoi, which takes a sign: "+0" and "-0" are root.
-    if (uid.starts_with('+') || uid.starts_with('-')) uid.remove_prefix(1);
-    if (uid.empty()) return false;
+    if (uid.starts_with('+') || uid.starts_with('-'))
+        uid.remove_prefix(1);
+    if (uid.empty())
+        return false;
     return std::all_of(uid.begin(), uid.end(), [](char c) { return c == '0'; });
 }
 
 } // namespace
 
-ImageDecision decide_image(Action action, std::string_view reference, std::string_view user, const Policy &policy,
-                           bool tag_target) {
+ImageDecision decide_image(Action action, std::string_view reference, std::string_view user,
+                           const Policy &policy, bool tag_target) {
     ImageDecision d;
     d.action = action;
     d.tag_target = tag_target;
@@ -183,15 +228,19 @@ ImageDecision decide_image(Action action, std::string_view reference, std::strin
     auto deny = [&](std::string reason) {
         std::string_view verb = verb_of(action, tag_target);
         d.allow = false;
-        d.message = concat({"imagegate: ", verb, action == Action::Tag ? " " : " of ", d.normalized, " denied: ", reason});
+        d.message = concat({"imagegate: ", verb, action == Action::Tag ? " " : " of ", d.normalized,
+                            " denied: ", reason});
         d.reason = std::move(reason);
         return d;
     };
-    if (reference.starts_with("sha256:") && action != Action::Pull && action != Action::Build && action != Action::Import) {
+    if (reference.starts_with("sha256:") && action != Action::Pull && action != Action::Build &&
+        action != Action::Import) {
         // dockerd reads "sha256:..." as an image ID: only dockerd can say which image it is.
         d.normalized = std::string(reference);
-        d.reason = "\"" + std::string(reference) + "\" is an image ID: imagegate decides it against the names dockerd gives it";
-        d.message = deny_line(std::string(verb_of(action, tag_target)) + " of " + d.normalized, d.reason);
+        d.reason = "\"" + std::string(reference) +
+                   "\" is an image ID: imagegate decides it against the names dockerd gives it";
+        d.message =
+            deny_line(std::string(verb_of(action, tag_target)) + " of " + d.normalized, d.reason);
         return d;
     }
     auto ref = parse_reference(reference);
@@ -219,10 +268,12 @@ ImageDecision decide_image(Action action, std::string_view reference, std::strin
 
     auto roles = roles_for(action, tag_target);
     if (!has_role_on(grants_of(user, policy), roles, name))
-        return deny(concat({who_view(user), " has no ", role_list(roles), " grant on it (", policy.organization, " policy ",
-                            SerialText(policy.serial).view(), ")"}));
+        return deny(
+            concat({who_view(user), " has no ", role_list(roles), " grant on it (",
+                    policy.organization, " policy ", SerialText(policy.serial).view(), ")"}));
 
-    bool brings_image = action == Action::Pull || action == Action::Run || (action == Action::Tag && !tag_target);
+    bool brings_image =
+        action == Action::Pull || action == Action::Run || (action == Action::Tag && !tag_target);
     auto iam = [&] { return policy.organization + "'s Image Access Management"; };
     if (!brings_image) {
         d.reason = "granted by " + policy.organization + "'s access policies";
@@ -235,8 +286,9 @@ ImageDecision decide_image(Action action, std::string_view reference, std::strin
     } else if (policy.repository_allowlist.matches(name)) {
         d.reason = "on " + iam() + "'s repository allowlist";
     } else if (!category_allowed(d.category, policy)) {
-        return deny(concat({category_title(d.category), " images are restricted by ", policy.organization,
-                            "'s Image Access Management ", policy_serial(policy)}));
+        return deny(
+            concat({category_title(d.category), " images are restricted by ", policy.organization,
+                    "'s Image Access Management ", policy_serial(policy)}));
     } else if (d.category == Category::Organization) {
         d.reason = "an organization namespace of " + policy.organization;
     } else {
@@ -246,8 +298,10 @@ ImageDecision decide_image(Action action, std::string_view reference, std::strin
     bool publishes = action == Action::Push || (action == Action::Tag && tag_target);
     if (publishes && policy.namespace_access_enabled && ref->is_docker_hub() &&
         !policy.organization_namespaces.contains(ref->first_component()))
-        return deny("docker.io/" + std::string(ref->first_component()) + " is not one of " + policy.organization +
-                    "'s namespaces: namespace access control forbids publishing to it " + policy_serial(policy));
+        return deny("docker.io/" + std::string(ref->first_component()) + " is not one of " +
+                    policy.organization +
+                    "'s namespaces: namespace access control forbids publishing to it " +
+                    policy_serial(policy));
 
     d.allow = true;
     return d;
@@ -256,18 +310,21 @@ ImageDecision decide_image(Action action, std::string_view reference, std::strin
 namespace {
 
 // Hardening (SPEC §1.6) of container creates, updates, execs, services and volumes.
-std::string check_container(const ContainerSettings &s, const ClassifiedRequest &c, const DecisionContext &ctx,
-                            const Policy &p, int depth = 0) {
+std::string check_container(const ContainerSettings &s, const ClassifiedRequest &c,
+                            const DecisionContext &ctx, const Policy &p, int depth = 0) {
     const Hardening &h = p.hardening;
-    std::string by = " is restricted by " + p.organization + "'s hardening policy " + policy_serial(p);
+    std::string by =
+        " is restricted by " + p.organization + "'s hardening policy " + policy_serial(p);
 
     // --volumes-from X and --network/--pid/--ipc/--uts container:X take what X has: an agent
     // that binds the Docker socket, or runs with --pid host, must not lend it to anyone.
     if (!s.volumes_from.empty() || !s.joined_namespaces.empty()) {
         auto look_up = [&](const std::string &name) -> std::optional<ContainerLookup> {
-            if (!ctx.facts.container || depth > 4) return std::nullopt;
+            if (!ctx.facts.container || depth > 4)
+                return std::nullopt;
             ContainerLookup found = ctx.facts.container(name);
-            if (found.state == ContainerLookup::State::Unknown) return std::nullopt;
+            if (found.state == ContainerLookup::State::Unknown)
+                return std::nullopt;
             return found;
         };
         ContainerSettings merged = s;
@@ -277,39 +334,53 @@ std::string check_container(const ContainerSettings &s, const ClassifiedRequest 
         // otherwise cost a lookup per repetition, N×N at the next level.
         StringSet looked_up, lent;
         for (const auto &from : s.volumes_from) {
-            if (!looked_up.insert(from).second) continue;
+            if (!looked_up.insert(from).second)
+                continue;
             auto other = look_up(from);
-            if (!other) return "--volumes-from " + from + ": imagegate cannot look that container up, so it cannot check what it lends";
+            if (!other)
+                return "--volumes-from " + from +
+                       ": imagegate cannot look that container up, so it cannot check what it "
+                       "lends";
             for (auto m : other->settings.mounts) {
                 m.described = "--volumes-from " + from + " (" + m.described + ")";
                 merged.mounts.push_back(std::move(m));
             }
-            for (const auto &v : other->settings.named_volumes) merged.named_volumes.push_back(v);
+            for (const auto &v : other->settings.named_volumes)
+                merged.named_volumes.push_back(v);
             for (const auto &v : other->settings.volumes_from)
-                if (lent.insert(v).second) merged.volumes_from.push_back(v);
+                if (lent.insert(v).second)
+                    merged.volumes_from.push_back(v);
         }
         for (const auto &[kind, name] : s.joined_namespaces) {
             auto other = look_up(name);
-            if (!other) return "the " + kind + " namespace of container " + name + ": imagegate cannot look that container up";
+            if (!other)
+                return "the " + kind + " namespace of container " + name +
+                       ": imagegate cannot look that container up";
             const ContainerSettings &o = other->settings;
-            bool host = kind == "network" ? o.host_network
-                                          : std::find(o.host_namespaces.begin(), o.host_namespaces.end(), kind) !=
-                                                o.host_namespaces.end();
+            bool host = kind == "network"
+                            ? o.host_network
+                            : std::find(o.host_namespaces.begin(), o.host_namespaces.end(), kind) !=
+                                  o.host_namespaces.end();
             bool restricted = kind == "network" ? h.host_network == Setting::Restricted
                                                 : h.host_namespaces == Setting::Restricted;
-            if (host && restricted) return "the host " + kind + " namespace (through container " + name + ")" + by;
+            if (host && restricted)
+                return "the host " + kind + " namespace (through container " + name + ")" + by;
             for (const auto &joined : o.joined_namespaces)
-                if (joined.first == kind) merged.joined_namespaces.push_back(joined);
+                if (joined.first == kind)
+                    merged.joined_namespaces.push_back(joined);
         }
         return check_container(merged, c, ctx, p, depth + 1);
     }
     // imagegate's own paths (a few, in the order given), then the policy's (any number: an index).
     auto guarded = [&](std::string_view path, std::string *which) {
-        return exposes_protected_path(path, ctx.protected_paths, which) || h.protected_index.exposes(path, which);
+        return exposes_protected_path(path, ctx.protected_paths, which) ||
+               h.protected_index.exposes(path, which);
     };
     auto exposes = [&](const std::string &host_path, std::string *which) {
-        if (host_path.empty() || host_path.front() != '/') return false;
-        if (guarded(host_path, which)) return true;
+        if (host_path.empty() || host_path.front() != '/')
+            return false;
+        if (guarded(host_path, which))
+            return true;
         if (ctx.facts.resolve_path)
             if (auto real = ctx.facts.resolve_path(host_path))
                 return guarded(*real, which);
@@ -319,8 +390,10 @@ std::string check_container(const ContainerSettings &s, const ClassifiedRequest 
     // /proc/sys/kernel/core_pattern or cgroup v1 release_agent is host root.
     static const std::vector<std::string> kernel_filesystems{"/proc", "/sys", "/dev"};
     auto exposes_kernel = [&](const std::string &host_path, std::string *which) {
-        if (h.devices != Setting::Restricted) return false;
-        if (exposes_protected_path(host_path, kernel_filesystems, which)) return true;
+        if (h.devices != Setting::Restricted)
+            return false;
+        if (exposes_protected_path(host_path, kernel_filesystems, which))
+            return true;
         if (ctx.facts.resolve_path)
             if (auto real = ctx.facts.resolve_path(host_path))
                 return exposes_protected_path(*real, kernel_filesystems, which);
@@ -331,9 +404,11 @@ std::string check_container(const ContainerSettings &s, const ClassifiedRequest 
         if (m.host_path.empty() || m.host_path.front() != '/')
             return m.described + ": host path \"" + m.host_path + "\" is not absolute";
         if (exposes(m.host_path, &which))
-            return m.described + " would expose the protected path " + which + " inside a container, which" + by;
+            return m.described + " would expose the protected path " + which +
+                   " inside a container, which" + by;
         if (exposes_kernel(m.host_path, &which))
-            return m.described + " would expose the host kernel's " + which + " inside a container, which" + by;
+            return m.described + " would expose the host kernel's " + which +
+                   " inside a container, which" + by;
     }
     if (ctx.facts.volume_devices && !s.named_volumes.empty()) {
         auto devices = ctx.facts.volume_devices(s.named_volumes);
@@ -343,47 +418,59 @@ std::string check_container(const ContainerSettings &s, const ClassifiedRequest 
         for (const auto &[v, device] : *devices) {
             std::string which;
             if (exposes(device, &which))
-                return "volume " + v + " binds " + device + " and would expose the protected path " + which +
+                return "volume " + v + " binds " + device +
+                       " and would expose the protected path " + which +
                        " inside a container, which" + by;
             if (exposes_kernel(device, &which))
-                return "volume " + v + " binds " + device + " and would expose the host kernel's " + which +
-                       " inside a container, which" + by;
+                return "volume " + v + " binds " + device + " and would expose the host kernel's " +
+                       which + " inside a container, which" + by;
         }
     }
     if (s.privileged && h.privileged == Setting::Restricted)
         return std::string(s.is_exec ? "privileged exec" : "a privileged container") + by;
     for (const auto &ns : s.host_namespaces)
-        if (h.host_namespaces == Setting::Restricted || (ns == "userns" && h.user_namespaces_required))
+        if (h.host_namespaces == Setting::Restricted ||
+            (ns == "userns" && h.user_namespaces_required))
             return "the host " + ns + " namespace" + by;
-    if (s.host_network && h.host_network == Setting::Restricted) return "the host network namespace" + by;
+    if (s.host_network && h.host_network == Setting::Restricted)
+        return "the host network namespace" + by;
     if (!s.networks.empty() && h.host_network == Setting::Restricted) {
         auto host = ctx.facts.host_networks ? ctx.facts.host_networks(s.networks) : std::nullopt;
         if (!host)
             return "network " + s.networks.front() +
-                   ": imagegate cannot ask dockerd which network that names, so it cannot check it is not the host's";
+                   ": imagegate cannot ask dockerd which network that names, so it cannot check it "
+                   "is not the host's";
         if (!host->empty())
-            return "network " + host->front() + " names the host network, and the host network namespace" + by;
+            return "network " + host->front() +
+                   " names the host network, and the host network namespace" + by;
     }
     if (h.cap_add == Setting::Restricted)
         for (const auto &cap : s.cap_add)
-            if (!h.allowed_capabilities.contains(canonical_capability(cap))) return "adding capability " + cap + by;
-    if (!s.devices.empty() && h.devices == Setting::Restricted) return "host device " + s.devices.front() + by;
+            if (!h.allowed_capabilities.contains(canonical_capability(cap)))
+                return "adding capability " + cap + by;
+    if (!s.devices.empty() && h.devices == Setting::Restricted)
+        return "host device " + s.devices.front() + by;
     if (!s.security_options.empty() && h.security_options == Setting::Restricted)
         return "security option " + s.security_options.front() + by;
-    if (!s.sysctls.empty() && h.sysctls == Setting::Restricted) return "sysctl " + s.sysctls.front() + " (not namespaced)" + by;
+    if (!s.sysctls.empty() && h.sysctls == Setting::Restricted)
+        return "sysctl " + s.sysctls.front() + " (not namespaced)" + by;
 
     bool creates_container = c.action == Action::Run && !s.is_exec;
     if (creates_container && h.user_namespaces_required && ctx.facts.userns_remapped != true)
-        return std::string("containers may only be created when dockerd runs with --userns-remap (or rootless): ") +
-               (ctx.facts.userns_remapped ? "it does not" : "imagegate cannot tell whether it does") +
+        return std::string("containers may only be created when dockerd runs with --userns-remap "
+                           "(or rootless): ") +
+               (ctx.facts.userns_remapped ? "it does not"
+                                          : "imagegate cannot tell whether it does") +
                ", and hardening.userNamespaces is required " + policy_serial(p);
     if (h.root_in_container_restricted && (creates_container || s.is_exec)) {
         if (s.user && is_root_user(*s.user))
-            return std::string(s.is_exec ? "exec" : "a container") + " as root (user \"" + *s.user + "\")" + by;
+            return std::string(s.is_exec ? "exec" : "a container") + " as root (user \"" + *s.user +
+                   "\")" + by;
         if (creates_container && (!s.user || s.user->empty())) {
             std::string image = c.images.empty() ? "" : c.images.front().reference;
             std::optional<std::string> image_user;
-            if (ctx.facts.image_user) image_user = ctx.facts.image_user(image);
+            if (ctx.facts.image_user)
+                image_user = ctx.facts.image_user(image);
             if (!image_user)
                 return "a container with no --user whose image user imagegate cannot look up" + by;
             if (image_user->empty() || is_root_user(*image_user))
@@ -399,7 +486,8 @@ bool is_self_plugin(std::string_view name, const DecisionContext &ctx) {
     auto slash = base.rfind('/');
     std::string_view last = slash == std::string_view::npos ? base : base.substr(slash + 1);
     std::string_view repo = last.substr(0, last.find(':'));
-    if (repo.starts_with("imagegate")) return true;
+    if (repo.starts_with("imagegate"))
+        return true;
     // dockerd also finds a plugin by a prefix of its 64-hex ID ("docker plugin disable 3f2a"):
     // a name that could be one may be imagegate itself.
     if (!base.empty() && std::all_of(base.begin(), base.end(), [](char ch) {
@@ -410,9 +498,12 @@ bool is_self_plugin(std::string_view name, const DecisionContext &ctx) {
     std::size_t start = 0;
     while (start < names.size()) {
         auto comma = names.find(',', start);
-        std::string_view n = names.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start);
-        if (!n.empty() && (n == repo || n == base)) return true;
-        if (comma == std::string_view::npos) break;
+        std::string_view n = names.substr(
+            start, comma == std::string_view::npos ? std::string_view::npos : comma - start);
+        if (!n.empty() && (n == repo || n == base))
+            return true;
+        if (comma == std::string_view::npos)
+            break;
         start = comma + 1;
     }
     return false;
@@ -433,7 +524,8 @@ Decision decide_request(const AuthzRequest &request, const DecisionContext &ctx)
     // imagegate's own lookups (an image's user, a container's settings ...) come back through
     // dockerd's authorization chain: a read that carries the secret is imagegate asking.
     if (!ctx.own_lookup_token.empty() && request.method == "GET")
-        if (const std::string *token = request.header("x-imagegate-lookup"); token && *token == ctx.own_lookup_token) {
+        if (const std::string *token = request.header("x-imagegate-lookup");
+            token && *token == ctx.own_lookup_token) {
             d.allow = true;
             return d;
         }
@@ -449,19 +541,22 @@ Decision decide_request(const AuthzRequest &request, const DecisionContext &ctx)
     if (!p) {
         // Nothing valid was ever loaded: fail closed for everything imagegate would judge.
         if (c.action != Action::Other || c.container || c.special != Special::None)
-            return finish_deny(deny_line(std::string(action_verb(c.action)) + " (" + c.endpoint + ")",
-                                         ctx.policy_problem.empty() ? "no valid imagegate policy has been loaded"
-                                                                    : ctx.policy_problem));
+            return finish_deny(
+                deny_line(std::string(action_verb(c.action)) + " (" + c.endpoint + ")",
+                          ctx.policy_problem.empty() ? "no valid imagegate policy has been loaded"
+                                                     : ctx.policy_problem));
         d.allow = true;
         return d;
     }
     if (p->require_sign_in && request.user.empty())
-        return finish_deny(deny_line(c.endpoint, p->organization +
-                                                     "'s policy requires signing in: connect with a TLS client "
-                                                     "certificate (this request has no user) " +
-                                                     policy_serial(*p)));
+        return finish_deny(
+            deny_line(c.endpoint, p->organization +
+                                      "'s policy requires signing in: connect with a TLS client "
+                                      "certificate (this request has no user) " +
+                                      policy_serial(*p)));
     if (!ctx.policy_problem.empty() && (c.action != Action::Other || c.special != Special::None))
-        return finish_deny(deny_line(std::string(action_verb(c.action)) + " (" + c.endpoint + ")", ctx.policy_problem));
+        return finish_deny(deny_line(std::string(action_verb(c.action)) + " (" + c.endpoint + ")",
+                                     ctx.policy_problem));
 
     // Images: each use decided on its own; the first denial answers.
     std::string first_denial;
@@ -470,8 +565,9 @@ Decision decide_request(const AuthzRequest &request, const DecisionContext &ctx)
         bool tag_target = use.need == Need::TagTarget;
         std::vector<std::string> names{use.reference};
         bool by_id = false;
-        bool resolvable = use.need == Need::Run || use.need == Need::TagSource || use.need == Need::Delete ||
-                          use.need == Need::Push || use.need == Need::Inspect;
+        bool resolvable = use.need == Need::Run || use.need == Need::TagSource ||
+                          use.need == Need::Delete || use.need == Need::Push ||
+                          use.need == Need::Inspect;
         if (resolvable && looks_like_image_id(use.reference)) {
             bool certainly_id = use.reference.starts_with("sha256:") || use.reference.size() == 64;
             if (use.need == Need::Inspect) {
@@ -481,7 +577,8 @@ Decision decide_request(const AuthzRequest &request, const DecisionContext &ctx)
                 by_id = true;
             } else {
                 ImageLookup lookup;
-                if (ctx.facts.image_names) lookup = ctx.facts.image_names(use.reference);
+                if (ctx.facts.image_names)
+                    lookup = ctx.facts.image_names(use.reference);
                 if (lookup.state == ImageLookup::State::Found) {
                     names = lookup.names;
                     by_id = true;
@@ -489,15 +586,17 @@ Decision decide_request(const AuthzRequest &request, const DecisionContext &ctx)
                     // dockerd reads this as an image ID; without knowing its names, fail closed.
                     std::string why = lookup.state == ImageLookup::State::NotFound
                                           ? "no local image has the ID \"" + use.reference + "\""
-                                          : "imagegate cannot ask dockerd which image \"" + use.reference +
-                                                "\" names, so it cannot check it";
+                                          : "imagegate cannot ask dockerd which image \"" +
+                                                use.reference + "\" names, so it cannot check it";
                     ImageDecision id;
                     id.action = action;
                     id.tag_target = tag_target;
                     id.reference = id.normalized = use.reference;
                     id.reason = why;
-                    id.message = deny_line(std::string(verb_of(action, tag_target)) + " of " + use.reference, why);
-                    if (first_denial.empty()) first_denial = id.message;
+                    id.message = deny_line(
+                        std::string(verb_of(action, tag_target)) + " of " + use.reference, why);
+                    if (first_denial.empty())
+                        first_denial = id.message;
                     d.images.push_back(std::move(id));
                     continue;
                 }
@@ -509,61 +608,82 @@ Decision decide_request(const AuthzRequest &request, const DecisionContext &ctx)
             ImageDecision id;
             id.action = action;
             id.reference = id.normalized = use.reference;
-            id.allow = has_role_anywhere(grants_of(request.user, *p), roles_for(action, tag_target));
+            id.allow =
+                has_role_anywhere(grants_of(request.user, *p), roles_for(action, tag_target));
             if (!id.allow) {
-                id.reason = who(request.user) + " has no " + std::string(role_list(roles_for(action, tag_target))) + " grant " + policy_suffix(*p);
-                id.message = deny_line(std::string(verb_of(action, tag_target)) + " of " + use.reference, id.reason);
+                id.reason = who(request.user) + " has no " +
+                            std::string(role_list(roles_for(action, tag_target))) + " grant " +
+                            policy_suffix(*p);
+                id.message = deny_line(
+                    std::string(verb_of(action, tag_target)) + " of " + use.reference, id.reason);
             }
-            if (!id.allow && first_denial.empty()) first_denial = id.message;
+            if (!id.allow && first_denial.empty())
+                first_denial = id.message;
             d.images.push_back(std::move(id));
             continue;
         }
         for (const auto &n : names) {
             ImageDecision id = decide_image(action, n, request.user, *p, tag_target);
-            if (by_id) id.reference = use.reference + " (" + n + ")";
-            if (!id.allow && first_denial.empty()) first_denial = id.message;
+            if (by_id)
+                id.reference = use.reference + " (" + n + ")";
+            if (!id.allow && first_denial.empty())
+                first_denial = id.message;
             d.images.push_back(std::move(id));
         }
     }
-    if (!first_denial.empty()) return finish_deny(first_denial);
+    if (!first_denial.empty())
+        return finish_deny(first_denial);
 
     // Actions that name no image still need their role somewhere.
     if (c.images.empty() && c.action != Action::Other) {
         auto roles = roles_for(c.action, false);
         if (!has_role_anywhere(grants_of(request.user, *p), roles))
-            return finish_deny(deny_line(std::string(action_verb(c.action)) + " (" + c.endpoint + ")",
-                                         who(request.user) + " has no " + std::string(role_list(roles)) + " grant " + policy_suffix(*p)));
+            return finish_deny(
+                deny_line(std::string(action_verb(c.action)) + " (" + c.endpoint + ")",
+                          who(request.user) + " has no " + std::string(role_list(roles)) +
+                              " grant " + policy_suffix(*p)));
     }
     if (c.action == Action::Import && p->hardening.image_import == Setting::Restricted)
         return finish_deny(deny_line("image import (" + c.endpoint + ")",
-                                     "docker load, import and commit are restricted by " + p->organization +
-                                         "'s hardening policy " + policy_serial(*p)));
+                                     "docker load, import and commit are restricted by " +
+                                         p->organization + "'s hardening policy " +
+                                         policy_serial(*p)));
     if (c.action == Action::Build && p->hardening.image_build == Setting::Restricted)
-        return finish_deny(deny_line("image build", "docker build is restricted by " + p->organization +
-                                                        "'s hardening policy " + policy_serial(*p)));
+        return finish_deny(deny_line("image build", "docker build is restricted by " +
+                                                        p->organization + "'s hardening policy " +
+                                                        policy_serial(*p)));
 
     if (c.special == Special::PluginManage) {
         const Grants *g = grants_of(request.user, *p);
         bool manager = g && g->any_role_on_everything(Role::Manager);
         bool self = is_self_plugin(c.plugin_name, ctx);
         if (!manager && (c.plugin_install || self))
-            return finish_deny(deny_line(c.endpoint,
-                                         self ? who(request.user) + " may not change imagegate's own plugin: that needs the Manager role " + policy_suffix(*p)
-                                              : who(request.user) + " may not install, enable, upgrade or configure plugins (they run with host privileges): that needs the Manager role " + policy_suffix(*p)));
+            return finish_deny(deny_line(
+                c.endpoint,
+                self ? who(request.user) +
+                           " may not change imagegate's own plugin: that needs the Manager role " +
+                           policy_suffix(*p)
+                     : who(request.user) +
+                           " may not install, enable, upgrade or configure plugins (they run with "
+                           "host privileges): that needs the Manager role " +
+                           policy_suffix(*p)));
     }
 
     if (c.special == Special::SwarmMembership) {
         const Grants *g = grants_of(request.user, *p);
         if (!(g && g->any_role_on_everything(Role::Manager)))
-            return finish_deny(deny_line(c.endpoint, who(request.user) +
-                                                         " may not create, join or change a swarm (a swarm manager runs tasks on "
-                                                         "this host that no request to dockerd shows): that needs the Manager role " +
-                                                         policy_suffix(*p)));
+            return finish_deny(deny_line(
+                c.endpoint,
+                who(request.user) +
+                    " may not create, join or change a swarm (a swarm manager runs tasks on "
+                    "this host that no request to dockerd shows): that needs the Manager role " +
+                    policy_suffix(*p)));
     }
 
     if (c.container) {
         std::string problem = check_container(*c.container, c, ctx, *p);
-        if (!problem.empty()) return finish_deny(deny_line(c.endpoint, problem));
+        if (!problem.empty())
+            return finish_deny(deny_line(c.endpoint, problem));
     }
 
     // exec, attach and docker cp enter an existing container, with all it has, and start mounts
@@ -572,25 +692,27 @@ Decision decide_request(const AuthzRequest &request, const DecisionContext &ctx)
     if (!c.entered_container.empty() && ctx.facts.container) {
         ContainerLookup entered = ctx.facts.container(c.entered_container);
         if (entered.state == ContainerLookup::State::Unknown)
-            return finish_deny(deny_line(c.endpoint, "imagegate cannot look up container " + c.entered_container +
-                                                         ", so it cannot check what entering it gives"));
+            return finish_deny(
+                deny_line(c.endpoint, "imagegate cannot look up container " + c.entered_container +
+                                          ", so it cannot check what entering it gives"));
         if (entered.state == ContainerLookup::State::Found) {
             ContainerSettings settings = entered.settings;
             ClassifiedRequest existing;
             std::string problem = check_container(settings, existing, ctx, *p);
             if (!problem.empty())
-                return finish_deny(deny_line(c.endpoint, "container " + c.entered_container +
-                                                             " may not be entered or started (exec, attach, cp, start): " +
-                                                             problem));
+                return finish_deny(deny_line(
+                    c.endpoint,
+                    "container " + c.entered_container +
+                        " may not be entered or started (exec, attach, cp, start): " + problem));
             // An exec with no --user runs as the container's user.
             bool exec_as_container_user = c.container && c.container->is_exec &&
                                           (!c.container->user || c.container->user->empty());
             if (exec_as_container_user && p->hardening.root_in_container_restricted &&
                 (!settings.user || settings.user->empty() || is_root_user(*settings.user)))
-                return finish_deny(deny_line(c.endpoint, "exec as root (container " + c.entered_container +
-                                                             " runs as root; give --user) is restricted by " +
-                                                             p->organization + "'s hardening policy " +
-                                                             policy_serial(*p)));
+                return finish_deny(deny_line(
+                    c.endpoint, "exec as root (container " + c.entered_container +
+                                    " runs as root; give --user) is restricted by " +
+                                    p->organization + "'s hardening policy " + policy_serial(*p)));
         }
     }
 

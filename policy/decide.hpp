@@ -14,33 +14,41 @@ namespace imagegate {
 
 struct ImageDecision {
     Action action = Action::Other;
-    bool tag_target = false;    // the target of image.tag (checked as a push)
-    std::string reference;      // as given
-    std::string normalized;     // "docker.io/library/alpine:latest", or the input when invalid
-    std::string registry;       // "docker.io", empty when invalid
+    bool tag_target = false; // the target of image.tag (checked as a push)
+    std::string reference;   // as given
+    std::string normalized;  // "docker.io/library/alpine:latest", or the input when invalid
+    std::string registry;    // "docker.io", empty when invalid
     Category category = Category::None;
     bool allow = false;
-    std::string reason;         // why, in words; empty when allowed for no particular reason
-    std::string message;        // the one line a user sees on deny
+    std::string reason;  // why, in words; empty when allowed for no particular reason
+    std::string message; // the one line a user sees on deny
 };
 
 struct Decision {
     bool allow = false;         // what dockerd is told (audit mode: always true)
     bool policy_denied = false; // what the policy decided (audit mode logs it as a would-be denial)
     Action action = Action::Other;
-    std::string message;        // the deny line, "imagegate: ..."
+    std::string message; // the deny line, "imagegate: ..."
     std::vector<ImageDecision> images;
 };
 
 // What dockerd says about a local image named by ID (or by a string that may be an ID prefix).
 struct ImageLookup {
-    enum class State { Found, NotFound, Unknown } state = State::Unknown; // Unknown: dockerd not asked/answering
+    enum class State {
+        Found,
+        NotFound,
+        Unknown
+    } state = State::Unknown;       // Unknown: dockerd not asked/answering
     std::vector<std::string> names; // RepoTags and RepoDigests when Found
 };
 
 // What dockerd says about an existing container (GET /containers/{id}/json).
 struct ContainerLookup {
-    enum class State { Found, NotFound, Unknown } state = State::Unknown; // Unknown: dockerd not asked/answering
+    enum class State {
+        Found,
+        NotFound,
+        Unknown
+    } state = State::Unknown;   // Unknown: dockerd not asked/answering
     ContainerSettings settings; // its HostConfig and Config.User when Found
 };
 
@@ -48,7 +56,7 @@ using VolumeDevices = std::map<std::string, std::string, std::less<>>;
 
 // Facts about the host that the decision needs and that plugin/ learns from dockerd.
 struct HostFacts {
-    std::optional<bool> userns_remapped;                 // from GET /info; nullopt: unknown
+    std::optional<bool> userns_remapped; // from GET /info; nullopt: unknown
     // Names (RepoTags/RepoDigests) of a local image given by ID.
     std::function<ImageLookup(std::string_view id)> image_names;
     // The image's configured user ("" = root); nullopt: unknown.
@@ -58,22 +66,25 @@ struct HostFacts {
     // The bind devices (the local driver's "device" option) of the named volumes asked about,
     // by name; a volume that does not exist or binds nothing is absent. nullopt: dockerd did
     // not answer. One call per request, whatever the number of volumes.
-    std::function<std::optional<VolumeDevices>(const std::vector<std::string> &volumes)> volume_devices;
+    std::function<std::optional<VolumeDevices>(const std::vector<std::string> &volumes)>
+        volume_devices;
     // Which of these network names, IDs or ID prefixes may name a host-driver network (dockerd
     // and swarm resolve an exact ID, an exact name, then a unique ID prefix; any of the three
     // counts). nullopt: dockerd did not answer.
-    std::function<std::optional<std::vector<std::string>>(const std::vector<std::string> &networks)> host_networks;
+    std::function<std::optional<std::vector<std::string>>(const std::vector<std::string> &networks)>
+        host_networks;
     // An existing container's settings: what --volumes-from and container:X lend, what exec,
     // attach and docker cp enter.
     std::function<ContainerLookup(std::string_view container)> container;
 };
 
 struct DecisionContext {
-    const Policy *policy = nullptr;          // null: no valid policy was ever loaded
-    std::string policy_problem;              // non-empty: deny image actions with this (stale ...)
+    const Policy *policy = nullptr;           // null: no valid policy was ever loaded
+    std::string policy_problem;               // non-empty: deny image actions with this (stale ...)
     std::vector<std::string> protected_paths; // sockets, config, cache, log paths + policy's own
     std::string plugin_names_self = "imagegate"; // imagegate's own plugin name(s), comma separated
-    std::string own_lookup_token; // X-Imagegate-Lookup of imagegate's own GETs to dockerd (empty: none)
+    std::string
+        own_lookup_token; // X-Imagegate-Lookup of imagegate's own GETs to dockerd (empty: none)
     HostFacts facts;
 };
 

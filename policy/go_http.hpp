@@ -1,4 +1,5 @@
-// Reading HTTP request metadata the way dockerd's Go standard library does (docs/reading-requests.md).
+// Reading HTTP request metadata the way dockerd's Go standard library does
+// (docs/reading-requests.md).
 #pragma once
 #include <string>
 #include <string_view>

@@ -13,7 +13,8 @@ namespace {
 // two non-ASCII runes that fold to ASCII letters); advances `i` past what it read.
 char fold_next(std::string_view key, std::size_t &i) {
     unsigned char c = static_cast<unsigned char>(key[i++]);
-    if (c >= 'A' && c <= 'Z') return static_cast<char>(c + 32);
+    if (c >= 'A' && c <= 'Z')
+        return static_cast<char>(c + 32);
     if (c == 0xC5 && i < key.size() && static_cast<unsigned char>(key[i]) == 0xBF) {
         ++i;
         return 's'; // U+017F LATIN SMALL LETTER LONG S
@@ -30,10 +31,12 @@ char fold_next(std::string_view key, std::size_t &i) {
 // every key of its object, so this runs dozens of times per container create.
 bool folded_equals(std::string_view key, std::string_view lower_name) {
     // Folding shortens a key only through U+017F (2 bytes) and U+212A (3 bytes).
-    if (key.size() < lower_name.size() || key.size() > 3 * lower_name.size()) return false;
+    if (key.size() < lower_name.size() || key.size() > 3 * lower_name.size())
+        return false;
     std::size_t i = 0, j = 0;
     while (i < key.size()) {
-        if (j == lower_name.size() || fold_next(key, i) != lower_name[j]) return false;
+        if (j == lower_name.size() || fold_next(key, i) != lower_name[j])
+            return false;
         ++j;
     }
     return j == lower_name.size();
@@ -47,12 +50,13 @@ struct DuplicateKeyHandler {
     static constexpr std::size_t max_string_size = boost::json::string::max_size();
 
     boost::json::value_stack st;
-    std::vector<std::string> keys;  // the keys of every open object, innermost last
+    std::vector<std::string> keys;   // the keys of every open object, innermost last
     std::vector<std::size_t> starts; // where each open object's keys start in `keys`
     std::string key;                 // a key arriving in parts
     std::string duplicate;
 
-    DuplicateKeyHandler(boost::json::storage_ptr sp, unsigned char *buffer, std::size_t size) : st(std::move(sp), buffer, size) {}
+    DuplicateKeyHandler(boost::json::storage_ptr sp, unsigned char *buffer, std::size_t size)
+        : st(std::move(sp), buffer, size) {}
 
     bool on_document_begin(boost::json::error_code &) { return true; }
     bool on_document_end(boost::json::error_code &) { return true; }
@@ -125,7 +129,8 @@ struct DuplicateKeyHandler {
 
 } // namespace
 
-Result<boost::json::value> go_parse_json(std::string_view text, boost::json::storage_ptr storage, std::size_t max_depth) {
+Result<boost::json::value> go_parse_json(std::string_view text, boost::json::storage_ptr storage,
+                                         std::size_t max_depth) {
     boost::json::parse_options options;
     options.max_depth = max_depth;
     boost::json::basic_parser<DuplicateKeyHandler> parser(options, storage, nullptr, 0);
@@ -133,26 +138,33 @@ Result<boost::json::value> go_parse_json(std::string_view text, boost::json::sto
     boost::json::error_code ec;
     std::size_t used = parser.write_some(false, text.data(), text.size(), ec);
     if (!parser.handler().duplicate.empty())
-        return Error{"request body is ambiguous: JSON key \"" + parser.handler().duplicate.substr(0, 100) +
-                     "\" is given twice in one object"};
-    if (!ec && used < text.size()) ec = boost::json::error::extra_data;
-    if (!ec && !parser.done()) ec = boost::json::error::incomplete;
-    if (ec) return Error{"request body is not valid JSON: " + ec.message()};
+        return Error{"request body is ambiguous: JSON key \"" +
+                     parser.handler().duplicate.substr(0, 100) + "\" is given twice in one object"};
+    if (!ec && used < text.size())
+        ec = boost::json::error::extra_data;
+    if (!ec && !parser.done())
+        ec = boost::json::error::incomplete;
+    if (ec)
+        return Error{"request body is not valid JSON: " + ec.message()};
     return parser.handler().st.release();
 }
 
 std::string go_fold(std::string_view key) {
     std::string out;
     out.reserve(key.size());
-    for (std::size_t i = 0; i < key.size();) out.push_back(fold_next(key, i));
+    for (std::size_t i = 0; i < key.size();)
+        out.push_back(fold_next(key, i));
     return out;
 }
 
-Result<const boost::json::value *> go_field(const boost::json::object &object, std::string_view lower_name) {
+Result<const boost::json::value *> go_field(const boost::json::object &object,
+                                            std::string_view lower_name) {
     const boost::json::value *found = nullptr;
     for (const auto &kv : object) {
-        if (!folded_equals(kv.key(), lower_name)) continue;
-        if (found) return Error{"JSON key \"" + std::string(lower_name) + "\" is given more than once"};
+        if (!folded_equals(kv.key(), lower_name))
+            continue;
+        if (found)
+            return Error{"JSON key \"" + std::string(lower_name) + "\" is given more than once"};
         found = &kv.value();
     }
     return found;
@@ -162,7 +174,8 @@ std::uint64_t go_key_mask(const boost::json::object &object) {
     std::uint64_t mask = 0;
     for (const auto &kv : object) {
         std::string_view key = kv.key();
-        if (key.empty()) continue;
+        if (key.empty())
+            continue;
         std::size_t i = 0;
         mask |= std::uint64_t{1} << (static_cast<unsigned char>(fold_next(key, i)) & 63);
     }
@@ -174,7 +187,8 @@ Result<std::string> base64_decode(std::string_view text) {
         std::array<signed char, 256> t{};
         t.fill(-1);
         const char *alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-        for (int i = 0; i < 64; ++i) t[static_cast<unsigned char>(alphabet[i])] = static_cast<signed char>(i);
+        for (int i = 0; i < 64; ++i)
+            t[static_cast<unsigned char>(alphabet[i])] = static_cast<signed char>(i);
         return t;
     }();
     std::string out;
@@ -187,7 +201,8 @@ Result<std::string> base64_decode(std::string_view text) {
     const auto *in = reinterpret_cast<const unsigned char *>(text.data());
     while (i + 4 <= text.size()) {
         int a = table[in[i]], b = table[in[i + 1]], c = table[in[i + 2]], d = table[in[i + 3]];
-        if ((a | b | c | d) < 0) break;
+        if ((a | b | c | d) < 0)
+            break;
         *o++ = static_cast<char>((a << 2) | (b >> 4));
         *o++ = static_cast<char>(((b << 4) | (c >> 2)) & 0xFF);
         *o++ = static_cast<char>(((c << 6) | d) & 0xFF);
@@ -197,15 +212,18 @@ Result<std::string> base64_decode(std::string_view text) {
     unsigned buffer = 0;
     int bits = 0, padding = 0;
     for (char ch : text.substr(i)) {
-        if (ch == '\r' || ch == '\n') continue;
+        if (ch == '\r' || ch == '\n')
+            continue;
         ++symbols;
         if (ch == '=') {
             ++padding;
             continue;
         }
-        if (padding) return Error{"invalid base64: data after padding"};
+        if (padding)
+            return Error{"invalid base64: data after padding"};
         int v = table[static_cast<unsigned char>(ch)];
-        if (v < 0) return Error{"invalid base64 character"};
+        if (v < 0)
+            return Error{"invalid base64 character"};
         buffer = (buffer << 6) | static_cast<unsigned>(v);
         bits += 6;
         if (bits >= 8) {
@@ -214,7 +232,8 @@ Result<std::string> base64_decode(std::string_view text) {
         }
     }
     out.resize(static_cast<std::size_t>(o - out.data()));
-    if (symbols % 4 != 0 || padding > 2) return Error{"invalid base64: bad length or padding"};
+    if (symbols % 4 != 0 || padding > 2)
+        return Error{"invalid base64: bad length or padding"};
     return out;
 }
 

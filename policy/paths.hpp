@@ -13,7 +13,8 @@ std::string normalize_path(std::string_view path);
 
 // True when mounting `host_path` would expose a protected path: it is one of them, lies inside
 // one, or is a parent of one ("/", "/etc", "/run" ...). Both are normalised first.
-bool exposes_protected_path(std::string_view host_path, const std::vector<std::string> &protected_paths,
+bool exposes_protected_path(std::string_view host_path,
+                            const std::vector<std::string> &protected_paths,
                             std::string *which = nullptr);
 
 // Protected paths prepared for lookups (a policy's hardening.protectedPaths, which may be
@@ -29,7 +30,8 @@ class PathIndex {
   private:
     std::vector<std::string> paths_;                     // normalised, in the order given
     std::unordered_map<std::string, std::size_t> exact_; // a protected path → its first index
-    std::unordered_map<std::string, std::size_t> above_; // a proper ancestor of one → first index below it
+    std::unordered_map<std::string, std::size_t>
+        above_; // a proper ancestor of one → first index below it
 };
 
 } // namespace imagegate

@@ -20,10 +20,13 @@ inline constexpr std::size_t kMaxJsonDepth = 64;
 // Hash sets and maps looked up with a string_view, without building a std::string per request.
 struct StringHash {
     using is_transparent = void;
-    std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+    std::size_t operator()(std::string_view s) const noexcept {
+        return std::hash<std::string_view>{}(s);
+    }
 };
 using StringSet = std::unordered_set<std::string, StringHash, std::equal_to<>>;
-template <class V> using StringMap = std::unordered_map<std::string, V, StringHash, std::equal_to<>>;
+template <class V>
+using StringMap = std::unordered_map<std::string, V, StringHash, std::equal_to<>>;
 
 enum class Mode { Enforce, Audit };
 enum class Setting { Allowed, Restricted };
@@ -67,7 +70,9 @@ struct RoleGrant {
 struct Grants {
     std::shared_ptr<const PatternTable> patterns; // null: only `everything` grants
     std::array<RoleGrant, kRoleCount> by_role;
-    bool any_role_on_everything(Role role) const { return by_role[static_cast<int>(role)].everything; }
+    bool any_role_on_everything(Role role) const {
+        return by_role[static_cast<int>(role)].everything;
+    }
     bool has_role(Role role) const { return !by_role[static_cast<int>(role)].empty(); }
     // Whether any of `roles` is granted on `name`: the name and each of its prefixes are
     // looked up once, then a binary search per role; whatever the number of patterns.
@@ -86,9 +91,10 @@ struct Hardening {
     Setting host_network = Setting::Restricted; // defaults to hostNamespaces
     Setting cap_add = Setting::Restricted;
     // Upper case, no CAP_ prefix. Re-adding one of Docker's default capabilities gains nothing.
-    StringSet allowed_capabilities{"CHOWN",  "DAC_OVERRIDE", "FSETID",           "FOWNER",     "MKNOD",
-                                   "NET_RAW", "SETGID",      "SETUID",           "SETFCAP",    "SETPCAP",
-                                   "KILL",    "AUDIT_WRITE", "NET_BIND_SERVICE", "SYS_CHROOT"};
+    StringSet allowed_capabilities{
+        "CHOWN",   "DAC_OVERRIDE", "FSETID",           "FOWNER",    "MKNOD",
+        "NET_RAW", "SETGID",       "SETUID",           "SETFCAP",   "SETPCAP",
+        "KILL",    "AUDIT_WRITE",  "NET_BIND_SERVICE", "SYS_CHROOT"};
     Setting devices = Setting::Restricted;
     Setting security_options = Setting::Restricted; // seccomp/apparmor/label/systempaths unconfined
     Setting sysctls = Setting::Restricted;          // non-namespaced sysctls

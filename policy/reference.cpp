@@ -6,10 +6,18 @@
 namespace imagegate {
 namespace {
 
-bool is_lower_alnum(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
-bool is_alnum(char c) { return is_lower_alnum(c) || (c >= 'A' && c <= 'Z'); }
-bool is_hex_lower(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); }
-bool is_word(char c) { return is_alnum(c) || c == '_'; }
+bool is_lower_alnum(char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+}
+bool is_alnum(char c) {
+    return is_lower_alnum(c) || (c >= 'A' && c <= 'Z');
+}
+bool is_hex_lower(char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+}
+bool is_word(char c) {
+    return is_alnum(c) || c == '_';
+}
 
 std::string lower(std::string_view s) {
     std::string out(s);
@@ -20,18 +28,21 @@ std::string lower(std::string_view s) {
 
 // path-component := [a-z0-9]+ ((\.|_|__|-+) [a-z0-9]+)*   (distribution/reference regexp.go)
 bool valid_path_component(std::string_view c) {
-    if (c.empty() || !is_lower_alnum(c.front()) || !is_lower_alnum(c.back())) return false;
+    if (c.empty() || !is_lower_alnum(c.front()) || !is_lower_alnum(c.back()))
+        return false;
     for (std::size_t i = 0; i < c.size();) {
         if (is_lower_alnum(c[i])) {
             ++i;
             continue;
         }
         std::size_t j = i;
-        while (j < c.size() && !is_lower_alnum(c[j])) ++j;
+        while (j < c.size() && !is_lower_alnum(c[j]))
+            ++j;
         std::string_view sep = c.substr(i, j - i);
         bool ok = sep == "." || sep == "_" || sep == "__" ||
                   std::all_of(sep.begin(), sep.end(), [](char ch) { return ch == '-'; });
-        if (!ok) return false;
+        if (!ok)
+            return false;
         i = j;
     }
     return true;
@@ -39,7 +50,8 @@ bool valid_path_component(std::string_view c) {
 
 // domain-component := [a-zA-Z0-9] | [a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]
 bool valid_domain_component(std::string_view c) {
-    if (c.empty() || !is_alnum(c.front()) || !is_alnum(c.back())) return false;
+    if (c.empty() || !is_alnum(c.front()) || !is_alnum(c.back()))
+        return false;
     return std::all_of(c.begin(), c.end(), [](char ch) { return is_alnum(ch) || ch == '-'; });
 }
 
@@ -48,44 +60,56 @@ bool valid_domain(std::string_view d) {
     std::string_view host = d;
     if (!d.empty() && d.front() == '[') {
         auto close = d.find(']');
-        if (close == std::string_view::npos || close == 1) return false;
+        if (close == std::string_view::npos || close == 1)
+            return false;
         std::string_view ip = d.substr(1, close - 1);
-        if (!std::all_of(ip.begin(), ip.end(),
-                         [](char ch) { return std::isxdigit(static_cast<unsigned char>(ch)) || ch == ':'; }))
+        if (!std::all_of(ip.begin(), ip.end(), [](char ch) {
+                return std::isxdigit(static_cast<unsigned char>(ch)) || ch == ':';
+            }))
             return false;
         std::string_view rest = d.substr(close + 1);
-        if (rest.empty()) return true;
-        if (rest.front() != ':' || rest.size() < 2) return false;
-        return std::all_of(rest.begin() + 1, rest.end(), [](char ch) { return ch >= '0' && ch <= '9'; });
+        if (rest.empty())
+            return true;
+        if (rest.front() != ':' || rest.size() < 2)
+            return false;
+        return std::all_of(rest.begin() + 1, rest.end(),
+                           [](char ch) { return ch >= '0' && ch <= '9'; });
     }
     auto colon = d.find(':');
     if (colon != std::string_view::npos) {
         std::string_view port = d.substr(colon + 1);
-        if (port.empty() || !std::all_of(port.begin(), port.end(), [](char ch) { return ch >= '0' && ch <= '9'; }))
+        if (port.empty() ||
+            !std::all_of(port.begin(), port.end(), [](char ch) { return ch >= '0' && ch <= '9'; }))
             return false;
         host = d.substr(0, colon);
     }
-    if (host.empty()) return false;
+    if (host.empty())
+        return false;
     std::size_t start = 0;
     while (true) {
         auto dot = host.find('.', start);
-        if (!valid_domain_component(host.substr(start, dot == std::string_view::npos ? dot : dot - start)))
+        if (!valid_domain_component(
+                host.substr(start, dot == std::string_view::npos ? dot : dot - start)))
             return false;
-        if (dot == std::string_view::npos) return true;
+        if (dot == std::string_view::npos)
+            return true;
         start = dot + 1;
     }
 }
 
 // tag := [\w][\w.-]{0,127}
 bool valid_tag(std::string_view t) {
-    if (t.empty() || t.size() > 128 || !is_word(t.front())) return false;
-    return std::all_of(t.begin(), t.end(), [](char ch) { return is_word(ch) || ch == '.' || ch == '-'; });
+    if (t.empty() || t.size() > 128 || !is_word(t.front()))
+        return false;
+    return std::all_of(t.begin(), t.end(),
+                       [](char ch) { return is_word(ch) || ch == '.' || ch == '-'; });
 }
 
 // go-digest accepts only the algorithms it knows, each with its exact lower-case hex length.
 bool valid_digest(std::string_view d) {
     auto colon = d.find(':');
-    if (colon == std::string_view::npos) return false;
+    if (colon == std::string_view::npos)
+        return false;
     std::string_view alg = d.substr(0, colon), hex = d.substr(colon + 1);
     std::size_t want = alg == "sha256" ? 64 : alg == "sha384" ? 96 : alg == "sha512" ? 128 : 0;
     return want != 0 && hex.size() == want && std::all_of(hex.begin(), hex.end(), is_hex_lower);
@@ -93,7 +117,8 @@ bool valid_digest(std::string_view d) {
 
 Error invalid(std::string_view text, std::string_view why) {
     std::string shown(text.substr(0, 300));
-    if (text.size() > 300) shown += "...";
+    if (text.size() > 300)
+        shown += "...";
     return Error{"invalid reference \"" + shown + "\": " + std::string(why)};
 }
 
@@ -101,29 +126,37 @@ Error invalid(std::string_view text, std::string_view why) {
 
 namespace {
 bool iequals(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) return false;
+    if (a.size() != b.size())
+        return false;
     for (std::size_t i = 0; i < a.size(); ++i)
-        if (std::tolower(static_cast<unsigned char>(a[i])) != b[i]) return false;
+        if (std::tolower(static_cast<unsigned char>(a[i])) != b[i])
+            return false;
     return true;
 }
 // Every spelling of Docker Hub's registry: any case, a trailing dot, port 443. No allocation:
 // the parser asks this of every reference.
 bool is_docker_hub_spelling(std::string_view r) {
-    if (!r.empty() && r.back() == '.') r.remove_suffix(1); // "docker.io." resolves to the same host
-    if (r.size() > 4 && r.ends_with(":443")) r.remove_suffix(4);
-    return iequals(r, "docker.io") || iequals(r, "index.docker.io") || iequals(r, "registry-1.docker.io") ||
-           iequals(r, "registry.hub.docker.com");
+    if (!r.empty() && r.back() == '.')
+        r.remove_suffix(1); // "docker.io." resolves to the same host
+    if (r.size() > 4 && r.ends_with(":443"))
+        r.remove_suffix(4);
+    return iequals(r, "docker.io") || iequals(r, "index.docker.io") ||
+           iequals(r, "registry-1.docker.io") || iequals(r, "registry.hub.docker.com");
 }
 } // namespace
 
 std::string canonical_registry(std::string_view registry) {
-    if (is_docker_hub_spelling(registry)) return std::string(kDockerHub);
+    if (is_docker_hub_spelling(registry))
+        return std::string(kDockerHub);
     std::string r = lower(registry);
-    if (!r.empty() && r.back() == '.') r.pop_back();
+    if (!r.empty() && r.back() == '.')
+        r.pop_back();
     return r;
 }
 
-std::string Reference::registry_key() const { return canonical_registry(registry); }
+std::string Reference::registry_key() const {
+    return canonical_registry(registry);
+}
 
 std::string_view Reference::first_component() const {
     std::string_view p = path;
@@ -148,14 +181,17 @@ std::string Reference::str() const {
 }
 
 bool looks_like_image_id(std::string_view text) {
-    if (text.starts_with("sha256:")) return true;
+    if (text.starts_with("sha256:"))
+        return true;
     return !text.empty() && text.size() <= 64 &&
            std::all_of(text.begin(), text.end(), is_hex_lower);
 }
 
 Result<Reference> parse_reference(std::string_view text) {
-    if (text.empty()) return invalid(text, "empty reference");
-    if (text.size() > kMaxReferenceLength) return invalid(text, "reference too long");
+    if (text.empty())
+        return invalid(text, "empty reference");
+    if (text.size() > kMaxReferenceLength)
+        return invalid(text, "reference too long");
     for (char c : text)
         if (static_cast<unsigned char>(c) <= ' ' || static_cast<unsigned char>(c) >= 0x7f)
             return invalid(text, "contains a space, control or non-ASCII character");
@@ -168,7 +204,8 @@ Result<Reference> parse_reference(std::string_view text) {
     std::string_view rest = text;
     if (auto at = rest.find('@'); at != std::string_view::npos) {
         std::string_view digest = rest.substr(at + 1);
-        if (!valid_digest(digest)) return invalid(text, "invalid digest");
+        if (!valid_digest(digest))
+            return invalid(text, "invalid digest");
         ref.digest = digest;
         rest = rest.substr(0, at);
     }
@@ -177,18 +214,21 @@ Result<Reference> parse_reference(std::string_view text) {
     if (last_colon != std::string_view::npos &&
         (last_slash == std::string_view::npos || last_colon > last_slash)) {
         std::string_view tag = rest.substr(last_colon + 1);
-        if (!valid_tag(tag)) return invalid(text, "invalid tag");
+        if (!valid_tag(tag))
+            return invalid(text, "invalid tag");
         ref.tag = tag;
         rest = rest.substr(0, last_colon);
     }
-    if (rest.empty()) return invalid(text, "missing repository name");
+    if (rest.empty())
+        return invalid(text, "missing repository name");
 
     std::string_view domain, path = rest;
     if (auto slash = rest.find('/'); slash != std::string_view::npos) {
         std::string_view first = rest.substr(0, slash);
-        bool is_domain = first == "localhost" || first.find('.') != std::string_view::npos ||
-                         first.find(':') != std::string_view::npos ||
-                         std::any_of(first.begin(), first.end(), [](char c) { return c >= 'A' && c <= 'Z'; });
+        bool is_domain =
+            first == "localhost" || first.find('.') != std::string_view::npos ||
+            first.find(':') != std::string_view::npos ||
+            std::any_of(first.begin(), first.end(), [](char c) { return c >= 'A' && c <= 'Z'; });
         if (is_domain) {
             domain = first;
             path = rest.substr(slash + 1);
@@ -199,20 +239,26 @@ Result<Reference> parse_reference(std::string_view text) {
     // rule above: such a name is accepted, with that component as its registry.
     if (!domain.empty() && !valid_domain(domain) && !valid_path_component(domain))
         return invalid(text, "invalid registry name");
-    if (path.empty()) return invalid(text, "missing repository name");
-    if (path.size() > kMaxNameLength) return invalid(text, "repository name must not be longer than 255 characters");
+    if (path.empty())
+        return invalid(text, "missing repository name");
+    if (path.size() > kMaxNameLength)
+        return invalid(text, "repository name must not be longer than 255 characters");
     if (std::any_of(path.begin(), path.end(), [](char c) { return c >= 'A' && c <= 'Z'; }))
         return invalid(text, "repository name must be lowercase");
     std::size_t start = 0;
     while (true) {
         auto slash = path.find('/', start);
-        std::string_view component = path.substr(start, slash == std::string_view::npos ? slash : slash - start);
-        if (!valid_path_component(component)) return invalid(text, "invalid repository name");
-        if (slash == std::string_view::npos) break;
+        std::string_view component =
+            path.substr(start, slash == std::string_view::npos ? slash : slash - start);
+        if (!valid_path_component(component))
+            return invalid(text, "invalid repository name");
+        if (slash == std::string_view::npos)
+            break;
         start = slash + 1;
     }
 
-    // distribution/reference keeps the registry as written; Docker Hub's spellings fold to docker.io.
+    // distribution/reference keeps the registry as written; Docker Hub's spellings fold to
+    // docker.io.
     bool hub = domain.empty() || is_docker_hub_spelling(domain);
     ref.registry = hub ? kDockerHub : domain;
     if (hub && path.find('/') == std::string_view::npos) {
@@ -223,13 +269,17 @@ Result<Reference> parse_reference(std::string_view text) {
         ref.path = path;
     }
     // distribution/reference measures the normalised path: "library/" counts (reference.go Parse).
-    if (ref.path.size() > kMaxNameLength) return invalid(text, "repository name must not be longer than 255 characters");
-    if (ref.tag.empty() && ref.digest.empty()) ref.tag = "latest";
+    if (ref.path.size() > kMaxNameLength)
+        return invalid(text, "repository name must not be longer than 255 characters");
+    if (ref.tag.empty() && ref.digest.empty())
+        ref.tag = "latest";
     // The normalised form is parsed again (names dockerd reports, policy impact replays): it
     // must fit the limit too, or normalising twice would not give the same answer.
-    std::size_t normalised = ref.registry.size() + 1 + ref.path.size() + (ref.tag.empty() ? 0 : 1 + ref.tag.size()) +
+    std::size_t normalised = ref.registry.size() + 1 + ref.path.size() +
+                             (ref.tag.empty() ? 0 : 1 + ref.tag.size()) +
                              (ref.digest.empty() ? 0 : 1 + ref.digest.size());
-    if (normalised > kMaxReferenceLength) return invalid(text, "reference too long");
+    if (normalised > kMaxReferenceLength)
+        return invalid(text, "reference too long");
     return ref;
 }
 

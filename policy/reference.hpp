@@ -13,7 +13,8 @@ inline constexpr std::size_t kMaxNameLength = 255;
 inline constexpr std::size_t kMaxReferenceLength = 1024;
 
 struct Reference {
-    std::string registry; // "docker.io" for every spelling of Docker Hub; others as written ("Foo", "localhost:5000")
+    std::string registry; // "docker.io" for every spelling of Docker Hub; others as written ("Foo",
+                          // "localhost:5000")
     std::string path;     // "library/alpine", "acme/team/app"
     std::string tag;      // "latest" unless a digest alone was given
     std::string digest;   // "sha256:..." or empty

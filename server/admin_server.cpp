@@ -30,7 +30,8 @@ std::string rfc3339(Clock::time_point when) {
 }
 
 json::value time_or_null(Clock::time_point when) {
-    if (when == Clock::time_point{}) return nullptr;
+    if (when == Clock::time_point{})
+        return nullptr;
     return json::string(rfc3339(when));
 }
 
@@ -42,7 +43,8 @@ double age_seconds(const ActivePolicy &active, Clock::time_point now) {
 // keeps it private between bind and chmod). An existing directory is left as it is: it may
 // be /run.
 std::string prepare_socket_path(const std::string &path) {
-    if (path.size() >= sizeof(sockaddr_un::sun_path)) return "adminSocket path is too long: " + path;
+    if (path.size() >= sizeof(sockaddr_un::sun_path))
+        return "adminSocket path is too long: " + path;
     std::size_t slash = path.rfind('/');
     if (slash != std::string::npos && slash > 0) {
         std::string dir = path.substr(0, slash);
@@ -58,7 +60,8 @@ std::string prepare_socket_path(const std::string &path) {
     }
     struct stat st {};
     if (::lstat(path.c_str(), &st) == 0) {
-        if (!S_ISSOCK(st.st_mode)) return path + " exists and is not a socket";
+        if (!S_ISSOCK(st.st_mode))
+            return path + " exists and is not a socket";
         // A socket file left by a daemon that died; one that still answers belongs to a live one.
         int probe = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         sockaddr_un address{};
@@ -66,7 +69,8 @@ std::string prepare_socket_path(const std::string &path) {
         std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
         bool live = ::connect(probe, reinterpret_cast<sockaddr *>(&address), sizeof address) == 0;
         ::close(probe);
-        if (live) return "another process is serving " + path;
+        if (live)
+            return "another process is serving " + path;
         ::unlink(path.c_str());
     }
     return {};
@@ -84,7 +88,8 @@ PolicyGauges policy_gauges(const PolicyStore &store, Clock::time_point now) {
     return gauges;
 }
 
-std::string status_json(const Config &config, const PolicyStore &store, const Metrics &metrics, Clock::time_point now) {
+std::string status_json(const Config &config, const PolicyStore &store, const Metrics &metrics,
+                        Clock::time_point now) {
     json::object o;
     auto active = store.current();
     if (active) {
@@ -98,20 +103,25 @@ std::string status_json(const Config &config, const PolicyStore &store, const Me
         o["ageSeconds"] = static_cast<std::int64_t>(age);
         o["stale"] = age > double(config.max_age_seconds);
     } else {
-        for (const char *key : {"source", "organization", "serial", "mode", "syncedAt", "ageSeconds"}) o[key] = nullptr;
+        for (const char *key :
+             {"source", "organization", "serial", "mode", "syncedAt", "ageSeconds"})
+            o[key] = nullptr;
         o["stale"] = false;
     }
     o["maxAgeSeconds"] = config.max_age_seconds;
-    o["policyUrl"] = config.policy_url.empty() ? json::value(nullptr) : json::value(config.policy_url);
+    o["policyUrl"] =
+        config.policy_url.empty() ? json::value(nullptr) : json::value(config.policy_url);
 
     SyncStatus sync = store.sync_status();
     if (sync.last_attempt == Clock::time_point{}) {
         o["lastSync"] = nullptr;
     } else {
-        o["lastSync"] = json::object{
-            {"time", rfc3339(sync.last_attempt)}, {"ok", sync.last_ok}, {"result", sync.last_result}};
+        o["lastSync"] = json::object{{"time", rfc3339(sync.last_attempt)},
+                                     {"ok", sync.last_ok},
+                                     {"result", sync.last_result}};
     }
-    o["nextSync"] = sync.next_attempt > sync.last_attempt ? time_or_null(sync.next_attempt) : json::value(nullptr);
+    o["nextSync"] = sync.next_attempt > sync.last_attempt ? time_or_null(sync.next_attempt)
+                                                          : json::value(nullptr);
     o["syncFailures"] = sync.failures;
 
     DecisionTotals totals = metrics.totals();
@@ -135,7 +145,9 @@ class AdminServer::HttpServer : public httplib::Server {
 AdminServer::AdminServer(const Config &config, PolicyStore &store, Metrics &metrics)
     : config_(config), store_(store), metrics_(metrics) {}
 
-AdminServer::~AdminServer() { stop(); }
+AdminServer::~AdminServer() {
+    stop();
+}
 
 bool AdminServer::start() {
     const std::string &path = config_.admin_socket;
@@ -155,8 +167,8 @@ bool AdminServer::start() {
     sockaddr_un address{};
     address.sun_family = AF_UNIX;
     std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
-    if (::bind(fd, reinterpret_cast<sockaddr *>(&address), sizeof address) != 0 || ::chmod(path.c_str(), 0600) != 0 ||
-        ::listen(fd, 64) != 0) {
+    if (::bind(fd, reinterpret_cast<sockaddr *>(&address), sizeof address) != 0 ||
+        ::chmod(path.c_str(), 0600) != 0 || ::listen(fd, 64) != 0) {
         spdlog::error("admin socket: cannot serve {}: {}", path, std::strerror(errno));
         ::close(fd);
         ::unlink(path.c_str());
@@ -169,19 +181,22 @@ bool AdminServer::start() {
     server_->set_read_timeout(5, 0);
     server_->set_write_timeout(5, 0);
     server_->Get("/status", [this](const httplib::Request &, httplib::Response &response) {
-        response.set_content(status_json(config_, store_, metrics_, Clock::now()), "application/json");
+        response.set_content(status_json(config_, store_, metrics_, Clock::now()),
+                             "application/json");
     });
     server_->Get("/metrics", [this](const httplib::Request &, httplib::Response &response) {
         response.set_content(metrics_.prometheus_text(policy_gauges(store_, Clock::now())),
                              "text/plain; version=0.0.4; charset=utf-8");
     });
-    server_->set_exception_handler([](const httplib::Request &request, httplib::Response &response, std::exception_ptr) {
-        spdlog::error("admin socket: internal error answering {}", request.path);
-        response.status = 500;
-    });
+    server_->set_exception_handler(
+        [](const httplib::Request &request, httplib::Response &response, std::exception_ptr) {
+            spdlog::error("admin socket: internal error answering {}", request.path);
+            response.status = 500;
+        });
     listen_returned_ = false;
     thread_ = std::thread([this, fd] {
-        if (!server_->listen_on(fd)) spdlog::error("admin socket: stopped serving {}", config_.admin_socket);
+        if (!server_->listen_on(fd))
+            spdlog::error("admin socket: stopped serving {}", config_.admin_socket);
         listen_returned_ = true;
     });
     spdlog::info("admin socket: serving /status and /metrics on {}", path);
@@ -189,14 +204,16 @@ bool AdminServer::start() {
 }
 
 void AdminServer::stop() {
-    if (!thread_.joinable()) return;
+    if (!thread_.joinable())
+        return;
     // httplib's stop() does nothing until listen has begun: wait for one or the other.
     for (int i = 0; i < 500 && !server_->is_running() && !listen_returned_; ++i) {
         std::this_thread::sleep_for(std::chrono::milliseconds(2));
     }
     server_->stop();
     thread_.join();
-    if (bound_) ::unlink(config_.admin_socket.c_str());
+    if (bound_)
+        ::unlink(config_.admin_socket.c_str());
     bound_ = false;
 }
 

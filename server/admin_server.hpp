@@ -7,8 +7,8 @@
 //   admin.stop();    // also done by the destructor; removes the socket file
 #pragma once
 #include "common/config.hpp"
-#include "server/metrics.hpp"
 #include "distribution/policy_store.hpp"
+#include "server/metrics.hpp"
 
 #include <atomic>
 #include <memory>
@@ -18,7 +18,8 @@
 namespace imagegate {
 
 // The /status document (see docs/policy-distribution.md for its keys).
-std::string status_json(const Config &config, const PolicyStore &store, const Metrics &metrics, Clock::time_point now);
+std::string status_json(const Config &config, const PolicyStore &store, const Metrics &metrics,
+                        Clock::time_point now);
 // The gauges /metrics shows, from the policy in force.
 PolicyGauges policy_gauges(const PolicyStore &store, Clock::time_point now);
 

@@ -25,7 +25,9 @@ std::string deny_reply(std::string_view message) {
     return R"({"Allow":false,"Msg":)" + boost::json::serialize(boost::json::string(message)) + "}";
 }
 
-std::string parent_of(const std::string &path) { return std::filesystem::path(path).parent_path().string(); }
+std::string parent_of(const std::string &path) {
+    return std::filesystem::path(path).parent_path().string();
+}
 
 // Follows symlinks through the deepest existing ancestor, so "/tmp/link/new" where
 // /tmp/link → /etc resolves to "/etc/new" even before "new" exists.
@@ -34,9 +36,11 @@ std::optional<std::string> resolve_host_path(std::string_view path) {
     std::string rest;
     for (int depth = 0; depth < 256; ++depth) {
         char buf[PATH_MAX];
-        if (::realpath(p.c_str(), buf)) return normalize_path(std::string(buf) + rest);
+        if (::realpath(p.c_str(), buf))
+            return normalize_path(std::string(buf) + rest);
         auto slash = p.rfind('/');
-        if (slash == std::string::npos || p == "/") return std::nullopt;
+        if (slash == std::string::npos || p == "/")
+            return std::nullopt;
         rest = p.substr(slash) + rest;
         p = slash == 0 ? "/" : p.substr(0, slash);
     }
@@ -55,21 +59,27 @@ std::vector<std::string> imagegate_protected_paths(const Config &c) {
     paths.push_back(parent_of(c.socket));
     paths.push_back("/etc/imagegate");
     paths.push_back("/etc/docker");
-    for (const auto *p : {&c.path, &c.policy_file, &c.public_key, &c.ca_file, &c.cache_dir, &c.decision_log, &c.admin_socket})
-        if (!p->empty()) paths.push_back(*p);
-    if (!c.decision_log.empty()) paths.push_back(parent_of(c.decision_log));
-    if (!c.admin_socket.empty()) paths.push_back(parent_of(c.admin_socket));
+    for (const auto *p : {&c.path, &c.policy_file, &c.public_key, &c.ca_file, &c.cache_dir,
+                          &c.decision_log, &c.admin_socket})
+        if (!p->empty())
+            paths.push_back(*p);
+    if (!c.decision_log.empty())
+        paths.push_back(parent_of(c.decision_log));
+    if (!c.admin_socket.empty())
+        paths.push_back(parent_of(c.admin_socket));
     std::vector<std::string> out;
     for (auto &p : paths) {
-        if (p.empty() || p.front() != '/') continue;
+        if (p.empty() || p.front() != '/')
+            continue;
         out.push_back(normalize_path(p));
-        if (auto real = resolve_host_path(p); real && *real != out.back()) out.push_back(*real);
+        if (auto real = resolve_host_path(p); real && *real != out.back())
+            out.push_back(*real);
     }
     return out;
 }
 
-AuthzService::AuthzService(const Config &config, PolicyStore &store, Metrics &metrics, DecisionLog &log,
-                           DockerClient *docker)
+AuthzService::AuthzService(const Config &config, PolicyStore &store, Metrics &metrics,
+                           DecisionLog &log, DockerClient *docker)
     : config_(config), store_(store), metrics_(metrics), log_(log), docker_(docker),
       protected_paths_(imagegate_protected_paths(config)) {
     static std::atomic<std::uint64_t> next_id{0};
@@ -90,7 +100,8 @@ struct Unrecorded {
 thread_local Unrecorded t_unrecorded;
 } // namespace
 
-HttpReply AuthzService::handle(std::string_view method, std::string_view target, std::string_view body) {
+HttpReply AuthzService::handle(std::string_view method, std::string_view target,
+                               std::string_view body) {
     HttpReply reply = handle_then_record(method, target, body);
     after_reply();
     return reply;
@@ -104,26 +115,34 @@ std::string AuthzService::authz_request(std::string_view body) {
 
 void AuthzService::after_reply() {
     Unrecorded &u = t_unrecorded;
-    if (!u.pending || u.owner != id_) return;
+    if (!u.pending || u.owner != id_)
+        return;
     u.pending = false;
     const Decision &decision = u.decision;
     Category category = decision.images.empty() ? Category::None : decision.images.front().category;
     metrics_.record_decision(decision.action, category, !decision.policy_denied, u.seconds);
     try {
-        if (!decision.images.empty() || decision.policy_denied) log_.write(decision, u.context);
+        if (!decision.images.empty() || decision.policy_denied)
+            log_.write(decision, u.context);
     } catch (const std::exception &e) {
         spdlog::error("cannot write the decision log: {}", e.what());
     }
-    if (decision.allow && decision.policy_denied) spdlog::info("audit: would deny: {}", decision.message);
+    if (decision.allow && decision.policy_denied)
+        spdlog::info("audit: would deny: {}", decision.message);
 }
 
-HttpReply AuthzService::handle_then_record(std::string_view method, std::string_view target, std::string_view body) {
-    if (method != "POST") return {405, deny_reply("imagegate: plugin endpoints take POST"), false};
-    if (target == "/AuthZPlugin.AuthZReq") return {200, decide(body), false};
+HttpReply AuthzService::handle_then_record(std::string_view method, std::string_view target,
+                                           std::string_view body) {
+    if (method != "POST")
+        return {405, deny_reply("imagegate: plugin endpoints take POST"), false};
+    if (target == "/AuthZPlugin.AuthZReq")
+        return {200, decide(body), false};
     // imagegate needs nothing from the response: answer without decoding it.
-    if (target == "/AuthZPlugin.AuthZRes") return {200, kAllowReply, false};
+    if (target == "/AuthZPlugin.AuthZRes")
+        return {200, kAllowReply, false};
     if (target == "/Plugin.Activate") {
-        if (docker_) docker_->invalidate_info(); // dockerd (re)started: re-learn its settings
+        if (docker_)
+            docker_->invalidate_info(); // dockerd (re)started: re-learn its settings
         return {200, kActivateReply, false};
     }
     return {404, R"({"Err":"imagegate: unknown plugin endpoint"})", false};
@@ -157,17 +176,28 @@ std::string AuthzService::decide(std::string_view body) {
                 ctx.plugin_names_self = self_names_;
                 ctx.facts.resolve_path = resolve_host_path;
                 if (DockerClient *docker = docker_) {
-                    ctx.facts.image_names = [docker](std::string_view id) { return docker->image_names(id); };
-                    ctx.facts.image_user = [docker](std::string_view image) { return docker->image_user(image); };
-                    ctx.facts.volume_devices = [docker](const std::vector<std::string> &v) { return docker->volume_devices(v); };
-                    ctx.facts.container = [docker](std::string_view id) { return docker->container(id); };
-                    ctx.facts.host_networks = [docker](const std::vector<std::string> &n) { return docker->host_networks(n); };
+                    ctx.facts.image_names = [docker](std::string_view id) {
+                        return docker->image_names(id);
+                    };
+                    ctx.facts.image_user = [docker](std::string_view image) {
+                        return docker->image_user(image);
+                    };
+                    ctx.facts.volume_devices = [docker](const std::vector<std::string> &v) {
+                        return docker->volume_devices(v);
+                    };
+                    ctx.facts.container = [docker](std::string_view id) {
+                        return docker->container(id);
+                    };
+                    ctx.facts.host_networks = [docker](const std::vector<std::string> &n) {
+                        return docker->host_networks(n);
+                    };
                     ctx.own_lookup_token = docker->lookup_token();
                 }
                 ctx_owner = id_;
             }
             ctx.policy = active ? active->policy.get() : nullptr;
-            ctx.policy_problem = policy_problem(active.get(), config_.max_age_seconds, Clock::now());
+            ctx.policy_problem =
+                policy_problem(active.get(), config_.max_age_seconds, Clock::now());
             ctx.facts.userns_remapped.reset();
             if (docker_ && ctx.policy && ctx.policy->hardening.user_namespaces_required)
                 ctx.facts.userns_remapped = docker_->userns_remapped();
@@ -179,7 +209,8 @@ std::string AuthzService::decide(std::string_view body) {
                 decision.allow = ctx.policy && ctx.policy->mode == Mode::Audit;
                 decision.message = "imagegate: request denied: it could not be decided within " +
                                    std::to_string(kDecisionBudget.count() / 1000) + " s (" +
-                                   std::to_string(budget.lookups()) + " lookups of dockerd; the request names too many "
+                                   std::to_string(budget.lookups()) +
+                                   " lookups of dockerd; the request names too many "
                                    "containers or volumes, or dockerd is slow to answer)";
             }
         }
@@ -190,9 +221,12 @@ std::string AuthzService::decide(std::string_view body) {
         decision.policy_denied = true;
         decision.message = "imagegate: request denied: internal error (see imagegate's log)";
     }
-    double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-    std::string reply = !decision.allow ? deny_reply(decision.message.empty() ? "imagegate: request denied" : decision.message)
-                                        : kAllowReply;
+    double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    std::string reply =
+        !decision.allow
+            ? deny_reply(decision.message.empty() ? "imagegate: request denied" : decision.message)
+            : kAllowReply;
     Unrecorded &u = t_unrecorded;
     u.decision = std::move(decision);
     u.context = std::move(log_context);

@@ -3,11 +3,11 @@
 #pragma once
 #include "common/config.hpp"
 #include "decision_log/writer.hpp"
+#include "distribution/policy_store.hpp"
+#include "policy/active_policy.hpp"
 #include "server/docker_client.hpp"
 #include "server/http_server.hpp"
 #include "server/metrics.hpp"
-#include "policy/active_policy.hpp"
-#include "distribution/policy_store.hpp"
 
 #include <cstdint>
 #include <string>
@@ -17,13 +17,15 @@ namespace imagegate {
 
 class AuthzService {
   public:
-    AuthzService(const Config &config, PolicyStore &store, Metrics &metrics, DecisionLog &log, DockerClient *docker);
+    AuthzService(const Config &config, PolicyStore &store, Metrics &metrics, DecisionLog &log,
+                 DockerClient *docker);
     HttpReply handle(std::string_view method, std::string_view target, std::string_view body);
     std::string authz_request(std::string_view body); // the JSON reply to an AuthZReq
 
     // For the plugin socket: handle() that leaves the decision's log line and counters of an
     // AuthZReq to after_reply() on the same thread, once the reply is on its way to dockerd.
-    HttpReply handle_then_record(std::string_view method, std::string_view target, std::string_view body);
+    HttpReply handle_then_record(std::string_view method, std::string_view target,
+                                 std::string_view body);
     void after_reply();
 
   private:

@@ -18,9 +18,11 @@ class DockerClient {
   public:
     explicit DockerClient(std::vector<std::string> sockets, int timeout_ms = 2000);
     // GET path on the first socket that answers; nullopt when none does or the reply is not JSON.
-    std::optional<boost::json::value> get_json(const std::string &path, int *status = nullptr) const;
+    std::optional<boost::json::value> get_json(const std::string &path,
+                                               int *status = nullptr) const;
 
-    // dockerd's SecurityOptions has name=userns (or name=rootless). Cached; refreshed by refresh_info().
+    // dockerd's SecurityOptions has name=userns (or name=rootless). Cached; refreshed by
+    // refresh_info().
     std::optional<bool> userns_remapped();
     void refresh_info();
     void invalidate_info() { info_known_ = false; }
@@ -34,7 +36,8 @@ class DockerClient {
     // Those of `names` that may name a host-driver network: one GET /networks (dockerd's and
     // swarm's networks), matched as dockerd and swarm resolve a name (exact ID, exact name,
     // ID prefix; a prefix counts even where it is ambiguous). nullopt: no answer.
-    std::optional<std::vector<std::string>> host_networks(const std::vector<std::string> &names) const;
+    std::optional<std::vector<std::string>>
+    host_networks(const std::vector<std::string> &names) const;
     // A per-process secret sent with every lookup (X-Imagegate-Lookup), so that imagegate can
     // recognise its own requests when dockerd asks it about them.
     const std::string &lookup_token() const { return lookup_token_; }

@@ -39,7 +39,9 @@ constexpr int kSweepMs = 250;
 constexpr int kTurn = 64;
 
 std::int64_t now_ns() {
-    return std::chrono::duration_cast<std::chrono::nanoseconds>(SteadyClock::now().time_since_epoch()).count();
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(
+               SteadyClock::now().time_since_epoch())
+        .count();
 }
 
 int cpu_count() {
@@ -52,18 +54,25 @@ int cpu_count() {
 
 std::string_view status_text(int status) {
     switch (status) {
-    case 200: return "OK";
-    case 400: return "Bad Request";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 413: return "Payload Too Large";
-    default: return "Internal Server Error";
+    case 200:
+        return "OK";
+    case 400:
+        return "Bad Request";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 413:
+        return "Payload Too Large";
+    default:
+        return "Internal Server Error";
     }
 }
 
 // The socket is non-blocking: a reply the client does not read waits up to `timeout_ms` in all.
 bool write_all(int fd, std::string_view head, std::string_view body, int timeout_ms) {
-    iovec iov[2] = {{const_cast<char *>(head.data()), head.size()}, {const_cast<char *>(body.data()), body.size()}};
+    iovec iov[2] = {{const_cast<char *>(head.data()), head.size()},
+                    {const_cast<char *>(body.data()), body.size()}};
     int count = 2;
     iovec *v = iov;
     auto deadline = SteadyClock::now() + std::chrono::milliseconds(timeout_ms);
@@ -73,13 +82,19 @@ bool write_all(int fd, std::string_view head, std::string_view body, int timeout
         msg.msg_iovlen = static_cast<std::size_t>(count);
         ssize_t n = ::sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n < 0) {
-            if (errno == EINTR) continue;
-            if (errno != EAGAIN && errno != EWOULDBLOCK) return false;
-            auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - SteadyClock::now()).count();
-            if (left <= 0) return false;
+            if (errno == EINTR)
+                continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK)
+                return false;
+            auto left =
+                std::chrono::duration_cast<std::chrono::milliseconds>(deadline - SteadyClock::now())
+                    .count();
+            if (left <= 0)
+                return false;
             BlockingScope waiting; // a client that does not read: others go on meanwhile
             pollfd p{fd, POLLOUT, 0};
-            if (::poll(&p, 1, static_cast<int>(left)) < 0 && errno != EINTR) return false;
+            if (::poll(&p, 1, static_cast<int>(left)) < 0 && errno != EINTR)
+                return false;
             continue;
         }
         auto done = static_cast<std::size_t>(n);
@@ -98,11 +113,14 @@ bool write_all(int fd, std::string_view head, std::string_view body, int timeout
 
 bool send_reply(int fd, const HttpReply &reply, bool keep_alive, int timeout_ms) {
     char head[160];
-    int n = std::snprintf(head, sizeof head,
-                          "HTTP/1.1 %d %.*s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n%s\r\n",
-                          reply.status, static_cast<int>(status_text(reply.status).size()),
-                          status_text(reply.status).data(), reply.body.size(), keep_alive ? "" : "Connection: close\r\n");
-    return write_all(fd, std::string_view(head, static_cast<std::size_t>(n)), reply.body, timeout_ms);
+    int n = std::snprintf(
+        head, sizeof head,
+        "HTTP/1.1 %d %.*s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n%s\r\n",
+        reply.status, static_cast<int>(status_text(reply.status).size()),
+        status_text(reply.status).data(), reply.body.size(),
+        keep_alive ? "" : "Connection: close\r\n");
+    return write_all(fd, std::string_view(head, static_cast<std::size_t>(n)), reply.body,
+                     timeout_ms);
 }
 
 } // namespace
@@ -113,13 +131,14 @@ struct HttpServer::Connection {
     std::size_t start = 0; // first unparsed byte in buffer
     std::optional<http::request_parser<http::string_body>> parser;
     // Read by the sweeper under the table mutex, written by the connection's thread.
-    std::atomic<std::int64_t> began_ns{0};    // first byte of the request under way; 0: none
+    std::atomic<std::int64_t> began_ns{0}; // first byte of the request under way; 0: none
     std::atomic<std::int64_t> idle_since_ns{0};
-    std::atomic<bool> busy{false};      // a thread is on it
+    std::atomic<bool> busy{false}; // a thread is on it
     // Why the sweeper shut the connection for reading: 0 it did not, 1 idle, 2 a request too slow.
     std::atomic<int> cut{0};
     ~Connection() {
-        if (fd >= 0) ::close(fd);
+        if (fd >= 0)
+            ::close(fd);
     }
 };
 
@@ -137,14 +156,19 @@ void own(std::atomic<bool> &busy) {
 
 } // namespace
 
-void HttpServer::before_blocking() { ensure_free_thread(true); }
+void HttpServer::before_blocking() {
+    ensure_free_thread(true);
+}
 
-HttpServer::HttpServer(HttpHandler handler, HttpServerLimits limits, std::function<void()> after_reply)
-    : handler_(std::move(handler)), limits_(std::move(limits)), after_reply_(std::move(after_reply)) {
+HttpServer::HttpServer(HttpHandler handler, HttpServerLimits limits,
+                       std::function<void()> after_reply)
+    : handler_(std::move(handler)), limits_(std::move(limits)),
+      after_reply_(std::move(after_reply)) {
     base_threads_ = std::max(2, cpu_count());
     epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
     stop_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (epoll_fd_ < 0 || stop_fd_ < 0) throw std::runtime_error("epoll/eventfd: " + std::string(std::strerror(errno)));
+    if (epoll_fd_ < 0 || stop_fd_ < 0)
+        throw std::runtime_error("epoll/eventfd: " + std::string(std::strerror(errno)));
     epoll_event stop_event{};
     stop_event.events = EPOLLIN; // level-triggered: every serving thread sees it
     stop_event.data.ptr = nullptr;
@@ -152,7 +176,8 @@ HttpServer::HttpServer(HttpHandler handler, HttpServerLimits limits, std::functi
 }
 
 HttpServer::~HttpServer() {
-    if (listen_fd_ >= 0) ::close(listen_fd_);
+    if (listen_fd_ >= 0)
+        ::close(listen_fd_);
     ::close(epoll_fd_);
     ::close(stop_fd_);
 }
@@ -162,7 +187,8 @@ void HttpServer::listen_unix(const std::string &path, bool allow_socket_activati
     // systemd socket activation (sd_listen_fds protocol) without libsystemd.
     const char *pid = std::getenv("LISTEN_PID");
     const char *fds = std::getenv("LISTEN_FDS");
-    if (allow_socket_activation && pid && fds && std::atoi(pid) == static_cast<int>(::getpid()) && std::atoi(fds) >= 1) {
+    if (allow_socket_activation && pid && fds && std::atoi(pid) == static_cast<int>(::getpid()) &&
+        std::atoi(fds) >= 1) {
         listen_fd_ = 3;
         socket_activated_ = true;
         ::unsetenv("LISTEN_PID");
@@ -171,23 +197,28 @@ void HttpServer::listen_unix(const std::string &path, bool allow_socket_activati
         return;
     }
     sockaddr_un addr{};
-    if (path.size() >= sizeof(addr.sun_path)) throw std::runtime_error("socket path " + path + " is too long");
+    if (path.size() >= sizeof(addr.sun_path))
+        throw std::runtime_error("socket path " + path + " is too long");
     std::error_code ec;
     std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
     struct stat st {};
     if (::lstat(path.c_str(), &st) == 0) {
-        if (!S_ISSOCK(st.st_mode)) throw std::runtime_error(path + " exists and is not a socket: refusing to replace it");
+        if (!S_ISSOCK(st.st_mode))
+            throw std::runtime_error(path + " exists and is not a socket: refusing to replace it");
         ::unlink(path.c_str());
     }
     listen_fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (listen_fd_ < 0) throw std::runtime_error("socket(): " + std::string(std::strerror(errno)));
+    if (listen_fd_ < 0)
+        throw std::runtime_error("socket(): " + std::string(std::strerror(errno)));
     addr.sun_family = AF_UNIX;
     std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
     mode_t old = ::umask(0117); // 0660 from the start: no window with a wider mode
     int rc = ::bind(listen_fd_, reinterpret_cast<sockaddr *>(&addr), sizeof addr);
     ::umask(old);
-    if (rc != 0) throw std::runtime_error("cannot bind " + path + ": " + std::strerror(errno));
-    if (::listen(listen_fd_, 1024) != 0) throw std::runtime_error("cannot listen on " + path + ": " + std::strerror(errno));
+    if (rc != 0)
+        throw std::runtime_error("cannot bind " + path + ": " + std::strerror(errno));
+    if (::listen(listen_fd_, 1024) != 0)
+        throw std::runtime_error("cannot listen on " + path + ": " + std::strerror(errno));
 }
 
 void HttpServer::stop() {
@@ -234,7 +265,8 @@ void HttpServer::start_thread(bool extra) {
 }
 
 void HttpServer::ensure_free_thread(bool may_start) {
-    if (stopping_ || waiting_.load() > 0) return; // a thread waits on epoll: it takes what comes
+    if (stopping_ || waiting_.load() > 0)
+        return; // a thread waits on epoll: it takes what comes
     {
         std::lock_guard lock(standby_mutex_);
         if (standing_by_ > 0) {
@@ -243,12 +275,15 @@ void HttpServer::ensure_free_thread(bool may_start) {
             return;
         }
     }
-    if (may_start && threads_.load() < kMaxThreads) start_thread(true);
+    if (may_start && threads_.load() < kMaxThreads)
+        start_thread(true);
 }
 
 void HttpServer::run() {
-    ::fcntl(listen_fd_, F_SETFL, ::fcntl(listen_fd_, F_GETFL) | O_NONBLOCK); // a socket from systemd may block
-    for (int i = 0; i < base_threads_; ++i) start_thread(false);
+    ::fcntl(listen_fd_, F_SETFL,
+            ::fcntl(listen_fd_, F_GETFL) | O_NONBLOCK); // a socket from systemd may block
+    for (int i = 0; i < base_threads_; ++i)
+        start_thread(false);
 
     auto last_sweep = SteadyClock::now();
     std::uint64_t last_taken = 0;
@@ -265,10 +300,12 @@ void HttpServer::run() {
             last_taken = taken;
             last_sweep = SteadyClock::now();
         }
-        if (ready <= 0 || !(p[0].revents & POLLIN)) continue;
+        if (ready <= 0 || !(p[0].revents & POLLIN))
+            continue;
         int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
         if (fd < 0) {
-            if (errno == EINTR || errno == ECONNABORTED || errno == EAGAIN) continue;
+            if (errno == EINTR || errno == ECONNABORTED || errno == EAGAIN)
+                continue;
             if (errno == EMFILE || errno == ENFILE) {
                 spdlog::error("accept: {}; waiting", std::strerror(errno));
                 ::usleep(100000);
@@ -325,7 +362,8 @@ void HttpServer::run() {
 // connections ready at once (it hands one over), when a handler is about to wait on something
 // outside (BlockingScope), and at stop().
 HttpServer::Connection *HttpServer::take_handed_over() {
-    if (handed_over_.empty()) return nullptr;
+    if (handed_over_.empty())
+        return nullptr;
     Connection *c = handed_over_.back();
     handed_over_.pop_back();
     --handed_over_count_;
@@ -343,17 +381,21 @@ void HttpServer::serve_loop(bool extra) {
         if (!work && waiting_.load() > 0) { // someone waits on epoll already: stand by
             std::unique_lock lock(standby_mutex_);
             ++standing_by_;
-            bool woken = standby_cv_.wait_for(lock, std::chrono::milliseconds(extra ? kExtraThreadIdleMs : 60'000), [&] {
-                return wake_tokens_ > 0 || stopping_ || !handed_over_.empty();
-            });
+            bool woken = standby_cv_.wait_for(
+                lock, std::chrono::milliseconds(extra ? kExtraThreadIdleMs : 60'000),
+                [&] { return wake_tokens_ > 0 || stopping_ || !handed_over_.empty(); });
             --standing_by_;
-            if (!woken && extra && threads_.load() > base_threads_) break; // no longer needed
-            if (!woken && waiting_.load() > 0) continue;
+            if (!woken && extra && threads_.load() > base_threads_)
+                break; // no longer needed
+            if (!woken && waiting_.load() > 0)
+                continue;
             work = take_handed_over(); // a wake-up token stays for the thread it was meant for
             if (!work) {
-                if (wake_tokens_ > 0) --wake_tokens_;
+                if (wake_tokens_ > 0)
+                    --wake_tokens_;
                 lock.unlock();
-                if (!woken) continue; // look again (the epoll waiter may have left)
+                if (!woken)
+                    continue; // look again (the epoll waiter may have left)
             }
         }
         if (!work) {
@@ -365,10 +407,14 @@ void HttpServer::serve_loop(bool extra) {
                 spdlog::error("epoll_wait: {}", std::strerror(errno));
                 break;
             }
-            if (n == 0 && extra && threads_.load() > base_threads_) break; // no longer needed
-            if (n <= 0) continue;
-            if (!ev[0].data.ptr || (n == 2 && !ev[1].data.ptr)) break; // stop()
-            if (n == 2) { // two ready at once: the second to a thread standing by, else back to epoll
+            if (n == 0 && extra && threads_.load() > base_threads_)
+                break; // no longer needed
+            if (n <= 0)
+                continue;
+            if (!ev[0].data.ptr || (n == 2 && !ev[1].data.ptr))
+                break; // stop()
+            if (n ==
+                2) { // two ready at once: the second to a thread standing by, else back to epoll
                 auto *second = static_cast<Connection *>(ev[1].data.ptr);
                 bool handed = false;
                 {
@@ -400,7 +446,8 @@ void HttpServer::serve_loop(bool extra) {
     {
         std::lock_guard lock(standby_mutex_);
         // Leaving nobody on epoll (an extra thread retiring): a thread standing by takes over.
-        if (!stopping_ && waiting_.load() == 0 && standing_by_ > 0) ++wake_tokens_;
+        if (!stopping_ && waiting_.load() == 0 && standing_by_ > 0)
+            ++wake_tokens_;
         standby_cv_.notify_all();
     }
     std::lock_guard lock(table_mutex_);
@@ -423,7 +470,8 @@ void HttpServer::sweep() {
     std::int64_t idle_limit = std::int64_t{limits_.idle_timeout_seconds} * 1'000'000'000;
     std::lock_guard lock(table_mutex_);
     for (auto &[fd, c] : table_) {
-        if (c->busy.load() || c->cut.load() != 0) continue;
+        if (c->busy.load() || c->cut.load() != 0)
+            continue;
         std::int64_t began = c->began_ns.load();
         if (began != 0 ? now - began > request_limit : now - c->idle_since_ns.load() > idle_limit) {
             c->cut = began != 0 ? 2 : 1;
@@ -455,12 +503,16 @@ void HttpServer::serve_events(Connection &c) {
                 c.parser->eager(true);
             }
             boost::beast::error_code ec;
-            std::size_t used = c.parser->put(boost::asio::buffer(c.buffer.data() + c.start, c.buffer.size() - c.start), ec);
+            std::size_t used = c.parser->put(
+                boost::asio::buffer(c.buffer.data() + c.start, c.buffer.size() - c.start), ec);
             c.start += used;
-            if (ec == http::error::need_more) break;
-            if (ec) return reject(ec == http::error::body_limit ? 413 : 400);
+            if (ec == http::error::need_more)
+                break;
+            if (ec)
+                return reject(ec == http::error::body_limit ? 413 : 400);
             if (!c.parser->is_done()) {
-                if (used == 0) break;
+                if (used == 0)
+                    break;
                 continue;
             }
             c.began_ns = 0;
@@ -468,12 +520,15 @@ void HttpServer::serve_events(Connection &c) {
             HttpReply reply;
             bool keep_alive = false;
             try {
-                reply = handler_(std::string_view(request.method_string().data(), request.method_string().size()),
-                                 std::string_view(request.target().data(), request.target().size()), request.body());
+                reply = handler_(std::string_view(request.method_string().data(),
+                                                  request.method_string().size()),
+                                 std::string_view(request.target().data(), request.target().size()),
+                                 request.body());
                 keep_alive = request.keep_alive() && !reply.close;
             } catch (const std::exception &e) {
                 spdlog::error("request handler failed: {}", e.what());
-                reply = HttpReply{500, limits_.reject_body, true}; // fail closed, and drop the connection
+                reply = HttpReply{500, limits_.reject_body,
+                                  true}; // fail closed, and drop the connection
             }
             c.parser.reset();
             bool sent = send_reply(c.fd, reply, keep_alive, send_timeout_ms);
@@ -484,47 +539,59 @@ void HttpServer::serve_events(Connection &c) {
                     spdlog::error("after a reply: {}", e.what());
                 }
             }
-            if (!sent || !keep_alive) return close_connection(c);
+            if (!sent || !keep_alive)
+                return close_connection(c);
             c.idle_since_ns = now_ns();
             if (++served >= kTurn || stopping_) { // let other connections have a turn
-                if (stopping_) return close_connection(c);
+                if (stopping_)
+                    return close_connection(c);
                 break;
             }
         }
         if (c.start == c.buffer.size()) {
             c.buffer.clear();
             c.start = 0;
-            if (c.buffer.capacity() > 65536) std::string().swap(c.buffer);
+            if (c.buffer.capacity() > 65536)
+                std::string().swap(c.buffer);
         } else if (c.start > 0) {
             c.buffer.erase(0, c.start);
             c.start = 0;
         }
-        if (!c.buffer.empty() && c.began_ns.load() == 0) c.began_ns = now_ns();
+        if (!c.buffer.empty() && c.began_ns.load() == 0)
+            c.began_ns = now_ns();
         if (served >= kTurn) {
             served = 0;
-            if (c.buffer.empty()) break; // re-arm: EPOLLONESHOT fires again if more is waiting
-            continue;                    // buffered requests first: epoll knows nothing of them
+            if (c.buffer.empty())
+                break; // re-arm: EPOLLONESHOT fires again if more is waiting
+            continue;  // buffered requests first: epoll knows nothing of them
         }
         if (c.began_ns.load() != 0 &&
-            now_ns() - c.began_ns.load() > std::int64_t{limits_.request_timeout_seconds} * 1'000'000'000)
+            now_ns() - c.began_ns.load() >
+                std::int64_t{limits_.request_timeout_seconds} * 1'000'000'000)
             return reject(400); // a slow client: give up on it
 
-        if (!more && c.cut.load() == 0) break; // wait in epoll
+        if (!more && c.cut.load() == 0)
+            break; // wait in epoll
         ssize_t n = ::recv(c.fd, chunk, sizeof chunk, MSG_DONTWAIT);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break; // wait in epoll
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            break; // wait in epoll
         if (n <= 0) {
-            if (c.cut.load() == 2 && c.began_ns.load() != 0) return reject(400); // cut off mid-request
+            if (c.cut.load() == 2 && c.began_ns.load() != 0)
+                return reject(400); // cut off mid-request
             return close_connection(c);
         }
         more = static_cast<std::size_t>(n) == sizeof chunk;
-        if (c.began_ns.load() == 0) c.began_ns = now_ns();
+        if (c.began_ns.load() == 0)
+            c.began_ns = now_ns();
         c.buffer.append(chunk, static_cast<std::size_t>(n));
     }
     epoll_event ev{};
     ev.events = EPOLLIN | EPOLLRDHUP | EPOLLONESHOT;
     ev.data.ptr = &c;
-    if (::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, c.fd, &ev) != 0) return close_connection(c);
+    if (::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, c.fd, &ev) != 0)
+        return close_connection(c);
     // The last touch of c: a thread that takes its event from now on waits for this store.
     c.busy.store(false, std::memory_order_release);
 }

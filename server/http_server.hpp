@@ -26,23 +26,27 @@ struct HttpReply {
     bool close = false; // close the connection after the reply
 };
 
-using HttpHandler = std::function<HttpReply(std::string_view method, std::string_view target, std::string_view body)>;
+using HttpHandler = std::function<HttpReply(std::string_view method, std::string_view target,
+                                            std::string_view body)>;
 
 struct HttpServerLimits {
     std::size_t max_body_bytes = 8 * 1024 * 1024;
     std::size_t max_header_bytes = 16 * 1024;
-    int idle_timeout_seconds = 300;   // keep-alive connections with nothing to say
-    int request_timeout_seconds = 10; // from a request's first byte to its last (and a reply's write)
+    int idle_timeout_seconds = 300; // keep-alive connections with nothing to say
+    int request_timeout_seconds =
+        10; // from a request's first byte to its last (and a reply's write)
     std::size_t max_connections = 1024;
     // Reply sent (then the connection closed) when a request is too large or malformed.
-    std::string reject_body = R"({"Allow":false,"Msg":"imagegate: request refused: malformed or too large","Err":"malformed or too large request"})";
+    std::string reject_body =
+        R"({"Allow":false,"Msg":"imagegate: request refused: malformed or too large","Err":"malformed or too large request"})";
 };
 
 class HttpServer : public BlockingHook {
   public:
     // `after_reply`, if given, runs on the serving thread after each reply is sent (or could not
     // be): work the client need not wait for.
-    HttpServer(HttpHandler handler, HttpServerLimits limits = {}, std::function<void()> after_reply = {});
+    HttpServer(HttpHandler handler, HttpServerLimits limits = {},
+               std::function<void()> after_reply = {});
     ~HttpServer();
     // Binds `path` (mode 0660, parent created), or takes the socket systemd passed (LISTEN_FDS).
     // Throws std::runtime_error naming the path on failure.
@@ -80,15 +84,16 @@ class HttpServer : public BlockingHook {
     std::string path_;
     std::atomic<bool> stopping_{false};
     std::atomic<std::size_t> connections_{0};
-    std::atomic<int> threads_{0};  // serving threads running
-    std::atomic<int> waiting_{0};  // of which waiting for events (asleep or polling)
-    std::mutex standby_mutex_;     // the stand-by threads' state below
+    std::atomic<int> threads_{0}; // serving threads running
+    std::atomic<int> waiting_{0}; // of which waiting for events (asleep or polling)
+    std::mutex standby_mutex_;    // the stand-by threads' state below
     std::condition_variable standby_cv_;
     int standing_by_ = 0;
     int wake_tokens_ = 0;
     std::vector<Connection *> handed_over_; // ready connections for a stand-by thread
     std::atomic<int> handed_over_count_{0};
-    std::atomic<std::uint64_t> taken_{0}; // events taken from epoll, for the sweeper's progress check
+    std::atomic<std::uint64_t> taken_{
+        0}; // events taken from epoll, for the sweeper's progress check
     int base_threads_ = 2;
     std::mutex table_mutex_; // connections_table_ (the sweeper's view); threads_done_
     std::condition_variable threads_done_;

@@ -13,14 +13,16 @@ constexpr std::size_t category_count = Metrics::kCategories;
 
 std::size_t action_index(std::string_view name) {
     for (std::size_t i = 0; i < action_count; ++i) {
-        if (action_name(static_cast<Action>(i)) == name) return i;
+        if (action_name(static_cast<Action>(i)) == name)
+            return i;
     }
     return static_cast<std::size_t>(Action::Other);
 }
 
 std::size_t category_index(std::string_view name) {
     for (std::size_t i = 0; i < category_count; ++i) {
-        if (category_name(static_cast<Category>(i)) == name) return i;
+        if (category_name(static_cast<Category>(i)) == name)
+            return i;
     }
     return static_cast<std::size_t>(Category::None);
 }
@@ -33,27 +35,34 @@ std::string format_number(double value) {
 
 } // namespace
 
-void Metrics::record_decision(std::string_view action, std::string_view category, bool allow, double seconds) {
-    record_decision(static_cast<Action>(action_index(action)), static_cast<Category>(category_index(category)), allow,
-                    seconds);
+void Metrics::record_decision(std::string_view action, std::string_view category, bool allow,
+                              double seconds) {
+    record_decision(static_cast<Action>(action_index(action)),
+                    static_cast<Category>(category_index(category)), allow, seconds);
 }
 
 void Metrics::record_decision(Action action, Category category, bool allow, double seconds) {
     auto a = static_cast<std::size_t>(action);
     auto c = static_cast<std::size_t>(category);
-    if (a >= kActions) a = static_cast<std::size_t>(Action::Other);
-    if (c >= kCategories) c = static_cast<std::size_t>(Category::None);
+    if (a >= kActions)
+        a = static_cast<std::size_t>(Action::Other);
+    if (c >= kCategories)
+        c = static_cast<std::size_t>(Category::None);
     decisions_[counter_index(a, c, allow)].fetch_add(1, std::memory_order_relaxed);
 
-    if (!(seconds >= 0) || !std::isfinite(seconds)) seconds = 0; // NaN or a clock step backwards
+    if (!(seconds >= 0) || !std::isfinite(seconds))
+        seconds = 0; // NaN or a clock step backwards
     std::size_t bucket = 0;
-    while (bucket < kDurationBuckets.size() && seconds > kDurationBuckets[bucket]) ++bucket;
+    while (bucket < kDurationBuckets.size() && seconds > kDurationBuckets[bucket])
+        ++bucket;
     duration_buckets_[bucket].fetch_add(1, std::memory_order_relaxed);
     duration_sum_nanoseconds_.fetch_add(static_cast<std::uint64_t>(std::min(seconds, 1e9) * 1e9),
                                         std::memory_order_relaxed);
 }
 
-void Metrics::record_internal_error() { internal_errors_.fetch_add(1, std::memory_order_relaxed); }
+void Metrics::record_internal_error() {
+    internal_errors_.fetch_add(1, std::memory_order_relaxed);
+}
 
 DecisionTotals Metrics::totals() const {
     DecisionTotals totals;
@@ -68,13 +77,15 @@ DecisionTotals Metrics::totals() const {
 std::string Metrics::prometheus_text(const PolicyGauges &gauges) const {
     std::string out;
     out.reserve(16 * 1024);
-    out += "# HELP imagegate_decisions_total Image and request decisions, by action, image category and outcome.\n"
+    out += "# HELP imagegate_decisions_total Image and request decisions, by action, image "
+           "category and outcome.\n"
            "# TYPE imagegate_decisions_total counter\n";
     // Every series is shown from the start, zeros included, so rate() sees the first decision.
     for (std::size_t a = 0; a < kActions; ++a) {
         for (std::size_t c = 0; c < kCategories; ++c) {
             for (bool allow : {true, false}) {
-                std::uint64_t n = decisions_[counter_index(a, c, allow)].load(std::memory_order_relaxed);
+                std::uint64_t n =
+                    decisions_[counter_index(a, c, allow)].load(std::memory_order_relaxed);
                 out += "imagegate_decisions_total{action=\"";
                 out += action_name(static_cast<Action>(a));
                 out += "\",category=\"";
@@ -96,19 +107,25 @@ std::string Metrics::prometheus_text(const PolicyGauges &gauges) const {
         out += "\"} " + std::to_string(cumulative) + "\n";
     }
     out += "imagegate_decision_duration_seconds_sum " +
-           format_number(double(duration_sum_nanoseconds_.load(std::memory_order_relaxed)) / 1e9) + "\n";
+           format_number(double(duration_sum_nanoseconds_.load(std::memory_order_relaxed)) / 1e9) +
+           "\n";
     out += "imagegate_decision_duration_seconds_count " + std::to_string(cumulative) + "\n";
 
-    out += "# HELP imagegate_policy_serial Serial of the policy in force (absent: no valid policy).\n"
-           "# TYPE imagegate_policy_serial gauge\n";
-    if (gauges.serial) out += "imagegate_policy_serial " + std::to_string(*gauges.serial) + "\n";
-    out += "# HELP imagegate_policy_age_seconds Seconds since the policy in force was last confirmed current.\n"
+    out +=
+        "# HELP imagegate_policy_serial Serial of the policy in force (absent: no valid policy).\n"
+        "# TYPE imagegate_policy_serial gauge\n";
+    if (gauges.serial)
+        out += "imagegate_policy_serial " + std::to_string(*gauges.serial) + "\n";
+    out += "# HELP imagegate_policy_age_seconds Seconds since the policy in force was last "
+           "confirmed current.\n"
            "# TYPE imagegate_policy_age_seconds gauge\n";
-    if (gauges.age_seconds) out += "imagegate_policy_age_seconds " + format_number(*gauges.age_seconds) + "\n";
-    out += "# HELP imagegate_policy_sync_failures_total Policy fetches that failed or were refused.\n"
-           "# TYPE imagegate_policy_sync_failures_total counter\n"
-           "imagegate_policy_sync_failures_total " +
-           std::to_string(gauges.sync_failures) + "\n";
+    if (gauges.age_seconds)
+        out += "imagegate_policy_age_seconds " + format_number(*gauges.age_seconds) + "\n";
+    out +=
+        "# HELP imagegate_policy_sync_failures_total Policy fetches that failed or were refused.\n"
+        "# TYPE imagegate_policy_sync_failures_total counter\n"
+        "imagegate_policy_sync_failures_total " +
+        std::to_string(gauges.sync_failures) + "\n";
     out += "# HELP imagegate_internal_errors_total Requests denied because of an internal error.\n"
            "# TYPE imagegate_internal_errors_total counter\n"
            "imagegate_internal_errors_total " +

@@ -15,8 +15,8 @@ namespace imagegate {
 
 // The policy gauges /metrics shows next to the counters (read from the PolicyStore).
 struct PolicyGauges {
-    std::optional<std::int64_t> serial;     // no policy: absent
-    std::optional<double> age_seconds;      // since the policy was last confirmed current
+    std::optional<std::int64_t> serial; // no policy: absent
+    std::optional<double> age_seconds;  // since the policy was last confirmed current
     std::uint64_t sync_failures = 0;
 };
 
@@ -31,12 +31,13 @@ class Metrics {
     static constexpr std::size_t kActions = 10;   // Action::Pull .. Action::Other
     static constexpr std::size_t kCategories = 7; // Category::None .. Category::OtherRegistry
     // Upper bounds in seconds; a decision is normally tens of microseconds.
-    static constexpr std::array<double, 12> kDurationBuckets{0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005,
-                                                             0.001,   0.0025,   0.005,   0.01,   0.1,     1.0};
+    static constexpr std::array<double, 12> kDurationBuckets{
+        0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.1, 1.0};
 
     // `action` is an action name ("image.pull", "other"), `category` a category name
     // ("community", "none"); anything else counts as "other" / "none".
-    void record_decision(std::string_view action, std::string_view category, bool allow, double seconds);
+    void record_decision(std::string_view action, std::string_view category, bool allow,
+                         double seconds);
     void record_decision(Action action, Category category, bool allow, double seconds);
     void record_internal_error();
 
@@ -49,7 +50,8 @@ class Metrics {
         return (action * kCategories + category) * 2 + (allow ? 0 : 1);
     }
     std::array<std::atomic<std::uint64_t>, kActions * kCategories * 2> decisions_{};
-    std::array<std::atomic<std::uint64_t>, kDurationBuckets.size() + 1> duration_buckets_{}; // last: +Inf
+    std::array<std::atomic<std::uint64_t>, kDurationBuckets.size() + 1>
+        duration_buckets_{}; // last: +Inf
     std::atomic<std::uint64_t> duration_sum_nanoseconds_{0};
     std::atomic<std::uint64_t> internal_errors_{0};
 };

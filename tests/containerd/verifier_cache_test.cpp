@@ -1,9 +1,10 @@
-// containerd/verifier_cache.cpp: the compact policy containerd-verify reads decides as the full one.
+// containerd/verifier_cache.cpp: the compact policy containerd-verify reads decides as the full
+// one.
 #include "containerd/verifier_cache.hpp"
 
-#include "tests/policy/test_policies.hpp"
 #include "containerd/verify.hpp"
 #include "policy/decide.hpp"
+#include "tests/policy/test_policies.hpp"
 
 #include <doctest/doctest.h>
 

@@ -1,9 +1,9 @@
 // containerd/verify.cpp: containerd's flags, the descriptor, and the verdict of a pull.
 #include "containerd/verify.hpp"
 
-#include "tests/policy/test_policies.hpp"
-#include "server/authz_service.hpp"
 #include "common/config.hpp"
+#include "server/authz_service.hpp"
+#include "tests/policy/test_policies.hpp"
 
 #include <doctest/doctest.h>
 

@@ -19,8 +19,12 @@ namespace imagegate::testing {
 inline std::string fixture_path(const std::string &name) {
     return std::string(IMAGEGATE_SOURCE_DIR) + "/tests/fixtures/" + name;
 }
-inline std::string rotated_log() { return fixture_path("logs/rotated/decisions.jsonl"); }
-inline std::string rotated_dir() { return fixture_path("logs/rotated"); }
+inline std::string rotated_log() {
+    return fixture_path("logs/rotated/decisions.jsonl");
+}
+inline std::string rotated_dir() {
+    return fixture_path("logs/rotated");
+}
 
 inline std::string read_text(const std::string &path) {
     std::ifstream in(path, std::ios::binary);
@@ -37,7 +41,8 @@ inline void write_text(const std::filesystem::path &path, const std::string &tex
 
 // Every occurrence of FROM in TEXT replaced by TO.
 inline std::string replace_all(std::string text, const std::string &from, const std::string &to) {
-    for (std::size_t at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size()))
+    for (std::size_t at = text.find(from); at != std::string::npos;
+         at = text.find(from, at + to.size()))
         text.replace(at, from.size(), to);
     return text;
 }
@@ -71,12 +76,15 @@ inline Ran run_captured(int (*command)(const Args &), const Args &args) {
 }
 
 // A line as imagegate writes it (decision_log/writer.cpp's key order).
-inline std::string log_line(const std::string &time, const std::string &user, const std::string &action,
-                            const std::string &reference, const std::string &decision, const std::string &mode = "audit",
-                            const std::string &category = "docker-official", const std::string &registry = "docker.io") {
-    return "{\"time\":\"" + time + "\",\"user\":\"" + user + "\",\"action\":\"" + action + "\",\"reference\":\"" +
-           reference + "\",\"category\":\"" + category + "\",\"registry\":\"" + registry + "\",\"decision\":\"" +
-           decision + "\",\"reason\":\"\",\"organization\":\"acme\",\"policySerial\":42,\"mode\":\"" + mode +
+inline std::string log_line(const std::string &time, const std::string &user,
+                            const std::string &action, const std::string &reference,
+                            const std::string &decision, const std::string &mode = "audit",
+                            const std::string &category = "docker-official",
+                            const std::string &registry = "docker.io") {
+    return "{\"time\":\"" + time + "\",\"user\":\"" + user + "\",\"action\":\"" + action +
+           "\",\"reference\":\"" + reference + "\",\"category\":\"" + category +
+           "\",\"registry\":\"" + registry + "\",\"decision\":\"" + decision +
+           "\",\"reason\":\"\",\"organization\":\"acme\",\"policySerial\":42,\"mode\":\"" + mode +
            "\",\"source\":\"dockerd\"}\n";
 }
 

@@ -38,7 +38,8 @@ ImageDecision image(int n) {
 }
 
 // Every line of every file of the log: each must be a JSON object; returns the references.
-std::multiset<std::string> references_in(const fs::path &dir, std::size_t *files, std::uintmax_t *largest) {
+std::multiset<std::string> references_in(const fs::path &dir, std::size_t *files,
+                                         std::uintmax_t *largest) {
     std::multiset<std::string> refs;
     *files = 0;
     *largest = 0;
@@ -58,7 +59,8 @@ std::multiset<std::string> references_in(const fs::path &dir, std::size_t *files
 }
 } // namespace
 
-TEST_CASE("the asynchronous decision log loses no line across threads, flushes, and rotates on line boundaries") {
+TEST_CASE("the asynchronous decision log loses no line across threads, flushes, and rotates on "
+          "line boundaries") {
     TempDir dir;
     std::string path = (dir.path / "decisions.jsonl").string();
     const int threads = 4, per_thread = 2000;
@@ -70,16 +72,18 @@ TEST_CASE("the asynchronous decision log loses no line across threads, flushes, 
         std::vector<std::thread> writers;
         for (int t = 0; t < threads; ++t)
             writers.emplace_back([&, t] {
-                for (int i = 0; i < per_thread; ++i) log.write_image(image(t * per_thread + i), context);
+                for (int i = 0; i < per_thread; ++i)
+                    log.write_image(image(t * per_thread + i), context);
             });
-        for (auto &w : writers) w.join();
+        for (auto &w : writers)
+            w.join();
         log.flush();
         std::size_t files = 0;
         std::uintmax_t largest = 0;
         auto refs = references_in(dir.path, &files, &largest);
         CHECK(refs.size() == threads * per_thread); // flushed: all there before the log closes
-        CHECK(files > 1);                          // rotated
-        CHECK(largest <= 64 * 1024);               // no file over the cap
+        CHECK(files > 1);                           // rotated
+        CHECK(largest <= 64 * 1024);                // no file over the cap
         CHECK(fs::exists(dir.path / "decisions.1.jsonl"));
         for (int n = 0; n < threads * per_thread; ++n)
             REQUIRE(refs.count("docker.io/acme/app" + std::to_string(n) + ":latest") == 1);
@@ -92,7 +96,8 @@ TEST_CASE("closing the asynchronous decision log writes what is pending; max fil
     {
         DecisionLog log(path, 4096, 2, true);
         LogContext context;
-        for (int i = 0; i < 500; ++i) log.write_image(image(i), context);
+        for (int i = 0; i < 500; ++i)
+            log.write_image(image(i), context);
     } // no flush: the destructor drains
     std::size_t files = 0;
     std::uintmax_t largest = 0;

@@ -10,7 +10,8 @@ using namespace imagegate;
 namespace {
 
 std::string policy_json(std::string_view organization, int serial) {
-    return "{\"organization\": \"" + std::string(organization) + "\", \"serial\": " + std::to_string(serial) + "}\n";
+    return "{\"organization\": \"" + std::string(organization) +
+           "\", \"serial\": " + std::to_string(serial) + "}\n";
 }
 
 SigningKey new_key() {
@@ -29,8 +30,9 @@ SigningKey public_half(const SigningKey &key) {
 
 TEST_CASE("a signed bundle verifies and carries the policy bytes exactly as signed") {
     SigningKey key = new_key();
-    for (std::string policy : {std::string(""), std::string("a"), std::string("ab"), std::string("abc"),
-                               policy_json("acme", 42), std::string("\0\xff\x80 binary", 10)}) {
+    for (std::string policy :
+         {std::string(""), std::string("a"), std::string("ab"), std::string("abc"),
+          policy_json("acme", 42), std::string("\0\xff\x80 binary", 10)}) {
         CAPTURE(policy);
         std::string bundle = sign_bundle(policy, key);
         auto verified = verify_bundle(bundle, public_half(key));
@@ -40,7 +42,8 @@ TEST_CASE("a signed bundle verifies and carries the policy bytes exactly as sign
     }
 }
 
-TEST_CASE("a key id is 16 hex characters of SHA-256 over the raw public key, the same for both halves") {
+TEST_CASE(
+    "a key id is 16 hex characters of SHA-256 over the raw public key, the same for both halves") {
     SigningKey key = new_key();
     CHECK(key.key_id().size() == 16);
     CHECK(key.key_id().find_first_not_of("0123456789abcdef") == std::string::npos);
@@ -62,7 +65,8 @@ TEST_CASE("keys round trip through PEM") {
 TEST_CASE("a PEM that is not an Ed25519 key is refused") {
     CHECK(SigningKey::parse_public_pem("not a key").error().starts_with("not a PEM public key"));
     CHECK(SigningKey::parse_private_pem("").error().starts_with("not a PEM private key"));
-    // An RSA public key (openssl genpkey -algorithm rsa -pkeyopt rsa_keygen_bits:512 | openssl pkey -pubout).
+    // An RSA public key (openssl genpkey -algorithm rsa -pkeyopt rsa_keygen_bits:512 | openssl pkey
+    // -pubout).
     const char *rsa = "-----BEGIN PUBLIC KEY-----\n"
                       "MFwwDQYJKoZIhvcNAQEBBQADSwAwSAJBAMgbT0Xc1Oc1Ot6D3uqUeTTPGC2mI6G8\n"
                       "OHMSlr5exA8j2Ub1gNJ+0gX2V7Uo8skumz4o2L/XmCixC2/i1YXAQgcCAwEAAQ==\n"
@@ -82,7 +86,8 @@ TEST_CASE("changing any single byte of a bundle fails verification with a reason
             std::string damaged = bundle;
             damaged[i] = char(static_cast<unsigned char>(damaged[i]) ^ mask);
             auto verified = verify_bundle(damaged, pub);
-            if (verified.ok()) FAIL("byte ", i, " xor ", int(mask), " still verifies");
+            if (verified.ok())
+                FAIL("byte ", i, " xor ", int(mask), " still verifies");
             CHECK_FALSE(verified.error().empty());
             ++checked;
         }
@@ -100,12 +105,14 @@ TEST_CASE("the reason names what was changed") {
     SUBCASE("the policy") {
         std::string damaged = bundle;
         damaged[policy_at] = damaged[policy_at] == 'A' ? 'B' : 'A';
-        CHECK(verify_bundle(damaged, pub).error() == "bad signature: the bundle was changed after it was signed");
+        CHECK(verify_bundle(damaged, pub).error() ==
+              "bad signature: the bundle was changed after it was signed");
     }
     SUBCASE("the signature") {
         std::string damaged = bundle;
         damaged[signature_at] = damaged[signature_at] == 'A' ? 'B' : 'A';
-        CHECK(verify_bundle(damaged, pub).error() == "bad signature: the bundle was changed after it was signed");
+        CHECK(verify_bundle(damaged, pub).error() ==
+              "bad signature: the bundle was changed after it was signed");
     }
     SUBCASE("the layout") {
         std::string damaged = bundle;
@@ -114,12 +121,14 @@ TEST_CASE("the reason names what was changed") {
               "damaged bundle: it is not byte for byte as `imagegate policy sign` wrote it");
     }
     SUBCASE("truncated") {
-        CHECK(verify_bundle(bundle.substr(0, bundle.size() / 2), pub).error().starts_with(
-            "not a policy bundle: invalid JSON"));
+        CHECK(verify_bundle(bundle.substr(0, bundle.size() / 2), pub)
+                  .error()
+                  .starts_with("not a policy bundle: invalid JSON"));
         CHECK(verify_bundle("", pub).error() == "bundle is empty");
     }
     SUBCASE("not a bundle") {
-        CHECK(verify_bundle(policy_json("acme", 42), pub).error() == "not a policy bundle: no \"format\"");
+        CHECK(verify_bundle(policy_json("acme", 42), pub).error() ==
+              "not a policy bundle: no \"format\"");
         CHECK(verify_bundle("[]", pub).error() == "not a policy bundle: not a JSON object");
     }
     SUBCASE("another format version") {
@@ -134,7 +143,8 @@ TEST_CASE("a bundle over the size limit is refused before parsing") {
     SigningKey pub = public_half(new_key());
     std::string huge(kMaxBundleBytes + 1, ' ');
     CHECK(verify_bundle(huge, pub).error() == "bundle is " + std::to_string(kMaxBundleBytes + 1) +
-                                                   " bytes, over the limit of " + std::to_string(kMaxBundleBytes));
+                                                  " bytes, over the limit of " +
+                                                  std::to_string(kMaxBundleBytes));
 }
 
 TEST_CASE("a bundle signed with another key is refused, naming both keys") {
@@ -142,7 +152,8 @@ TEST_CASE("a bundle signed with another key is refused, naming both keys") {
     SigningKey other = public_half(new_key());
     std::string bundle = sign_bundle(policy_json("acme", 42), signer);
     CHECK(verify_bundle(bundle, other).error() == "bundle is signed with key " + signer.key_id() +
-                                                      ", not with the configured public key " + other.key_id());
+                                                      ", not with the configured public key " +
+                                                      other.key_id());
 }
 
 TEST_CASE("a signature made with another key under the right key id is refused") {

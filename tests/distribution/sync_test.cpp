@@ -17,7 +17,8 @@ namespace fs = std::filesystem;
 namespace {
 
 std::string policy_json(std::string_view organization, int serial) {
-    return "{\"organization\": \"" + std::string(organization) + "\", \"serial\": " + std::to_string(serial) + "}\n";
+    return "{\"organization\": \"" + std::string(organization) +
+           "\", \"serial\": " + std::to_string(serial) + "}\n";
 }
 
 std::string read_text(const fs::path &path) {
@@ -55,7 +56,8 @@ struct World {
     BundleFetcher fetcher() {
         return [this](const FetchRequest &request) {
             requests.push_back(request);
-            if (!request.if_none_match.empty() && request.if_none_match == answer.etag && answer.status == 200) {
+            if (!request.if_none_match.empty() && request.if_none_match == answer.etag &&
+                answer.status == 200) {
                 return FetchResponse{{}, 304, answer.etag, {}};
             }
             return answer;
@@ -83,7 +85,8 @@ TEST_CASE("an accepted bundle is cached (0600 in a 0700 directory) and published
     CHECK(read_text(world.cached_bundle()) == world.answer.body);
     CHECK((fs::status(world.cached_bundle()).permissions() & fs::perms::all) ==
           (fs::perms::owner_read | fs::perms::owner_write));
-    CHECK((fs::status(world.config.cache_dir).permissions() & fs::perms::all) == fs::perms::owner_all);
+    CHECK((fs::status(world.config.cache_dir).permissions() & fs::perms::all) ==
+          fs::perms::owner_all);
     CHECK(store.sync_status().last_ok);
     CHECK(store.sync_status().last_result == "ok: serial 5");
 }
@@ -123,14 +126,16 @@ TEST_CASE("refused bundles leave the previous policy in force and say why") {
     SUBCASE("another key") {
         SigningKey other = SigningKey::generate().value();
         world.answer.body = sign_bundle(policy_json("acme", 6), other);
-        why = "bundle is signed with key " + other.key_id() + ", not with the configured public key " + world.key.key_id();
+        why = "bundle is signed with key " + other.key_id() +
+              ", not with the configured public key " + world.key.key_id();
     }
     SUBCASE("an HTTP error") {
         world.answer = FetchResponse{{}, 500, {}, {}};
         why = "policy server answered HTTP 500 (Internal Server Error)";
     }
     SUBCASE("a transport error") {
-        world.answer = FetchResponse{"cannot fetch https://policy.example/bundle: cannot connect", 0, {}, {}};
+        world.answer =
+            FetchResponse{"cannot fetch https://policy.example/bundle: cannot connect", 0, {}, {}};
         why = "cannot fetch https://policy.example/bundle: cannot connect";
     }
     SUBCASE("garbage") {
@@ -179,7 +184,8 @@ TEST_CASE("at start the cache is loaded first, with its recorded sync time") {
     REQUIRE(store.current());
     CHECK(store.current()->policy->serial == 7);
     CHECK(store.current()->source == "cache:" + world.cached_bundle().string());
-    CHECK(std::chrono::duration_cast<std::chrono::seconds>(store.current()->synced_at.time_since_epoch()) ==
+    CHECK(std::chrono::duration_cast<std::chrono::seconds>(
+              store.current()->synced_at.time_since_epoch()) ==
           std::chrono::duration_cast<std::chrono::seconds>(recorded.time_since_epoch()));
 }
 
@@ -229,7 +235,8 @@ TEST_CASE("a lost bundle file does not reset rollback protection") {
     PolicyStore store;
     SyncOutcome outcome = PolicySync(world.config, store, world.fetcher()).sync_once();
     CHECK_FALSE(outcome.ok);
-    CHECK(outcome.result == "bundle has serial 8, lower than the cached serial 9 (rollback refused)");
+    CHECK(outcome.result ==
+          "bundle has serial 8, lower than the cached serial 9 (rollback refused)");
 }
 
 TEST_CASE("leftovers of an interrupted cache write are removed at start") {
@@ -250,7 +257,8 @@ TEST_CASE("start, trigger and stop: the background thread fetches on trigger") {
     sync.start();
     auto wait_for_serial = [&](std::int64_t serial) {
         for (int i = 0; i < 500; ++i) {
-            if (auto active = store.current(); active && active->policy->serial == serial) return true;
+            if (auto active = store.current(); active && active->policy->serial == serial)
+                return true;
             std::this_thread::sleep_for(std::chrono::milliseconds(10));
         }
         return false;
@@ -262,7 +270,8 @@ TEST_CASE("start, trigger and stop: the background thread fetches on trigger") {
     sync.stop();
     SyncStatus status = store.sync_status();
     CHECK(status.last_ok);
-    CHECK(status.next_attempt > status.last_attempt + std::chrono::minutes(50)); // refreshSeconds 3600, ±10%
+    CHECK(status.next_attempt >
+          status.last_attempt + std::chrono::minutes(50)); // refreshSeconds 3600, ±10%
 }
 
 TEST_CASE("a serial another writer cached (policy sync from a timer) binds a running sync") {
@@ -272,16 +281,20 @@ TEST_CASE("a serial another writer cached (policy sync from a timer) binds a run
     PolicySync daemon(world.config, serving, world.fetcher());
     daemon.start();
     auto wait_for = [&](auto done) {
-        for (int i = 0; i < 500 && !done(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        for (int i = 0; i < 500 && !done(); ++i)
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
         return done();
     };
     REQUIRE(wait_for([&] { return serving.sync_status().last_result == "ok: serial 5"; }));
     world.serve("acme", 6);
     PolicyStore timer_store;
-    REQUIRE(PolicySync(world.config, timer_store, world.fetcher()).sync_once().ok); // the timer's one fetch
+    REQUIRE(PolicySync(world.config, timer_store, world.fetcher())
+                .sync_once()
+                .ok);       // the timer's one fetch
     world.serve("acme", 5); // the server goes back to an older bundle
     daemon.trigger();
     CHECK(wait_for([&] { return !serving.sync_status().last_ok; }));
-    CHECK(serving.sync_status().last_result == "bundle has serial 5, lower than the cached serial 6 (rollback refused)");
+    CHECK(serving.sync_status().last_result ==
+          "bundle has serial 5, lower than the cached serial 6 (rollback refused)");
     daemon.stop();
 }

@@ -12,11 +12,13 @@ using namespace imagegate;
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size) {
     std::string_view text(reinterpret_cast<const char *>(data), size);
     auto request = parse_authz_request(text);
-    if (!request) return 0;
+    if (!request)
+        return 0;
     FUZZ_PROPERTY(!request->method.empty() && !request->uri.empty(), text);
     FUZZ_PROPERTY(request->body.size() <= kMaxRequestBodyBytes, text);
     for (const auto &[key, value] : request->headers)
-        for (char c : key) FUZZ_PROPERTY(!(c >= 'A' && c <= 'Z'), "header key not folded: " + key);
+        for (char c : key)
+            FUZZ_PROPERTY(!(c >= 'A' && c <= 'Z'), "header key not folded: " + key);
     fuzz::decide_everywhere(request.value(), std::string(text.substr(0, 300)));
     return 0;
 }

@@ -5,8 +5,8 @@
 //   odd:  the rest is a policy that the fuzzing key signs; the bundle must verify and give back
 //         the exact bytes, accept_bundle must agree with load_policy, and changing any one byte
 //         of the bundle (the input picks which) must make verification fail.
-#include "fuzz_support.hpp"
 #include "distribution/bundle.hpp"
+#include "fuzz_support.hpp"
 
 #include <cstdint>
 #include <limits>
@@ -15,9 +15,10 @@ using namespace imagegate;
 
 namespace {
 // A fixed key, so that crashes reproduce. Not a secret: it signs fuzz inputs only.
-constexpr std::string_view kFuzzPrivateKey = "-----BEGIN PRIVATE KEY-----\n"
-                                             "MC4CAQAwBQYDK2VwBCIEIHuxWjkET2p+G4BZ5GFF9X0xwk45407/9mwGA46O7A0l\n"
-                                             "-----END PRIVATE KEY-----\n";
+constexpr std::string_view kFuzzPrivateKey =
+    "-----BEGIN PRIVATE KEY-----\n"
+    "MC4CAQAwBQYDK2VwBCIEIHuxWjkET2p+G4BZ5GFF9X0xwk45407/9mwGA46O7A0l\n"
+    "-----END PRIVATE KEY-----\n";
 
 const SigningKey &private_key() {
     static const SigningKey key = [] {
@@ -33,7 +34,8 @@ const SigningKey &private_key() {
 const SigningKey &public_key() {
     static const SigningKey key = [] {
         auto k = SigningKey::parse_public_pem(private_key().public_pem());
-        if (!k) std::abort();
+        if (!k)
+            std::abort();
         return k.value();
     }();
     return key;
@@ -41,7 +43,8 @@ const SigningKey &public_key() {
 } // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size) {
-    if (size == 0) return 0;
+    if (size == 0)
+        return 0;
     std::string_view input(reinterpret_cast<const char *>(data) + 1, size - 1);
     if (data[0] % 2 == 0) {
         auto verified = verify_bundle(input, public_key());
@@ -67,7 +70,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
     PolicyLoad load = load_policy(input, false);
     FUZZ_PROPERTY(accepted.ok() == (load.policy != nullptr), input);
     if (accepted && load.policy->serial < std::numeric_limits<std::int64_t>::max()) {
-        auto pinned = accept_bundle(bundle, public_key(), AcceptanceRules{"acme", load.policy->serial + 1});
+        auto pinned =
+            accept_bundle(bundle, public_key(), AcceptanceRules{"acme", load.policy->serial + 1});
         FUZZ_PROPERTY(!pinned, input); // a lower serial is a rollback (or another organization)
     }
 

@@ -18,17 +18,22 @@ using namespace imagegate;
 
 namespace {
 bool ascii(std::string_view s) {
-    return std::all_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; });
+    return std::all_of(s.begin(), s.end(),
+                       [](char c) { return static_cast<unsigned char>(c) < 0x80; });
 }
 } // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size) {
     auto parts = fuzz::split_lines(std::string_view(reinterpret_cast<const char *>(data), size), 4);
-    const std::string &user = parts[0], &method = parts[1], &uri = parts[2], &content_type = parts[3], &body = parts[4];
-    std::string message = "{\"User\":" + fuzz::json_quote(user) + ",\"UserAuthNMethod\":\"TLS\",\"RequestMethod\":" +
-                          fuzz::json_quote(method) + ",\"RequestUri\":" + fuzz::json_quote(uri) +
-                          ",\"RequestBody\":\"" + fuzz::base64_encode(body) + "\",\"RequestHeaders\":{";
-    if (content_type != "-") message += "\"Content-Type\":" + fuzz::json_quote(content_type) + ",";
+    const std::string &user = parts[0], &method = parts[1], &uri = parts[2],
+                      &content_type = parts[3], &body = parts[4];
+    std::string message =
+        "{\"User\":" + fuzz::json_quote(user) +
+        ",\"UserAuthNMethod\":\"TLS\",\"RequestMethod\":" + fuzz::json_quote(method) +
+        ",\"RequestUri\":" + fuzz::json_quote(uri) + ",\"RequestBody\":\"" +
+        fuzz::base64_encode(body) + "\",\"RequestHeaders\":{";
+    if (content_type != "-")
+        message += "\"Content-Type\":" + fuzz::json_quote(content_type) + ",";
     message += "\"Content-Length\":\"" + std::to_string(body.size()) + "\"}}\n";
 
     auto request = parse_authz_request(message);
@@ -38,9 +43,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
     }
     FUZZ_PROPERTY(request.ok(), message + "\n  " + (request ? "" : request.error()));
     FUZZ_PROPERTY(request->body == body, message);
-    if (ascii(user)) FUZZ_PROPERTY(request->user == user, message);
-    if (ascii(method)) FUZZ_PROPERTY(request->method == method, message);
-    if (ascii(uri)) FUZZ_PROPERTY(request->uri == uri, message);
+    if (ascii(user))
+        FUZZ_PROPERTY(request->user == user, message);
+    if (ascii(method))
+        FUZZ_PROPERTY(request->method == method, message);
+    if (ascii(uri))
+        FUZZ_PROPERTY(request->uri == uri, message);
     if (content_type != "-" && ascii(content_type)) {
         const std::string *header = request->header("content-type");
         FUZZ_PROPERTY(header && *header == content_type, message);

@@ -14,8 +14,13 @@ using namespace imagegate;
 
 namespace {
 std::string decisions(const Policy &p) {
-    static const char *refs[] = {"alpine", "someone/tool", "acme/app:1", "ghcr.io/acme/app", "localhost:5000/x/y",
-                                 "bitnami/redis@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"};
+    static const char *refs[] = {
+        "alpine",
+        "someone/tool",
+        "acme/app:1",
+        "ghcr.io/acme/app",
+        "localhost:5000/x/y",
+        "bitnami/redis@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"};
     static const char *users[] = {"", "alice", "bob", "ci", "nobody"};
     std::string out;
     for (Action action : {Action::Pull, Action::Push, Action::Tag, Action::Delete})
@@ -33,7 +38,8 @@ void check_load(const PolicyLoad &load, std::string_view text) {
         FUZZ_PROPERTY(d.path.starts_with("$"), d.str());
         FUZZ_PROPERTY(!d.message.empty(), d.str());
     }
-    if (load.policy) FUZZ_PROPERTY(!load.policy->organization.empty(), text);
+    if (load.policy)
+        FUZZ_PROPERTY(!load.policy->organization.empty(), text);
 }
 } // namespace
 
@@ -47,6 +53,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
         FUZZ_PROPERTY(load.policy != nullptr, text);
         FUZZ_PROPERTY(decisions(*lint.policy) == decisions(*load.policy), text);
     }
-    if (load.policy) (void)decisions(*load.policy);
+    if (load.policy)
+        (void)decisions(*load.policy);
     return 0;
 }

@@ -24,13 +24,17 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t *data, std::size_t size
     }
     const Reference &r = ref.value();
     // The grammar bounds nothing, so only short inputs are worth the regex (and its recursion).
-    if (text.size() <= 512) FUZZ_PROPERTY(testing::grammar_accepts(text), text);
+    if (text.size() <= 512)
+        FUZZ_PROPERTY(testing::grammar_accepts(text), text);
     FUZZ_PROPERTY(!r.path.empty() && r.path.size() <= kMaxNameLength + 8, text); // + "library/"
-    FUZZ_PROPERTY(std::none_of(r.path.begin(), r.path.end(), [](char c) { return c >= 'A' && c <= 'Z'; }), text);
+    FUZZ_PROPERTY(
+        std::none_of(r.path.begin(), r.path.end(), [](char c) { return c >= 'A' && c <= 'Z'; }),
+        text);
     FUZZ_PROPERTY(!r.tag.empty() || !r.digest.empty(), text);
     FUZZ_PROPERTY(!r.registry.empty(), text);
     FUZZ_PROPERTY(r.is_docker_hub() == (r.registry_key() == kDockerHub), text);
-    if (r.is_docker_hub()) FUZZ_PROPERTY(r.path.find('/') != std::string::npos, text);
+    if (r.is_docker_hub())
+        FUZZ_PROPERTY(r.path.find('/') != std::string::npos, text);
     FUZZ_PROPERTY(canonical_registry(r.registry_key()) == r.registry_key(), text);
 
     std::string normalized = r.str();

@@ -10,18 +10,21 @@
 
 namespace imagegate::fuzz {
 
-[[noreturn]] inline void property_failed(const char *what, std::string_view detail, const char *file, int line) {
+[[noreturn]] inline void property_failed(const char *what, std::string_view detail,
+                                         const char *file, int line) {
     std::fprintf(stderr, "%s:%d: property violated: %s\n  detail: %.*s\n", file, line, what,
                  static_cast<int>(std::min<std::size_t>(detail.size(), 2000)), detail.data());
     std::abort();
 }
 
-#define FUZZ_PROPERTY(condition, detail)                                                                       \
-    do {                                                                                                       \
-        if (!(condition)) ::imagegate::fuzz::property_failed(#condition, (detail), __FILE__, __LINE__);        \
+#define FUZZ_PROPERTY(condition, detail)                                                           \
+    do {                                                                                           \
+        if (!(condition))                                                                          \
+            ::imagegate::fuzz::property_failed(#condition, (detail), __FILE__, __LINE__);          \
     } while (0)
 
-// Splits off the first `count` lines (without their '\n'); the rest of the input is the last element.
+// Splits off the first `count` lines (without their '\n'); the rest of the input is the last
+// element.
 inline std::vector<std::string> split_lines(std::string_view input, std::size_t count) {
     std::vector<std::string> out;
     for (std::size_t i = 0; i < count; ++i) {
@@ -34,15 +37,19 @@ inline std::vector<std::string> split_lines(std::string_view input, std::size_t 
 }
 
 inline std::string base64_encode(std::string_view bytes) {
-    static constexpr char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    static constexpr char alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     std::string out;
     std::size_t i = 0;
     for (; i + 3 <= bytes.size(); i += 3) {
-        unsigned n = (unsigned char)bytes[i] << 16 | (unsigned char)bytes[i + 1] << 8 | (unsigned char)bytes[i + 2];
-        for (int shift : {18, 12, 6, 0}) out += alphabet[(n >> shift) & 63];
+        unsigned n = (unsigned char)bytes[i] << 16 | (unsigned char)bytes[i + 1] << 8 |
+                     (unsigned char)bytes[i + 2];
+        for (int shift : {18, 12, 6, 0})
+            out += alphabet[(n >> shift) & 63];
     }
     if (std::size_t rest = bytes.size() - i) {
-        unsigned n = (unsigned char)bytes[i] << 16 | (rest == 2 ? (unsigned char)bytes[i + 1] << 8 : 0);
+        unsigned n =
+            (unsigned char)bytes[i] << 16 | (rest == 2 ? (unsigned char)bytes[i + 1] << 8 : 0);
         out += alphabet[(n >> 18) & 63];
         out += alphabet[(n >> 12) & 63];
         out += rest == 2 ? alphabet[(n >> 6) & 63] : '=';

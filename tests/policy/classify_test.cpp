@@ -10,12 +10,14 @@ AuthzRequest request(std::string method, std::string uri, std::string body = "")
     r.method = std::move(method);
     r.uri = std::move(uri);
     r.body = std::move(body);
-    if (!r.body.empty()) r.headers["content-type"] = "application/json";
+    if (!r.body.empty())
+        r.headers["content-type"] = "application/json";
     return r;
 }
 std::string refs(const ClassifiedRequest &c) {
     std::string out;
-    for (const auto &i : c.images) out += (out.empty() ? "" : ",") + i.reference;
+    for (const auto &i : c.images)
+        out += (out.empty() ? "" : ",") + i.reference;
     return out;
 }
 } // namespace
@@ -27,31 +29,46 @@ TEST_CASE("every SPEC 1.1 row maps to its action and references") {
         std::string refs;
     } rows[] = {
         {"POST", "/images/create?fromImage=alpine&tag=3.19", "", Action::Pull, "alpine:3.19"},
-        {"POST", "/v1.41/images/create?fromImage=docker.io%2Flibrary%2Falpine&tag=3.19", "", Action::Pull, "docker.io/library/alpine:3.19"},
+        {"POST", "/v1.41/images/create?fromImage=docker.io%2Flibrary%2Falpine&tag=3.19", "",
+         Action::Pull, "docker.io/library/alpine:3.19"},
         {"POST", "/v1.41/images/create?tag=3.19&fromImage=alpine", "", Action::Pull, "alpine:3.19"},
         {"POST", "/v1.41/images/create?fromImage=alpine%3A3.19", "", Action::Pull, "alpine:3.19"},
-        {"POST", "/v1.41/images/create?fromImage=alpine&tag=sha256%3Aabc", "", Action::Pull, "alpine@sha256:abc"},
+        {"POST", "/v1.41/images/create?fromImage=alpine&tag=sha256%3Aabc", "", Action::Pull,
+         "alpine@sha256:abc"},
         {"POST", "/v1.41/images/create?fromImage=alpine:", "", Action::Pull, "alpine"},
-        {"POST", "/v1.41/images/create?fromImage=alpine%3A3.1&tag=3.19", "", Action::Pull, "alpine:3.19"},
-        {"POST", "/v1.41/images/create?fromImage=localhost:5000/a:1&tag=2", "", Action::Pull, "localhost:5000/a:2"},
-        {"POST", "/v1.41/images/create?fromImage=alpine&fromImage=alpine", "", Action::Pull, "alpine"},
+        {"POST", "/v1.41/images/create?fromImage=alpine%3A3.1&tag=3.19", "", Action::Pull,
+         "alpine:3.19"},
+        {"POST", "/v1.41/images/create?fromImage=localhost:5000/a:1&tag=2", "", Action::Pull,
+         "localhost:5000/a:2"},
+        {"POST", "/v1.41/images/create?fromImage=alpine&fromImage=alpine", "", Action::Pull,
+         "alpine"},
         {"POST", "/plugins/pull?remote=vieux%2Fsshfs&name=sshfs", "", Action::Pull, "vieux/sshfs"},
-        {"POST", "/v1.41/plugins/sshfs:latest/upgrade?remote=vieux/sshfs:next", "", Action::Pull, "vieux/sshfs:next"},
-        {"POST", "/services/create", R"({"TaskTemplate":{"ContainerSpec":{"Image":"someone/tool"}}})", Action::Pull, "someone/tool"},
-        {"POST", "/v1.41/services/abc/update?version=3", R"({"TaskTemplate":{"ContainerSpec":{"Image":"alpine"}}})", Action::Pull, "alpine"},
-        {"POST", "/v1.41/containers/create?name=x", R"({"Image":"someone/tool"})", Action::Run, "someone/tool"},
+        {"POST", "/v1.41/plugins/sshfs:latest/upgrade?remote=vieux/sshfs:next", "", Action::Pull,
+         "vieux/sshfs:next"},
+        {"POST", "/services/create",
+         R"({"TaskTemplate":{"ContainerSpec":{"Image":"someone/tool"}}})", Action::Pull,
+         "someone/tool"},
+        {"POST", "/v1.41/services/abc/update?version=3",
+         R"({"TaskTemplate":{"ContainerSpec":{"Image":"alpine"}}})", Action::Pull, "alpine"},
+        {"POST", "/v1.41/containers/create?name=x", R"({"Image":"someone/tool"})", Action::Run,
+         "someone/tool"},
         {"POST", "/containers/create", R"({"image":"alpine"})", Action::Run, "alpine"},
-        {"POST", "/v1.41/images/docker.io/acme/app/push?tag=1", "", Action::Push, "docker.io/acme/app:1"},
-        {"POST", "/v1.41/images/alpine/tag?repo=acme%2Falpine&tag=2", "", Action::Tag, "alpine,acme/alpine:2"},
+        {"POST", "/v1.41/images/docker.io/acme/app/push?tag=1", "", Action::Push,
+         "docker.io/acme/app:1"},
+        {"POST", "/v1.41/images/alpine/tag?repo=acme%2Falpine&tag=2", "", Action::Tag,
+         "alpine,acme/alpine:2"},
         {"DELETE", "/v1.41/images/someone/tool:latest", "", Action::Delete, "someone/tool:latest"},
         {"GET", "/v1.41/images/alpine/json", "", Action::Inspect, "alpine"},
         {"GET", "/images/alpine/history", "", Action::Inspect, "alpine"},
-        {"GET", "/v1.41/distribution/docker.io/library/alpine/json", "", Action::Inspect, "docker.io/library/alpine"},
+        {"GET", "/v1.41/distribution/docker.io/library/alpine/json", "", Action::Inspect,
+         "docker.io/library/alpine"},
         {"GET", "/v1.41/images/json?all=1", "", Action::List, ""},
         {"GET", "/images/search?term=x", "", Action::List, ""},
-        {"POST", "/v1.41/images/create?fromSrc=-&repo=acme%2Fimported&tag=1", "", Action::Import, "acme/imported:1"},
+        {"POST", "/v1.41/images/create?fromSrc=-&repo=acme%2Fimported&tag=1", "", Action::Import,
+         "acme/imported:1"},
         {"POST", "/v1.41/images/load?quiet=1", "", Action::Import, ""},
-        {"POST", "/v1.41/commit?container=abc&repo=acme/snap&tag=2", "", Action::Import, "acme/snap:2"},
+        {"POST", "/v1.41/commit?container=abc&repo=acme/snap&tag=2", "", Action::Import,
+         "acme/snap:2"},
         {"POST", "/v1.41/build?t=acme/a:1&t=acme/b:2", "", Action::Build, "acme/a:1,acme/b:2"},
         {"GET", "/_ping", "", Action::Other, ""},
         {"GET", "/v1.41/containers/json", "", Action::Other, ""},
@@ -71,27 +88,47 @@ TEST_CASE("requests that cannot be read safely are refused") {
         std::string method, uri, message;
         std::string content_type = "", body = "", content_length = "";
     } rows[] = {
-        {"POST", "/v1.41//images/create?fromImage=x", "request path \"/v1.41//images/create\" has empty, '.' or '..' segments"},
-        {"POST", "/v1.41/images/../containers/create", "request path \"/v1.41/images/../containers/create\" has empty, '.' or '..' segments"},
-        {"POST", "/v1.41/images/%2e%2e/containers/create", "request path \"/v1.41/images/../containers/create\" has empty, '.' or '..' segments"},
-        {"POST", "/v1.41/images/create?fromImage=a%zz", "request query: query is not cleanly percent-encoded"},
-        {"POST", "/v1.41/images/create?fromImage=someone/tool;x=1", "request query: query contains ';'"},
-        {"POST", "/v1.41/images/create?fromImage=alpine&fromImage=someone/tool", "query parameter \"fromImage\" is repeated with different values"},
-        {"POST", "/v1.41/containers/create?x=/auth", "request URI ends in \"/auth\" but its path is not /auth"},
-        {"POST", "/v1.41/containers/create", "JSON request arrived without its body (chunked or withheld by dockerd)", "application/json"},
+        {"POST", "/v1.41//images/create?fromImage=x",
+         "request path \"/v1.41//images/create\" has empty, '.' or '..' segments"},
+        {"POST", "/v1.41/images/../containers/create",
+         "request path \"/v1.41/images/../containers/create\" has empty, '.' or '..' segments"},
+        {"POST", "/v1.41/images/%2e%2e/containers/create",
+         "request path \"/v1.41/images/../containers/create\" has empty, '.' or '..' segments"},
+        {"POST", "/v1.41/images/create?fromImage=a%zz",
+         "request query: query is not cleanly percent-encoded"},
+        {"POST", "/v1.41/images/create?fromImage=someone/tool;x=1",
+         "request query: query contains ';'"},
+        {"POST", "/v1.41/images/create?fromImage=alpine&fromImage=someone/tool",
+         "query parameter \"fromImage\" is repeated with different values"},
+        {"POST", "/v1.41/containers/create?x=/auth",
+         "request URI ends in \"/auth\" but its path is not /auth"},
+        {"POST", "/v1.41/containers/create",
+         "JSON request arrived without its body (chunked or withheld by dockerd)",
+         "application/json"},
         {"POST", "/v1.41/containers/create", "POST /containers/create arrived with an empty body"},
-        {"POST", "/v1.41/containers/create", "form-encoded POST bodies are refused: dockerd would read parameters imagegate cannot see (Content-Type \"application/x-www-form-urlencoded\" reads as application/x-www-form-urlencoded)", "application/x-www-form-urlencoded"},
-        {"POST", "/v1.41/containers/create", "JSON request body of 1 MiB or more: dockerd does not show it to plugins", "application/json", "{}", "1048576"},
-        {"POST", "/v1.41/containers/create", "request body is not valid JSON: incomplete JSON", "application/json", "{\"Image\":"},
-        {"POST", "/v1.41/containers/create", "JSON key \"image\" is given more than once", "application/json", R"({"Image":"alpine","image":"someone/tool"})"},
-        {"POST", "/v1.41/containers/create", "container create names no image", "application/json", R"({"Cmd":["sh"]})"},
+        {"POST", "/v1.41/containers/create",
+         "form-encoded POST bodies are refused: dockerd would read parameters imagegate cannot see "
+         "(Content-Type \"application/x-www-form-urlencoded\" reads as "
+         "application/x-www-form-urlencoded)",
+         "application/x-www-form-urlencoded"},
+        {"POST", "/v1.41/containers/create",
+         "JSON request body of 1 MiB or more: dockerd does not show it to plugins",
+         "application/json", "{}", "1048576"},
+        {"POST", "/v1.41/containers/create", "request body is not valid JSON: incomplete JSON",
+         "application/json", "{\"Image\":"},
+        {"POST", "/v1.41/containers/create", "JSON key \"image\" is given more than once",
+         "application/json", R"({"Image":"alpine","image":"someone/tool"})"},
+        {"POST", "/v1.41/containers/create", "container create names no image", "application/json",
+         R"({"Cmd":["sh"]})"},
     };
     for (const auto &row : rows) {
         CAPTURE(row.uri);
         AuthzRequest r = request(row.method, row.uri);
         r.body = row.body;
-        if (!row.content_type.empty()) r.headers["content-type"] = row.content_type;
-        if (!row.content_length.empty()) r.headers["content-length"] = row.content_length;
+        if (!row.content_type.empty())
+            r.headers["content-type"] = row.content_type;
+        if (!row.content_length.empty())
+            r.headers["content-length"] = row.content_length;
         auto c = classify_request(r);
         REQUIRE_FALSE(c.ok());
         CHECK(c.error() == row.message);
@@ -100,7 +137,9 @@ TEST_CASE("requests that cannot be read safely are refused") {
 
 TEST_CASE("container settings are read as dockerd's Go decoder reads them") {
     SUBCASE("top-level HostConfig fields count (ContainerConfigWrapper embeds *HostConfig)") {
-        auto c = classify_request(request("POST", "/containers/create", R"({"Image":"alpine","Binds":["/etc:/x"],"Privileged":true})"));
+        auto c = classify_request(
+            request("POST", "/containers/create",
+                    R"({"Image":"alpine","Binds":["/etc:/x"],"Privileged":true})"));
         REQUIRE(c.ok());
         REQUIRE(c->container);
         CHECK(c->container->privileged);
@@ -108,13 +147,16 @@ TEST_CASE("container settings are read as dockerd's Go decoder reads them") {
         CHECK(c->container->mounts[0].host_path == "/etc");
     }
     SUBCASE("keys fold case and U+017F as Go does") {
-        auto c = classify_request(request("POST", "/containers/create", "{\"Image\":\"alpine\",\"hostconfig\":{\"Bind\xC5\xBF\":[\"/:/h\"]}}"));
+        auto c = classify_request(
+            request("POST", "/containers/create",
+                    "{\"Image\":\"alpine\",\"hostconfig\":{\"Bind\xC5\xBF\":[\"/:/h\"]}}"));
         REQUIRE(c.ok());
         REQUIRE(c->container->mounts.size() == 1);
         CHECK(c->container->mounts[0].host_path == "/");
     }
     SUBCASE("mounts, volumes with bind options, namespaces, capabilities") {
-        auto c = classify_request(request("POST", "/containers/create", R"({"Image":"alpine","HostConfig":{
+        auto c = classify_request(
+            request("POST", "/containers/create", R"({"Image":"alpine","HostConfig":{
             "Mounts":[{"Type":"bind","Source":"/run","Target":"/r"},
                       {"Type":"volume","Source":"v","Target":"/v","VolumeOptions":{"DriverConfig":{"Options":{"type":"none","o":"bind","device":"/etc"}}}}],
             "PidMode":"host","NetworkMode":"host","CapAdd":["SYS_ADMIN"],"SecurityOpt":["seccomp=unconfined","no-new-privileges"],
@@ -132,7 +174,8 @@ TEST_CASE("container settings are read as dockerd's Go decoder reads them") {
         CHECK(s.sysctls == std::vector<std::string>{"kernel.core_pattern", "net.ipv4.ip_forward"});
     }
     SUBCASE("an old API start with a HostConfig body") {
-        auto c = classify_request(request("POST", "/v1.23/containers/abc/start", R"({"Binds":["/:/host"]})"));
+        auto c = classify_request(
+            request("POST", "/v1.23/containers/abc/start", R"({"Binds":["/:/host"]})"));
         REQUIRE(c.ok());
         REQUIRE(c->container);
         CHECK(c->container->mounts.size() == 1);
@@ -141,19 +184,30 @@ TEST_CASE("container settings are read as dockerd's Go decoder reads them") {
 
 TEST_CASE("a body list longer than 4096 items is refused, and the message says why") {
     std::string many;
-    for (int i = 0; i < 4097; ++i) many += (i ? ",\"c" : "\"c") + std::to_string(i) + "\"";
-    auto strings = classify_request(request("POST", "/containers/create",
-                                            R"({"Image":"alpine","HostConfig":{"VolumesFrom":[)" + many + "]}}"));
+    for (int i = 0; i < 4097; ++i)
+        many += (i ? ",\"c" : "\"c") + std::to_string(i) + "\"";
+    auto strings = classify_request(
+        request("POST", "/containers/create",
+                R"({"Image":"alpine","HostConfig":{"VolumesFrom":[)" + many + "]}}"));
     REQUIRE_FALSE(strings);
-    CHECK(strings.error() == "request body field \"volumesfrom\" is not an array of at most 4096 items");
+    CHECK(strings.error() ==
+          "request body field \"volumesfrom\" is not an array of at most 4096 items");
     auto objects = classify_request(request(
         "POST", "/containers/create",
         R"({"Image":"alpine","HostConfig":{"Mounts":[)" + std::string(4096 * 3, ' ') + "{}" +
-            [] { std::string s; for (int i = 0; i < 4096; ++i) s += ",{}"; return s; }() + "]}}"));
+            [] {
+                std::string s;
+                for (int i = 0; i < 4096; ++i)
+                    s += ",{}";
+                return s;
+            }() +
+            "]}}"));
     REQUIRE_FALSE(objects);
     CHECK(objects.error() == "request body field \"mounts\" is not an array of at most 4096 items");
     std::string fine;
-    for (int i = 0; i < 4096; ++i) fine += (i ? ",\"c" : "\"c") + std::to_string(i) + "\"";
-    CHECK(classify_request(request("POST", "/containers/create",
-                                   R"({"Image":"alpine","HostConfig":{"VolumesFrom":[)" + fine + "]}}")));
+    for (int i = 0; i < 4096; ++i)
+        fine += (i ? ",\"c" : "\"c") + std::to_string(i) + "\"";
+    CHECK(classify_request(
+        request("POST", "/containers/create",
+                R"({"Image":"alpine","HostConfig":{"VolumesFrom":[)" + fine + "]}}")));
 }

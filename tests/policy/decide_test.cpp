@@ -33,19 +33,21 @@ TEST_CASE("Image Access Management decides by Docker Hub category") {
 
 TEST_CASE("a denied pull says what, why and which policy") {
     auto d = decide_image(Action::Pull, "someone/tool", "", *acme());
-    CHECK(d.message ==
-          "imagegate: pull of docker.io/someone/tool:latest denied: Community images are restricted by acme's Image "
-          "Access Management (policy 42)");
+    CHECK(d.message == "imagegate: pull of docker.io/someone/tool:latest denied: Community images "
+                       "are restricted by acme's Image "
+                       "Access Management (policy 42)");
 }
 
 TEST_CASE("Registry Access Management applies whatever the category and whoever asks") {
     auto d = decide_image(Action::Pull, "quay.io/acme/app", "alice", *acme());
     CHECK_FALSE(d.allow);
-    CHECK(d.message == "imagegate: pull of quay.io/acme/app:latest denied: registry quay.io is not allowed by acme's "
+    CHECK(d.message == "imagegate: pull of quay.io/acme/app:latest denied: registry quay.io is not "
+                       "allowed by acme's "
                        "Registry Access Management (policy 42)");
     CHECK(decide_image(Action::Pull, "REGISTRY.ACME.EXAMPLE:5000/acme/app", "", *acme()).allow);
     CHECK_FALSE(decide_image(Action::Pull, "registry.acme.example/acme/app", "", *acme()).allow);
-    CHECK_FALSE(decide_image(Action::Pull, "registry.acme.example:5001/acme/app", "", *acme()).allow);
+    CHECK_FALSE(
+        decide_image(Action::Pull, "registry.acme.example:5001/acme/app", "", *acme()).allow);
 }
 
 TEST_CASE("owners are not restricted by Image Access Management") {
@@ -56,7 +58,8 @@ TEST_CASE("owners are not restricted by Image Access Management") {
 TEST_CASE("invalid references are denied, quoting them") {
     auto d = decide_image(Action::Pull, "Someone/Tool", "", *acme());
     CHECK_FALSE(d.allow);
-    CHECK(d.message == "imagegate: pull denied: invalid reference \"Someone/Tool\": repository name must be lowercase");
+    CHECK(d.message == "imagegate: pull denied: invalid reference \"Someone/Tool\": repository "
+                       "name must be lowercase");
 }
 
 TEST_CASE("namespace access control keeps pushes out of personal namespaces") {
@@ -85,17 +88,22 @@ TEST_CASE("the role table of SPEC 1.5") {
         CAPTURE(action_name(row.action));
         CAPTURE(row.tag_target);
         CHECK(decide_image(row.action, ref, "bob", *acme(), row.tag_target).allow == row.reader);
-        CHECK(decide_image(row.action, ref, "ci-runner", *acme(), row.tag_target).allow == row.writer);
+        CHECK(decide_image(row.action, ref, "ci-runner", *acme(), row.tag_target).allow ==
+              row.writer);
         CHECK(decide_image(row.action, ref, "alice", *acme(), row.tag_target).allow == row.manager);
     }
 }
 
 TEST_CASE("a service ID's grants stop at its resource group") {
-    auto d = decide_image(Action::Push, "registry.acme.example:5000/other/app", "ci-runner", *acme());
+    auto d =
+        decide_image(Action::Push, "registry.acme.example:5000/other/app", "ci-runner", *acme());
     CHECK_FALSE(d.allow);
-    CHECK(d.message == "imagegate: push of registry.acme.example:5000/other/app:latest denied: ci-runner has no Writer "
+    CHECK(d.message == "imagegate: push of registry.acme.example:5000/other/app:latest denied: "
+                       "ci-runner has no Writer "
                        "or Manager grant on it (acme policy 42)");
-    CHECK(decide_image(Action::Push, "registry.acme.example:5000/acme/team/app", "ci-runner", *acme()).allow);
+    CHECK(
+        decide_image(Action::Push, "registry.acme.example:5000/acme/team/app", "ci-runner", *acme())
+            .allow);
 }
 
 TEST_CASE("an authenticated user with no grant is denied; the local socket gets defaultRoles") {
@@ -106,14 +114,16 @@ TEST_CASE("an authenticated user with no grant is denied; the local socket gets 
 }
 
 TEST_CASE("resource patterns never match across a boundary") {
-    auto policy = imagegate::testing::load(R"({"organization":"o","teams":{"t":["u"]},"accessPolicies":[
+    auto policy =
+        imagegate::testing::load(R"({"organization":"o","teams":{"t":["u"]},"accessPolicies":[
         {"subjects":["user:u"],"roles":["Reader"],"resources":["docker.io/acme/*","registry.acme.example/acme/x"]}]})");
     CHECK(decide_image(Action::Pull, "docker.io/acme/x", "u", *policy).allow);
     CHECK(decide_image(Action::Pull, "docker.io/acme/team/x", "u", *policy).allow);
     CHECK_FALSE(decide_image(Action::Pull, "docker.io/acmecorp/x", "u", *policy).allow);
     CHECK_FALSE(decide_image(Action::Pull, "ghcr.io/acme/x", "u", *policy).allow);
     CHECK(decide_image(Action::Pull, "registry.acme.example/acme/x", "u", *policy).allow);
-    CHECK_FALSE(decide_image(Action::Pull, "registry.acme.example:5000/acme/x", "u", *policy).allow);
+    CHECK_FALSE(
+        decide_image(Action::Pull, "registry.acme.example:5000/acme/x", "u", *policy).allow);
     CHECK_FALSE(decide_image(Action::Pull, "registry.acme.example/acme/xy", "u", *policy).allow);
 }
 

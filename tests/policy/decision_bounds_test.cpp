@@ -23,7 +23,8 @@ AuthzRequest create_request(const std::string &host_config) {
 
 std::string repeated_json_strings(const std::string &value, int times) {
     std::string out = "[";
-    for (int i = 0; i < times; ++i) out += std::string(i ? "," : "") + "\"" + value + "\"";
+    for (int i = 0; i < times; ++i)
+        out += std::string(i ? "," : "") + "\"" + value + "\"";
     return out + "]";
 }
 
@@ -41,10 +42,12 @@ TEST_CASE("a container named many times in --volumes-from is looked up once") {
         ++lookups;
         ContainerLookup found;
         found.state = ContainerLookup::State::Found;
-        if (name == "c1") found.settings.volumes_from.assign(kTimes, "c0");
+        if (name == "c1")
+            found.settings.volumes_from.assign(kTimes, "c0");
         return found;
     };
-    Decision d = decide_request(create_request(R"({"VolumesFrom":)" + repeated_json_strings("c1", kTimes) + "}"), ctx);
+    Decision d = decide_request(
+        create_request(R"({"VolumesFrom":)" + repeated_json_strings("c1", kTimes) + "}"), ctx);
     CHECK(d.allow);
     // c1, then c0: not 1000 + 1000 × 1000.
     CHECK(lookups == 2);
@@ -59,11 +62,15 @@ TEST_CASE("--volumes-from still checks every distinct container it names") {
     ctx.facts.container = [&](std::string_view name) {
         ContainerLookup found;
         found.state = ContainerLookup::State::Found;
-        if (name == "agent") found.settings.mounts.push_back({"/var/run/docker.sock", "bind /var/run/docker.sock:/s"});
-        if (name == "relay") found.settings.volumes_from = {"plain", "agent", "plain"};
+        if (name == "agent")
+            found.settings.mounts.push_back(
+                {"/var/run/docker.sock", "bind /var/run/docker.sock:/s"});
+        if (name == "relay")
+            found.settings.volumes_from = {"plain", "agent", "plain"};
         return found;
     };
-    Decision d = decide_request(create_request(R"({"VolumesFrom":["plain","relay","plain","relay"]})"), ctx);
+    Decision d =
+        decide_request(create_request(R"({"VolumesFrom":["plain","relay","plain","relay"]})"), ctx);
     CHECK_FALSE(d.allow);
     CHECK(d.message.find("/var/run/docker.sock") != std::string::npos);
 }

@@ -41,11 +41,15 @@ struct Host {
             ++lookups;
             ContainerLookup found;
             auto it = containers.find(std::string(name));
-            found.state = it == containers.end() ? ContainerLookup::State::NotFound : ContainerLookup::State::Found;
-            if (it != containers.end()) found.settings = it->second;
+            found.state = it == containers.end() ? ContainerLookup::State::NotFound
+                                                 : ContainerLookup::State::Found;
+            if (it != containers.end())
+                found.settings = it->second;
             return found;
         };
-        ctx.facts.image_user = [](std::string_view) -> std::optional<std::string> { return std::string("nobody"); };
+        ctx.facts.image_user = [](std::string_view) -> std::optional<std::string> {
+            return std::string("nobody");
+        };
         return ctx;
     }
     Host() {
@@ -70,28 +74,40 @@ Decision create(Host &host, const Policy &p, const std::string &body) {
 TEST_CASE("what another container lends is checked as if the request asked for it") {
     const Policy p = hardened();
     Host host;
-    Decision lent = create(host, p, R"({"Image":"alpine","HostConfig":{"VolumesFrom":["admin-etc:ro"]}})");
+    Decision lent =
+        create(host, p, R"({"Image":"alpine","HostConfig":{"VolumesFrom":["admin-etc:ro"]}})");
     CHECK_FALSE(lent.allow);
     CHECK(lent.message.find("--volumes-from admin-etc") != std::string::npos);
     CHECK(lent.message.find("/etc/imagegate") != std::string::npos);
 
-    Decision chained = create(host, p, R"({"Image":"alpine","HostConfig":{"VolumesFrom":["middle"]}})");
+    Decision chained =
+        create(host, p, R"({"Image":"alpine","HostConfig":{"VolumesFrom":["middle"]}})");
     CHECK_FALSE(chained.allow); // middle lends what admin-etc lends it
 
-    Decision pid = create(host, p, R"({"Image":"alpine","HostConfig":{"PidMode":"container:admin-pid"}})");
+    Decision pid =
+        create(host, p, R"({"Image":"alpine","HostConfig":{"PidMode":"container:admin-pid"}})");
     CHECK_FALSE(pid.allow);
-    CHECK(pid.message.find("the host pid namespace (through container admin-pid)") != std::string::npos);
+    CHECK(pid.message.find("the host pid namespace (through container admin-pid)") !=
+          std::string::npos);
 
-    CHECK(create(host, p, R"({"Image":"alpine","HostConfig":{"VolumesFrom":["plain"],"PidMode":"container:plain"}})").allow);
+    CHECK(
+        create(
+            host, p,
+            R"({"Image":"alpine","HostConfig":{"VolumesFrom":["plain"],"PidMode":"container:plain"}})")
+            .allow);
 }
 
 TEST_CASE("a container imagegate cannot look up lends nothing it can check: denied") {
     const Policy p = hardened();
     Host host;
     DecisionContext ctx = host.context(p);
-    ctx.facts.container = [](std::string_view) { return ContainerLookup{}; }; // dockerd not answering
-    Decision d = decide_request(
-        request("POST", "/v1.41/containers/create", R"({"Image":"alpine","HostConfig":{"VolumesFrom":["admin-etc"]}})"), ctx);
+    ctx.facts.container = [](std::string_view) {
+        return ContainerLookup{};
+    }; // dockerd not answering
+    Decision d =
+        decide_request(request("POST", "/v1.41/containers/create",
+                               R"({"Image":"alpine","HostConfig":{"VolumesFrom":["admin-etc"]}})"),
+                       ctx);
     CHECK_FALSE(d.allow);
     CHECK(d.message.find("cannot look that container up") != std::string::npos);
 }
@@ -100,12 +116,15 @@ TEST_CASE("a lender named many times is looked up once") {
     const Policy p = hardened();
     Host host;
     std::string many;
-    for (int i = 0; i < 1000; ++i) many += std::string(i ? "," : "") + "\"plain\"";
-    CHECK(create(host, p, R"({"Image":"alpine","HostConfig":{"VolumesFrom":[)" + many + "]}}").allow);
+    for (int i = 0; i < 1000; ++i)
+        many += std::string(i ? "," : "") + "\"plain\"";
+    CHECK(
+        create(host, p, R"({"Image":"alpine","HostConfig":{"VolumesFrom":[)" + many + "]}}").allow);
     CHECK(host.lookups == 1);
 }
 
-TEST_CASE("root in the container: every spelling of uid 0 counts under rootInContainer restricted") {
+TEST_CASE(
+    "root in the container: every spelling of uid 0 counts under rootInContainer restricted") {
     const Policy p = hardened(true);
     Host host;
     for (const char *user : {"root", "0", "+0", "-0", "000", "0:0", "root:root", "+0:1000"}) {

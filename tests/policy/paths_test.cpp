@@ -44,9 +44,10 @@ TEST_CASE("host paths are cleaned as Go's filepath.Clean cleans them") {
     }
 }
 
-TEST_CASE("a mount exposes a protected path when it is one, lies inside one, or is a parent of one") {
-    const std::vector<std::string> guarded{"/etc/imagegate", "/run/docker/plugins", "/var/run/docker.sock",
-                                           "/var/lib/imagegate"};
+TEST_CASE(
+    "a mount exposes a protected path when it is one, lies inside one, or is a parent of one") {
+    const std::vector<std::string> guarded{"/etc/imagegate", "/run/docker/plugins",
+                                           "/var/run/docker.sock", "/var/lib/imagegate"};
     struct Row {
         std::string host_path;
         bool exposes;
@@ -142,7 +143,8 @@ struct FakeHost {
     std::optional<std::string> resolve(std::string_view path) const {
         std::string p = normalize_path(path);
         for (const auto &[link, target] : links)
-            if (p == link || p.starts_with(link + "/")) return normalize_path(target + p.substr(link.size()));
+            if (p == link || p.starts_with(link + "/"))
+                return normalize_path(target + p.substr(link.size()));
         return p;
     }
 };
@@ -152,11 +154,14 @@ Decision decide_with(const FakeHost &host, const std::string &body, const Policy
     ctx.policy = &policy;
     ctx.protected_paths = {"/etc/imagegate", "/run/docker/plugins"};
     ctx.facts.resolve_path = [&host](std::string_view p) { return host.resolve(p); };
-    ctx.facts.volume_devices = [&host](const std::vector<std::string> &volumes) -> std::optional<VolumeDevices> {
-        if (host.dockerd_down) return std::nullopt;
+    ctx.facts.volume_devices =
+        [&host](const std::vector<std::string> &volumes) -> std::optional<VolumeDevices> {
+        if (host.dockerd_down)
+            return std::nullopt;
         VolumeDevices found;
         for (const auto &v : volumes)
-            if (auto it = host.volume_devices.find(v); it != host.volume_devices.end()) found.emplace(v, it->second);
+            if (auto it = host.volume_devices.find(v); it != host.volume_devices.end())
+                found.emplace(v, it->second);
         return found;
     };
     return decide_request(create_request(body), ctx);
@@ -184,35 +189,41 @@ TEST_CASE("symlinks to protected paths are followed, however the mount is spelle
     struct Row {
         std::string what, body, protected_path;
     } denied[] = {
-        {"-v link", R"({"Image":"alpine","HostConfig":{"Binds":["/tmp/dev/link:/x"]}})", "/etc/imagegate"},
-        {"-v link/inside", R"({"Image":"alpine","HostConfig":{"Binds":["/tmp/dev/link/policy.json:/x:ro"]}})",
+        {"-v link", R"({"Image":"alpine","HostConfig":{"Binds":["/tmp/dev/link:/x"]}})",
          "/etc/imagegate"},
-        {"-v link to the plugin socket directory", R"({"Image":"alpine","HostConfig":{"Binds":["/tmp/dev/plugins:/p"]}})",
+        {"-v link/inside",
+         R"({"Image":"alpine","HostConfig":{"Binds":["/tmp/dev/link/policy.json:/x:ro"]}})",
+         "/etc/imagegate"},
+        {"-v link to the plugin socket directory",
+         R"({"Image":"alpine","HostConfig":{"Binds":["/tmp/dev/plugins:/p"]}})",
          "/run/docker/plugins"},
-        {"-v link to a parent, then down", R"({"Image":"alpine","HostConfig":{"Binds":["/tmp/dev/up/imagegate:/x"]}})",
+        {"-v link to a parent, then down",
+         R"({"Image":"alpine","HostConfig":{"Binds":["/tmp/dev/up/imagegate:/x"]}})",
          "/etc/imagegate"},
-        {"-v link to /", R"({"Image":"alpine","HostConfig":{"Binds":["/home/dev/root:/host"]}})", "/etc/imagegate"},
+        {"-v link to /", R"({"Image":"alpine","HostConfig":{"Binds":["/home/dev/root:/host"]}})",
+         "/etc/imagegate"},
         {"--mount type=bind through a link",
          R"({"Image":"alpine","HostConfig":{"Mounts":[{"Type":"bind","Source":"/tmp/dev/link","Target":"/x"}]}})",
          "/etc/imagegate"},
-        {"a spelled-out path through a link", R"({"Image":"alpine","HostConfig":{"Binds":["/tmp//dev/./link/:/x"]}})",
-         "/etc/imagegate"},
-        {"a named volume whose device is a link", R"({"Image":"alpine","HostConfig":{"Binds":["cfg:/x"]}})",
-         "/etc/imagegate"},
+        {"a spelled-out path through a link",
+         R"({"Image":"alpine","HostConfig":{"Binds":["/tmp//dev/./link/:/x"]}})", "/etc/imagegate"},
+        {"a named volume whose device is a link",
+         R"({"Image":"alpine","HostConfig":{"Binds":["cfg:/x"]}})", "/etc/imagegate"},
         {"a volume mount with a bind device through a link",
          R"({"Image":"alpine","HostConfig":{"Mounts":[{"Type":"volume","Source":"v","Target":"/x",
             "VolumeOptions":{"DriverConfig":{"Options":{"type":"none","o":"bind","device":"/tmp/dev/link"}}}}]}})",
          "/etc/imagegate"},
-        {"the policy's own protected path", R"({"Image":"alpine","HostConfig":{"Binds":["/srv/secrets/db:/x"]}})",
-         "/srv/secrets"},
-        {"a parent of the policy's protected path", R"({"Image":"alpine","HostConfig":{"Binds":["/srv:/x"]}})",
-         "/srv/secrets"},
+        {"the policy's own protected path",
+         R"({"Image":"alpine","HostConfig":{"Binds":["/srv/secrets/db:/x"]}})", "/srv/secrets"},
+        {"a parent of the policy's protected path",
+         R"({"Image":"alpine","HostConfig":{"Binds":["/srv:/x"]}})", "/srv/secrets"},
     };
     for (const auto &row : denied) {
         CAPTURE(row.what);
         Decision d = decide_with(host, row.body, policy);
         CHECK_FALSE(d.allow);
-        CHECK(d.message.find("would expose the protected path " + row.protected_path) != std::string::npos);
+        CHECK(d.message.find("would expose the protected path " + row.protected_path) !=
+              std::string::npos);
         CHECK(d.message.find("acme's hardening policy (policy 3)") != std::string::npos);
     }
 
@@ -231,12 +242,14 @@ TEST_CASE("symlinks to protected paths are followed, however the mount is spelle
     }
 }
 
-TEST_CASE("a bind source that is not absolute is refused: dockerd would resolve it from its own directory") {
+TEST_CASE("a bind source that is not absolute is refused: dockerd would resolve it from its own "
+          "directory") {
     const Policy policy = hardened_policy();
     FakeHost host;
-    Decision d = decide_with(host, R"({"Image":"alpine","HostConfig":{"Mounts":[{"Type":"volume","Source":"v",
+    Decision d = decide_with(
+        host, R"({"Image":"alpine","HostConfig":{"Mounts":[{"Type":"volume","Source":"v",
         "Target":"/x","VolumeOptions":{"DriverConfig":{"Options":{"type":"none","o":"bind","device":"etc"}}}}]}})",
-                             policy);
+        policy);
     CHECK_FALSE(d.allow);
     CHECK(d.message.find("host path \"etc\" is not absolute") != std::string::npos);
 }
@@ -250,20 +263,26 @@ TEST_CASE("binds of the host kernel's /proc, /sys and /dev are refused under har
         std::string what, body, filesystem;
     } denied[] = {
         {"-v /proc", R"({"Image":"alpine","HostConfig":{"Binds":["/proc:/hostproc"]}})", "/proc"},
-        {"-v /proc/sys", R"({"Image":"alpine","HostConfig":{"Binds":["/proc/sys:/x:ro"]}})", "/proc"},
-        {"-v /sys/fs/cgroup", R"({"Image":"alpine","HostConfig":{"Binds":["/sys/fs/cgroup:/cg"]}})", "/sys"},
+        {"-v /proc/sys", R"({"Image":"alpine","HostConfig":{"Binds":["/proc/sys:/x:ro"]}})",
+         "/proc"},
+        {"-v /sys/fs/cgroup", R"({"Image":"alpine","HostConfig":{"Binds":["/sys/fs/cgroup:/cg"]}})",
+         "/sys"},
         {"-v //sys/", R"({"Image":"alpine","HostConfig":{"Binds":["//sys/:/s"]}})", "/sys"},
         {"-v /dev", R"({"Image":"alpine","HostConfig":{"Binds":["/dev:/hostdev"]}})", "/dev"},
-        {"a symlink to /proc", R"({"Image":"alpine","HostConfig":{"Binds":["/tmp/dev/p:/x"]}})", "/proc"},
-        {"--mount type=bind", R"({"Image":"alpine","HostConfig":{"Mounts":[{"Type":"bind","Source":"/sys","Target":"/s"}]}})",
+        {"a symlink to /proc", R"({"Image":"alpine","HostConfig":{"Binds":["/tmp/dev/p:/x"]}})",
+         "/proc"},
+        {"--mount type=bind",
+         R"({"Image":"alpine","HostConfig":{"Mounts":[{"Type":"bind","Source":"/sys","Target":"/s"}]}})",
          "/sys"},
-        {"a volume binding /proc", R"({"Image":"alpine","HostConfig":{"Binds":["procbind:/p"]}})", "/proc"},
+        {"a volume binding /proc", R"({"Image":"alpine","HostConfig":{"Binds":["procbind:/p"]}})",
+         "/proc"},
     };
     for (const auto &row : denied) {
         CAPTURE(row.what);
         Decision d = decide_with(host, row.body, policy);
         CHECK_FALSE(d.allow);
-        CHECK(d.message.find("would expose the host kernel's " + row.filesystem) != std::string::npos);
+        CHECK(d.message.find("would expose the host kernel's " + row.filesystem) !=
+              std::string::npos);
     }
     // neighbours are not the kernel's
     for (const std::string body : {R"({"Image":"alpine","HostConfig":{"Binds":["/process:/x"]}})",
@@ -273,11 +292,13 @@ TEST_CASE("binds of the host kernel's /proc, /sys and /dev are refused under har
         CHECK(decide_with(host, body, policy).allow);
     }
 
-    auto devices_allowed = load_policy(R"({"organization":"acme","serial":4,"defaultRoles":["Writer"],
+    auto devices_allowed =
+        load_policy(R"({"organization":"acme","serial":4,"defaultRoles":["Writer"],
         "hardening":{"devices":"allowed"}})",
-                                       false);
+                    false);
     REQUIRE(devices_allowed.policy);
-    CHECK(decide_with(host, R"({"Image":"alpine","HostConfig":{"Binds":["/proc:/hostproc:ro"]}})", *devices_allowed.policy)
+    CHECK(decide_with(host, R"({"Image":"alpine","HostConfig":{"Binds":["/proc:/hostproc:ro"]}})",
+                      *devices_allowed.policy)
               .allow);
 }
 
@@ -286,7 +307,8 @@ TEST_CASE("named volumes are checked in one lookup, and a lookup with no answer 
     FakeHost host;
     host.volume_devices["cfg"] = "/etc/imagegate";
     std::string binds;
-    for (int i = 0; i < 3000; ++i) binds += "\"vol" + std::to_string(i) + ":/v" + std::to_string(i) + "\",";
+    for (int i = 0; i < 3000; ++i)
+        binds += "\"vol" + std::to_string(i) + ":/v" + std::to_string(i) + "\",";
     std::string body = R"({"Image":"alpine","HostConfig":{"Binds":[)" + binds + R"("cfg:/x"]}})";
 
     DecisionContext ctx;
@@ -294,12 +316,14 @@ TEST_CASE("named volumes are checked in one lookup, and a lookup with no answer 
     ctx.protected_paths = {"/etc/imagegate"};
     int calls = 0;
     std::size_t asked = 0;
-    ctx.facts.volume_devices = [&](const std::vector<std::string> &volumes) -> std::optional<VolumeDevices> {
+    ctx.facts.volume_devices =
+        [&](const std::vector<std::string> &volumes) -> std::optional<VolumeDevices> {
         ++calls;
         asked = volumes.size();
         VolumeDevices found;
         for (const auto &v : volumes)
-            if (auto it = host.volume_devices.find(v); it != host.volume_devices.end()) found.emplace(v, it->second);
+            if (auto it = host.volume_devices.find(v); it != host.volume_devices.end())
+                found.emplace(v, it->second);
         return found;
     };
     Decision d = decide_request(create_request(body), ctx);
@@ -309,11 +333,14 @@ TEST_CASE("named volumes are checked in one lookup, and a lookup with no answer 
     CHECK(asked == 3001);
 
     host.dockerd_down = true;
-    Decision down = decide_with(host, R"({"Image":"alpine","HostConfig":{"Binds":["data:/data"]}})", policy);
+    Decision down =
+        decide_with(host, R"({"Image":"alpine","HostConfig":{"Binds":["data:/data"]}})", policy);
     CHECK_FALSE(down.allow);
-    CHECK(down.message.find("named volume data: imagegate cannot ask dockerd") != std::string::npos);
+    CHECK(down.message.find("named volume data: imagegate cannot ask dockerd") !=
+          std::string::npos);
     host.dockerd_down = false;
-    CHECK(decide_with(host, R"({"Image":"alpine","HostConfig":{"Binds":["data:/data"]}})", policy).allow);
+    CHECK(decide_with(host, R"({"Image":"alpine","HostConfig":{"Binds":["data:/data"]}})", policy)
+              .allow);
 }
 
 TEST_CASE("the protected path index answers as the rule does, the path it names included") {
@@ -324,10 +351,29 @@ TEST_CASE("the protected path index answers as the rule does, the path it names 
         {"/srv/a/b/c", "/srv/a", "/srv/a/b"},
         {"//srv/./x/../y/", "/opt"},
         {}};
-    const char *hosts[] = {"/", "/etc", "/etc/", "/etc/imagegate", "/etc/imagegate/policy.json", "/etcetera",
-                           "/run", "/run/docker", "/run/docker/plugins/x.sock", "/var", "/var/lib", "/srv",
-                           "/srv/a", "/srv/a/b", "/srv/a/b/c/d", "/srv/y", "/srv/x", "/opt/z", "//etc//imagegate/",
-                           "/tmp/../etc", "/home/user", "relative/etc", "."};
+    const char *hosts[] = {"/",
+                           "/etc",
+                           "/etc/",
+                           "/etc/imagegate",
+                           "/etc/imagegate/policy.json",
+                           "/etcetera",
+                           "/run",
+                           "/run/docker",
+                           "/run/docker/plugins/x.sock",
+                           "/var",
+                           "/var/lib",
+                           "/srv",
+                           "/srv/a",
+                           "/srv/a/b",
+                           "/srv/a/b/c/d",
+                           "/srv/y",
+                           "/srv/x",
+                           "/opt/z",
+                           "//etc//imagegate/",
+                           "/tmp/../etc",
+                           "/home/user",
+                           "relative/etc",
+                           "."};
     for (const auto &list : lists) {
         PathIndex index(list);
         for (const char *host : hosts) {
@@ -342,23 +388,29 @@ TEST_CASE("the protected path index answers as the rule does, the path it names 
 
 TEST_CASE("a policy with 20000 protected paths decides a create with 1024 mounts quickly") {
     std::string paths;
-    for (int i = 0; i < 20000; ++i) paths += (i ? ",\"/srv/guarded/p" : "\"/srv/guarded/p") + std::to_string(i) + "\"";
+    for (int i = 0; i < 20000; ++i)
+        paths += (i ? ",\"/srv/guarded/p" : "\"/srv/guarded/p") + std::to_string(i) + "\"";
     auto load = load_policy(R"({"organization":"acme","serial":1,"defaultRoles":["Reader","Writer"],
-        "hardening":{"protectedPaths":[)" + paths + "]}}",
+        "hardening":{"protectedPaths":[)" +
+                                paths + "]}}",
                             false);
     REQUIRE(load.policy);
     std::string binds;
-    for (int i = 0; i < 1024; ++i) binds += (i ? ",\"/data/d" : "\"/data/d") + std::to_string(i) + ":/m" + std::to_string(i) + "\"";
+    for (int i = 0; i < 1024; ++i)
+        binds +=
+            (i ? ",\"/data/d" : "\"/data/d") + std::to_string(i) + ":/m" + std::to_string(i) + "\"";
     DecisionContext ctx;
     ctx.policy = load.policy.get();
     auto started = std::chrono::steady_clock::now();
-    Decision fine = decide_request(create_request(R"({"Image":"alpine","HostConfig":{"Binds":[)" + binds + "]}}"), ctx);
+    Decision fine = decide_request(
+        create_request(R"({"Image":"alpine","HostConfig":{"Binds":[)" + binds + "]}}"), ctx);
     auto took = std::chrono::steady_clock::now() - started;
     CHECK(fine.allow);
     MESSAGE("1024 mounts against 20000 protected paths: "
             << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms");
-    Decision caught = decide_request(
-        create_request(R"({"Image":"alpine","HostConfig":{"Binds":[)" + binds + R"(,"/srv/guarded:/g"]}})"), ctx);
+    Decision caught = decide_request(create_request(R"({"Image":"alpine","HostConfig":{"Binds":[)" +
+                                                    binds + R"(,"/srv/guarded:/g"]}})"),
+                                     ctx);
     CHECK_FALSE(caught.allow);
     CHECK(caught.message.find("the protected path /srv/guarded/p0") != std::string::npos);
 }

@@ -17,10 +17,13 @@ inline const std::regex &reference_grammar() {
         const std::string domain_name = domain_component + "(?:\\." + domain_component + ")*";
         const std::string ipv6 = "\\[(?:[a-fA-F0-9:]+)\\]";
         const std::string domain = "(?:" + domain_name + "|" + ipv6 + ")(?::[0-9]+)?";
-        const std::string name = "(?:" + domain + "/)?" + path_component + "(?:/" + path_component + ")*";
+        const std::string name =
+            "(?:" + domain + "/)?" + path_component + "(?:/" + path_component + ")*";
         const std::string tag = "[\\w][\\w.-]{0,127}";
-        const std::string digest = "[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}";
-        return std::regex("^" + name + "(?::" + tag + ")?(?:@" + digest + ")?$", std::regex::ECMAScript | std::regex::optimize);
+        const std::string digest =
+            "[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}";
+        return std::regex("^" + name + "(?::" + tag + ")?(?:@" + digest + ")?$",
+                          std::regex::ECMAScript | std::regex::optimize);
     }();
     return grammar;
 }
@@ -28,7 +31,8 @@ inline const std::regex &reference_grammar() {
 // What ParseNormalizedNamed accepts: the grammar, and not a bare 64-character hex ID.
 // (Lengths are checked by the caller: the grammar does not bound them.)
 inline bool grammar_accepts(const std::string &text) {
-    if (text.size() == 64 && text.find_first_not_of("0123456789abcdef") == std::string::npos) return false;
+    if (text.size() == 64 && text.find_first_not_of("0123456789abcdef") == std::string::npos)
+        return false;
     return std::regex_match(text, reference_grammar());
 }
 

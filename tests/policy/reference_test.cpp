@@ -27,7 +27,8 @@ TEST_CASE("references normalise as the Docker CLI does") {
         {"localhost:5000", "docker.io/library/localhost:5000"},
         {"Foo/bar", "Foo/bar:latest"},
         {"[::1]:5000/app", "[::1]:5000/app:latest"},
-        {"registry.acme.example:5000/acme/team/app", "registry.acme.example:5000/acme/team/app:latest"},
+        {"registry.acme.example:5000/acme/team/app",
+         "registry.acme.example:5000/acme/team/app:latest"},
         {"alpine@" + kDigest, "docker.io/library/alpine@" + kDigest},
         {"alpine:3@" + kDigest, "docker.io/library/alpine:3@" + kDigest},
         {"a__b/c-d---e.f_g", "docker.io/a__b/c-d---e.f_g:latest"},
@@ -52,21 +53,27 @@ TEST_CASE("invalid references are refused with a message that quotes them") {
     } rows[] = {
         {"", "invalid reference \"\": empty reference"},
         {"Alpine", "invalid reference \"Alpine\": repository name must be lowercase"},
-        {"ghcr.io/Org/app", "invalid reference \"ghcr.io/Org/app\": repository name must be lowercase"},
+        {"ghcr.io/Org/app",
+         "invalid reference \"ghcr.io/Org/app\": repository name must be lowercase"},
         {"a//b", "invalid reference \"a//b\": invalid repository name"},
         {"/alpine", "invalid reference \"/alpine\": invalid repository name"},
         {"alpine/", "invalid reference \"alpine/\": invalid repository name"},
         {"alpine:", "invalid reference \"alpine:\": invalid tag"},
         {"alpine:-x", "invalid reference \"alpine:-x\": invalid tag"},
-        {"app:" + std::string(129, 'x'), "invalid reference \"app:" + std::string(129, 'x') + "\": invalid tag"},
+        {"app:" + std::string(129, 'x'),
+         "invalid reference \"app:" + std::string(129, 'x') + "\": invalid tag"},
         {"alpine@sha256:abc", "invalid reference \"alpine@sha256:abc\": invalid digest"},
-        {"alpine@md5:" + std::string(32, 'a'), "invalid reference \"alpine@md5:" + std::string(32, 'a') + "\": invalid digest"},
-        {std::string(64, 'a'), "invalid reference \"" + std::string(64, 'a') + "\": cannot specify 64-byte hexadecimal strings"},
+        {"alpine@md5:" + std::string(32, 'a'),
+         "invalid reference \"alpine@md5:" + std::string(32, 'a') + "\": invalid digest"},
+        {std::string(64, 'a'), "invalid reference \"" + std::string(64, 'a') +
+                                   "\": cannot specify 64-byte hexadecimal strings"},
         {"a b", "invalid reference \"a b\": contains a space, control or non-ASCII character"},
         {"a..b", "invalid reference \"a..b\": invalid repository name"},
         {"a_-b", "invalid reference \"a_-b\": invalid repository name"},
         {"-registry.io/app", "invalid reference \"-registry.io/app\": invalid registry name"},
-        {"docker.io/" + std::string(256, 'a'), "invalid reference \"docker.io/" + std::string(256, 'a') + "\": repository name must not be longer than 255 characters"},
+        {"docker.io/" + std::string(256, 'a'),
+         "invalid reference \"docker.io/" + std::string(256, 'a') +
+             "\": repository name must not be longer than 255 characters"},
     };
     for (const auto &row : rows) {
         CAPTURE(row.input);
@@ -105,7 +112,8 @@ TEST_CASE("a reference whose normalised form is longer than the limit is refused
 }
 
 TEST_CASE("registry-1.docker.io is Docker Hub") {
-    for (std::string spelling : {"docker.io", "index.docker.io", "registry-1.docker.io", "DOCKER.IO", "registry-1.docker.io:443", "docker.io."})
+    for (std::string spelling : {"docker.io", "index.docker.io", "registry-1.docker.io",
+                                 "DOCKER.IO", "registry-1.docker.io:443", "docker.io."})
         CHECK(canonical_registry(spelling) == "docker.io");
     CHECK(canonical_registry("docker.io:5000") == "docker.io:5000");
     CHECK(canonical_registry("notdocker.io") == "notdocker.io");

@@ -18,7 +18,8 @@ inline std::string fixture(const std::string &name) {
 
 inline std::shared_ptr<const Policy> load(const std::string &text) {
     auto load = load_policy(text, true);
-    for (const auto &d : load.diagnostics) INFO(d.str());
+    for (const auto &d : load.diagnostics)
+        INFO(d.str());
     REQUIRE(load.policy);
     return load.policy;
 }

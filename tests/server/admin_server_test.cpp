@@ -18,10 +18,12 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::shared_ptr<const ActivePolicy> active_policy(std::string_view text, std::string source, Clock::time_point synced) {
+std::shared_ptr<const ActivePolicy> active_policy(std::string_view text, std::string source,
+                                                  Clock::time_point synced) {
     PolicyLoad load = load_policy(text, false);
     REQUIRE(load.policy);
-    return std::make_shared<const ActivePolicy>(ActivePolicy{load.policy, std::move(source), synced});
+    return std::make_shared<const ActivePolicy>(
+        ActivePolicy{load.policy, std::move(source), synced});
 }
 
 std::string http_get(const std::string &socket_path, const std::string &target) {
@@ -34,7 +36,8 @@ std::string http_get(const std::string &socket_path, const std::string &target) 
     REQUIRE(::write(fd, request.data(), request.size()) == ssize_t(request.size()));
     std::string reply;
     char buffer[4096];
-    for (ssize_t n; (n = ::read(fd, buffer, sizeof buffer)) > 0;) reply.append(buffer, std::size_t(n));
+    for (ssize_t n; (n = ::read(fd, buffer, sizeof buffer)) > 0;)
+        reply.append(buffer, std::size_t(n));
     ::close(fd);
     return reply;
 }
@@ -46,7 +49,8 @@ TEST_CASE("status without any valid policy: nulls, not stale, the counters") {
     PolicyStore store;
     Metrics metrics;
     metrics.record_decision(Action::Pull, Category::None, false, 0.0001);
-    json::object status = json::parse(status_json(config, store, metrics, Clock::now())).as_object();
+    json::object status =
+        json::parse(status_json(config, store, metrics, Clock::now())).as_object();
     CHECK(status.at("source").is_null());
     CHECK(status.at("serial").is_null());
     CHECK(status.at("organization").is_null());
@@ -63,9 +67,10 @@ TEST_CASE("status of a fetched policy: source, serial, age, staleness, last sync
     PolicyStore store;
     Metrics metrics;
     Clock::time_point now = Clock::now();
-    store.publish(active_policy(R"({"organization":"acme","serial":42,"mode":"audit"})", "url:" + config.policy_url,
-                                now - std::chrono::seconds(150)));
-    store.record_sync(false, "policy server answered HTTP 500 (Internal Server Error)", now, now + std::chrono::seconds(10));
+    store.publish(active_policy(R"({"organization":"acme","serial":42,"mode":"audit"})",
+                                "url:" + config.policy_url, now - std::chrono::seconds(150)));
+    store.record_sync(false, "policy server answered HTTP 500 (Internal Server Error)", now,
+                      now + std::chrono::seconds(10));
     json::object status = json::parse(status_json(config, store, metrics, now)).as_object();
     CHECK(status.at("source") == "url:https://policy.example/bundle");
     CHECK(status.at("organization") == "acme");
@@ -74,7 +79,8 @@ TEST_CASE("status of a fetched policy: source, serial, age, staleness, last sync
     CHECK(status.at("ageSeconds") == 150);
     CHECK(status.at("stale") == true);
     CHECK(status.at("lastSync").at("ok") == false);
-    CHECK(status.at("lastSync").at("result") == "policy server answered HTTP 500 (Internal Server Error)");
+    CHECK(status.at("lastSync").at("result") ==
+          "policy server answered HTTP 500 (Internal Server Error)");
     CHECK(status.at("nextSync").is_string());
     CHECK(status.at("syncFailures") == 1);
 }

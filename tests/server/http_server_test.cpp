@@ -7,9 +7,9 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstring>
 #include <memory>
 #include <mutex>
-#include <cstring>
 #include <optional>
 #include <string>
 #include <thread>
@@ -29,11 +29,14 @@ namespace {
 class TestServer {
   public:
     explicit TestServer(HttpServerLimits limits)
-        : path_("/tmp/ig-http-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter_++) + ".sock"),
+        : path_("/tmp/ig-http-test-" + std::to_string(::getpid()) + "-" +
+                std::to_string(counter_++) + ".sock"),
           server_(
               [this](std::string_view method, std::string_view target, std::string_view body) {
                   ++requests;
-                  return HttpReply{200, std::string(method) + " " + std::string(target) + " " + std::to_string(body.size()),
+                  return HttpReply{200,
+                                   std::string(method) + " " + std::string(target) + " " +
+                                       std::to_string(body.size()),
                                    false};
               },
               std::move(limits)) {
@@ -44,7 +47,8 @@ class TestServer {
         server_.stop();
         thread_.join();
         // run() returns with every connection closed; this only guards against a regression.
-        for (int i = 0; i < 500 && server_.connection_count() > 0; ++i) std::this_thread::sleep_for(10ms);
+        for (int i = 0; i < 500 && server_.connection_count() > 0; ++i)
+            std::this_thread::sleep_for(10ms);
         ::unlink(path_.c_str());
     }
     const std::string &path() const { return path_; }
@@ -72,13 +76,15 @@ int connect_to(const std::string &path) {
 void send_text(int fd, std::string_view text) {
     while (!text.empty()) {
         ssize_t n = ::send(fd, text.data(), text.size(), MSG_NOSIGNAL);
-        if (n <= 0) return; // the server may close first; the reply says why
+        if (n <= 0)
+            return; // the server may close first; the reply says why
         text.remove_prefix(static_cast<std::size_t>(n));
     }
 }
 
 std::string post(std::string_view target, std::string_view body) {
-    return "POST " + std::string(target) + " HTTP/1.1\r\nHost: plugin\r\nContent-Length: " + std::to_string(body.size()) +
+    return "POST " + std::string(target) +
+           " HTTP/1.1\r\nHost: plugin\r\nContent-Length: " + std::to_string(body.size()) +
            "\r\n\r\n" + std::string(body);
 }
 
@@ -105,7 +111,8 @@ std::optional<Reply> read_reply(int fd, std::string &buffer) {
         }
         char chunk[4096];
         ssize_t n = ::recv(fd, chunk, sizeof chunk, 0);
-        if (n <= 0) return std::nullopt;
+        if (n <= 0)
+            return std::nullopt;
         buffer.append(chunk, static_cast<std::size_t>(n));
     }
 }
@@ -113,7 +120,8 @@ std::optional<Reply> read_reply(int fd, std::string &buffer) {
 // True when the server closes the connection within `wait` (EOF or reset).
 bool closed_within(int fd, std::chrono::milliseconds wait) {
     pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1, static_cast<int>(wait.count())) <= 0) return false;
+    if (::poll(&p, 1, static_cast<int>(wait.count())) <= 0)
+        return false;
     char c;
     return ::recv(fd, &c, 1, MSG_DONTWAIT) <= 0;
 }
@@ -129,7 +137,8 @@ std::optional<Reply> one_reply(const std::string &path, std::string_view text) {
 }
 
 // `count` connections to `path`, each sent one POST of `target`; their descriptors.
-std::vector<int> send_on_new_connections(const std::string &path, int count, std::string_view target) {
+std::vector<int> send_on_new_connections(const std::string &path, int count,
+                                         std::string_view target) {
     std::vector<int> fds;
     for (int i = 0; i < count; ++i) {
         fds.push_back(connect_to(path));
@@ -153,12 +162,14 @@ TEST_CASE("many keep-alive clients at once each get their own replies") {
                 std::string body(static_cast<std::size_t>(c * 100 + i), 'x');
                 send_text(fd, post("/AuthZPlugin.AuthZReq", body));
                 auto reply = read_reply(fd, buffer);
-                if (!reply || reply->status != 200 || reply->body != "POST /AuthZPlugin.AuthZReq " + std::to_string(body.size()))
+                if (!reply || reply->status != 200 ||
+                    reply->body != "POST /AuthZPlugin.AuthZReq " + std::to_string(body.size()))
                     ++wrong;
             }
             ::close(fd);
         });
-    for (auto &t : clients) t.join();
+    for (auto &t : clients)
+        t.join();
     CHECK(wrong == 0);
     CHECK(server.requests == kClients * kRequests);
 }
@@ -189,7 +200,8 @@ TEST_CASE("a body at the limit is served, one byte more is refused with 413 befo
     ::close(fd);
 
     // Only the header: the server must refuse on Content-Length, not wait for 100 MB.
-    auto refused = one_reply(server.path(), "POST /x HTTP/1.1\r\nHost: p\r\nContent-Length: 104857600\r\n\r\n");
+    auto refused = one_reply(server.path(),
+                             "POST /x HTTP/1.1\r\nHost: p\r\nContent-Length: 104857600\r\n\r\n");
     REQUIRE(refused);
     CHECK(refused->status == 413);
     CHECK(refused->close);
@@ -200,8 +212,9 @@ TEST_CASE("a chunked body past the limit is refused with 413") {
     HttpServerLimits limits;
     limits.max_body_bytes = 1024;
     TestServer server(limits);
-    auto refused = one_reply(server.path(), "POST /x HTTP/1.1\r\nHost: p\r\nTransfer-Encoding: chunked\r\n\r\n400\r\n" +
-                                                std::string(1024, 'a') + "\r\n1\r\nb\r\n0\r\n\r\n");
+    auto refused = one_reply(
+        server.path(), "POST /x HTTP/1.1\r\nHost: p\r\nTransfer-Encoding: chunked\r\n\r\n400\r\n" +
+                           std::string(1024, 'a') + "\r\n1\r\nb\r\n0\r\n\r\n");
     REQUIRE(refused);
     CHECK(refused->status == 413);
 }
@@ -211,7 +224,8 @@ TEST_CASE("a header past the limit is refused with 400") {
     limits.max_header_bytes = 1024;
     TestServer server(limits);
     auto refused =
-        one_reply(server.path(), "POST /x HTTP/1.1\r\nHost: p\r\nX-Pad: " + std::string(2048, 'a') + "\r\nContent-Length: 0\r\n\r\n");
+        one_reply(server.path(), "POST /x HTTP/1.1\r\nHost: p\r\nX-Pad: " + std::string(2048, 'a') +
+                                     "\r\nContent-Length: 0\r\n\r\n");
     REQUIRE(refused);
     CHECK(refused->status == 400);
 }
@@ -264,13 +278,15 @@ TEST_CASE("connections past max_connections are closed at once, and served again
     limits.max_connections = 2;
     TestServer server(limits);
     int a = connect_to(server.path()), b = connect_to(server.path());
-    for (int i = 0; i < 200 && server.connections() < 2; ++i) std::this_thread::sleep_for(10ms);
+    for (int i = 0; i < 200 && server.connections() < 2; ++i)
+        std::this_thread::sleep_for(10ms);
     REQUIRE(server.connections() == 2);
     int c = connect_to(server.path());
     CHECK(closed_within(c, 2000ms));
     ::close(c);
     ::close(a);
-    for (int i = 0; i < 200 && server.connections() > 1; ++i) std::this_thread::sleep_for(10ms);
+    for (int i = 0; i < 200 && server.connections() > 1; ++i)
+        std::this_thread::sleep_for(10ms);
     int d = connect_to(server.path());
     std::string buffer;
     send_text(d, post("/x", "1"));
@@ -300,7 +316,8 @@ TEST_CASE("more pipelined requests than one turn of a serving thread are all ans
     TestServer server(HttpServerLimits{});
     int fd = connect_to(server.path());
     std::string batch;
-    for (int i = 0; i < 200; ++i) batch += post("/p", std::string(static_cast<std::size_t>(i % 7), 'x'));
+    for (int i = 0; i < 200; ++i)
+        batch += post("/p", std::string(static_cast<std::size_t>(i % 7), 'x'));
     send_text(fd, batch);
     std::string buffer;
     for (int i = 0; i < 200; ++i) {
@@ -338,7 +355,8 @@ TEST_CASE("handlers blocked on an outside wait do not starve the request that wo
     std::thread runner([&] { server.run(); });
     const int blockers = static_cast<int>(std::thread::hardware_concurrency()) + 4;
     std::vector<int> fds = send_on_new_connections(path, blockers, "/block");
-    for (int i = 0; i < 1000 && blocked < blockers; ++i) std::this_thread::sleep_for(10ms);
+    for (int i = 0; i < 1000 && blocked < blockers; ++i)
+        std::this_thread::sleep_for(10ms);
     CHECK(blocked == blockers);
     auto release = one_reply(path, post("/release", ""));
     REQUIRE(release);
@@ -363,7 +381,8 @@ TEST_CASE("stop() ends run() with every connection closed, idle ones included") 
     std::string buffer;
     send_text(used, post("/x", ""));
     REQUIRE(read_reply(used, buffer));
-    for (int i = 0; i < 200 && server->connections() < 2; ++i) std::this_thread::sleep_for(10ms);
+    for (int i = 0; i < 200 && server->connections() < 2; ++i)
+        std::this_thread::sleep_for(10ms);
     CHECK(server->connections() == 2);
     server.reset(); // stop, join
     CHECK(closed_within(idle, 2000ms));

@@ -14,12 +14,12 @@ TEST_CASE("decisions are counted by action, category and outcome") {
     metrics.record_decision("image.pull", "community", false, 0.00002);
     metrics.record_decision(Action::Run, Category::DockerOfficial, true, 0.0003);
     std::string text = metrics.prometheus_text({});
-    CHECK(text.find("imagegate_decisions_total{action=\"image.pull\",category=\"community\",decision=\"deny\"} 2\n") !=
-          std::string::npos);
-    CHECK(text.find("imagegate_decisions_total{action=\"image.run\",category=\"docker-official\",decision=\"allow\"} 1\n") !=
-          std::string::npos);
-    CHECK(text.find("imagegate_decisions_total{action=\"image.push\",category=\"none\",decision=\"allow\"} 0\n") !=
-          std::string::npos);
+    CHECK(text.find("imagegate_decisions_total{action=\"image.pull\",category=\"community\","
+                    "decision=\"deny\"} 2\n") != std::string::npos);
+    CHECK(text.find("imagegate_decisions_total{action=\"image.run\",category=\"docker-official\","
+                    "decision=\"allow\"} 1\n") != std::string::npos);
+    CHECK(text.find("imagegate_decisions_total{action=\"image.push\",category=\"none\",decision="
+                    "\"allow\"} 0\n") != std::string::npos);
     DecisionTotals totals = metrics.totals();
     CHECK(totals.allowed == 1);
     CHECK(totals.denied == 2);
@@ -28,8 +28,8 @@ TEST_CASE("decisions are counted by action, category and outcome") {
 TEST_CASE("unknown action and category names count as other and none") {
     Metrics metrics;
     metrics.record_decision("containers.create", "weird", true, 0);
-    CHECK(metrics.prometheus_text({}).find(
-              "imagegate_decisions_total{action=\"other\",category=\"none\",decision=\"allow\"} 1\n") !=
+    CHECK(metrics.prometheus_text({}).find("imagegate_decisions_total{action=\"other\",category="
+                                           "\"none\",decision=\"allow\"} 1\n") !=
           std::string::npos);
 }
 
@@ -38,13 +38,18 @@ TEST_CASE("the duration histogram is cumulative, with +Inf, sum and count") {
     metrics.record_decision(Action::Pull, Category::None, true, 0.000005); // first bucket
     metrics.record_decision(Action::Pull, Category::None, true, 0.002);    // le 0.0025
     metrics.record_decision(Action::Pull, Category::None, true, 5.0);      // only +Inf
-    metrics.record_decision(Action::Pull, Category::None, true, -1.0);     // a clock step: first bucket
+    metrics.record_decision(Action::Pull, Category::None, true, -1.0); // a clock step: first bucket
     std::string text = metrics.prometheus_text({});
-    CHECK(text.find("imagegate_decision_duration_seconds_bucket{le=\"1e-05\"} 2\n") != std::string::npos);
-    CHECK(text.find("imagegate_decision_duration_seconds_bucket{le=\"0.001\"} 2\n") != std::string::npos);
-    CHECK(text.find("imagegate_decision_duration_seconds_bucket{le=\"0.0025\"} 3\n") != std::string::npos);
-    CHECK(text.find("imagegate_decision_duration_seconds_bucket{le=\"1\"} 3\n") != std::string::npos);
-    CHECK(text.find("imagegate_decision_duration_seconds_bucket{le=\"+Inf\"} 4\n") != std::string::npos);
+    CHECK(text.find("imagegate_decision_duration_seconds_bucket{le=\"1e-05\"} 2\n") !=
+          std::string::npos);
+    CHECK(text.find("imagegate_decision_duration_seconds_bucket{le=\"0.001\"} 2\n") !=
+          std::string::npos);
+    CHECK(text.find("imagegate_decision_duration_seconds_bucket{le=\"0.0025\"} 3\n") !=
+          std::string::npos);
+    CHECK(text.find("imagegate_decision_duration_seconds_bucket{le=\"1\"} 3\n") !=
+          std::string::npos);
+    CHECK(text.find("imagegate_decision_duration_seconds_bucket{le=\"+Inf\"} 4\n") !=
+          std::string::npos);
     CHECK(text.find("imagegate_decision_duration_seconds_count 4\n") != std::string::npos);
     CHECK(text.find("imagegate_decision_duration_seconds_sum 5.002005\n") != std::string::npos);
 }
@@ -69,11 +74,14 @@ TEST_CASE("counting from many threads loses nothing") {
     std::vector<std::thread> threads;
     for (int t = 0; t < 8; ++t) {
         threads.emplace_back([&metrics, t] {
-            for (int i = 0; i < 10000; ++i) metrics.record_decision(Action::Pull, Category::Community, t % 2 == 0, 1e-6);
+            for (int i = 0; i < 10000; ++i)
+                metrics.record_decision(Action::Pull, Category::Community, t % 2 == 0, 1e-6);
         });
     }
-    for (auto &thread : threads) thread.join();
+    for (auto &thread : threads)
+        thread.join();
     CHECK(metrics.totals().allowed == 40000);
     CHECK(metrics.totals().denied == 40000);
-    CHECK(metrics.prometheus_text({}).find("imagegate_decision_duration_seconds_count 80000\n") != std::string::npos);
+    CHECK(metrics.prometheus_text({}).find("imagegate_decision_duration_seconds_count 80000\n") !=
+          std::string::npos);
 }
