@@ -5,7 +5,7 @@ JOBS       ?= 2
 CMAKE_FLAGS ?=
 PREFIX     ?= /usr/local
 
-.PHONY: all build run test unit e2e fuzz test-sanitize bench install uninstall deb plugin clean
+.PHONY: all build run test format-check unit e2e fuzz test-sanitize bench install uninstall deb plugin clean
 
 all: build
 
@@ -23,7 +23,11 @@ unit: build
 e2e: build
 	bash tests/e2e/run.sh $(BUILD)/imagegate
 
-test: unit e2e
+# Every C/C++ source as clang-format-14 writes it (.clang-format); `make test` starts with it.
+format-check:
+	bash scripts/check-format.sh
+
+test: format-check unit e2e
 
 # libFuzzer targets (issue 8): clang-14 with ASan+UBSan in build-fuzz, FUZZ_SECONDS per target
 # (0 replays the checked-in corpora); prints the crash-free time per target.

@@ -4,7 +4,7 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config make git ca-certificates
   libboost-json1.81-dev libboost1.81-dev libcpp-httplib-dev libspdlog-dev libssl-dev doctest-dev
-  libbenchmark-dev clang-14 libclang-rt-14-dev
+  libbenchmark-dev clang-14 clang-format-14 libclang-rt-14-dev
   docker.io docker-registry busybox-static curl openssl systemd jq python3 dpkg-dev file nginx-light
   golang-go golang-github-docker-docker-dev
 )
