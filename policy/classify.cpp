@@ -495,16 +495,27 @@ Result<ContainerSettings> container_settings_from_inspect(const json::value &ins
     return s;
 }
 
-Result<ClassifiedRequest> classify_request(const AuthzRequest &request) {
-    ClassifiedRequest out;
-    std::string_view uri = request.uri;
+namespace {
+
+// --- The request target, its body's visibility, and the routes ------------------------------
+
+// The parts of a request target that routing reads.
+struct Target {
+    std::string path; // percent-decoded, without "/v1.41"
+    Query query;
+};
+
+// The URI as dockerd's router reads it: absolute form cut to its path, percent-decoded, no
+// empty, "." or ".." segments, the API version stripped, the query parsed.
+Result<Target> read_target(std::string_view request_uri) {
+    std::string_view uri = request_uri;
     // Absolute-form request targets: "http://host/v1.41/..." — dockerd routes on the path.
     if (auto scheme = uri.find("://"); scheme != std::string_view::npos && uri.front() != '/') {
         auto path_start = uri.find('/', scheme + 3);
         uri = path_start == std::string_view::npos ? std::string_view("/") : uri.substr(path_start);
     }
     if (uri.empty() || uri.front() != '/')
-        return Error{"request URI \"" + std::string(request.uri.substr(0, 200)) +
+        return Error{"request URI \"" + std::string(request_uri.substr(0, 200)) +
                      "\" is not a path"};
     if (uri.find('#') != std::string_view::npos)
         return Error{"request URI contains '#'"};
@@ -513,6 +524,7 @@ Result<ClassifiedRequest> classify_request(const AuthzRequest &request) {
     std::string_view raw_query =
         qmark == std::string_view::npos ? std::string_view() : uri.substr(qmark + 1);
 
+    Target t;
     auto decoded = percent_decode(raw_path, false);
     if (!decoded)
         return Error{"request path \"" + std::string(raw_path.substr(0, 200)) +
@@ -526,35 +538,48 @@ Result<ClassifiedRequest> classify_request(const AuthzRequest &request) {
         return Error{"request path \"" + full_path.substr(0, 200) +
                      "\" has empty, '.' or '..' segments"};
     std::string version;
-    std::string_view path = strip_version(full_path, &version);
+    t.path = std::string(strip_version(full_path, &version));
     // CVE-2024-41110: a raw URI ending in "/auth" made dockerd withhold the body.
-    if (uri.ends_with("/auth") && path != "/auth")
+    if (uri.ends_with("/auth") && t.path != "/auth")
         return Error{"request URI ends in \"/auth\" but its path is not /auth"};
+    auto query = parse_query(raw_query);
+    if (!query)
+        return Error{"request query: " + query.error()};
+    t.query = std::move(query).value();
+    return t;
+}
 
-    auto query_result = parse_query(raw_query);
-    if (!query_result)
-        return Error{"request query: " + query_result.error()};
-    const Query &query = query_result.value();
+// Go parses Content-Length as a number ("00" is 0); absent (chunked or no body) is nullopt.
+std::optional<std::uint64_t> content_length_of(const AuthzRequest &request) {
+    const std::string *text = request.header("content-length");
+    if (!text)
+        return std::nullopt;
+    std::uint64_t n = 0;
+    auto [end, ec] = std::from_chars(text->data(), text->data() + text->size(), n);
+    if (ec == std::errc() && end == text->data() + text->size())
+        return n;
+    return std::nullopt;
+}
 
-    std::string method = request.method;
-    std::transform(method.begin(), method.end(), method.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
-    out.endpoint = method + " " + std::string(path);
+// Endpoints whose body is not JSON (a tar stream, a gRPC session, a hijacked connection):
+// dockerd never shows it to a plugin, and reads nothing from it that imagegate decides on.
+bool carries_raw_body(std::string_view method, std::string_view path, const Query &query) {
+    std::string unused;
+    auto from_src = query.get("fromSrc");
+    return path == "/build" || path == "/images/load" || path == "/plugins/create" ||
+           path == "/grpc" || path == "/session" ||
+           (path == "/images/create" && from_src && from_src.value() == "-") ||
+           (method == "PUT" && match_name(path, "/containers/", "/archive", &unused)) ||
+           match_name(path, "/containers/", "/attach", &unused);
+}
 
-    // Bodies dockerd may withhold from plugins, read as its Go code reads them
-    // (docs/reading-requests.md). The media type is Go's mime.ParseMediaType of the header.
+// Bodies dockerd may withhold from plugins, read as its Go code reads them
+// (docs/reading-requests.md). The media type is Go's mime.ParseMediaType of the header.
+Result<void> check_body_shown(const AuthzRequest &request, std::string_view method,
+                              const Target &target, std::optional<std::uint64_t> length) {
     const std::string *content_type = request.header("content-type");
     const std::string *content_length = request.header("content-length");
     GoMediaType media = content_type ? go_parse_media_type(*content_type) : GoMediaType{"", true};
-    // Go parses Content-Length as a number ("00" is 0); absent (chunked or no body) is nullopt.
-    std::optional<std::uint64_t> length;
-    if (content_length) {
-        std::uint64_t n = 0;
-        auto [end, ec] = std::from_chars(content_length->data(),
-                                         content_length->data() + content_length->size(), n);
-        if (ec == std::errc() && end == content_length->data() + content_length->size())
-            length = n;
-    }
     bool length_zero = length && *length == 0;
     // The authz middleware shows a body only for "application/json" without a media-type error
     // (and CheckForJSON accepts only that): a JSON body, as dockerd decodes it.
@@ -577,363 +602,539 @@ Result<ClassifiedRequest> classify_request(const AuthzRequest &request) {
     // hidden behind one header may be read by dockerd as a form or as JSON behind another
     // (a pre-1.24 start reads a HostConfig from it). Body-less requests send Content-Length: 0
     // (the docker CLI does) or no Content-Type at all (curl -X POST without data).
-    if (body_method && request.body.empty() && content_type && !length_zero) {
-        std::string unused;
-        bool raw_body =
-            path == "/build" || path == "/images/load" || path == "/plugins/create" ||
-            path == "/grpc" || path == "/session" ||
-            (path == "/images/create" && query.get("fromSrc") &&
-             query.get("fromSrc").value() == "-") ||
-            (method == "PUT" && match_name(path, "/containers/", "/archive", &unused)) ||
-            match_name(path, "/containers/", "/attach", &unused);
-        if (!raw_body)
-            return Error{"the request carries a body (Content-Type \"" +
-                         content_type->substr(0, 100) + "\"" +
-                         (content_length ? ", Content-Length " + content_length->substr(0, 20)
-                                         : ", no Content-Length") +
-                         ") that dockerd did not show imagegate; send it as application/json under "
-                         "1 MiB, or send "
-                         "Content-Length: 0"};
-    }
+    if (body_method && request.body.empty() && content_type && !length_zero &&
+        !carries_raw_body(method, target.path, target.query))
+        return Error{"the request carries a body (Content-Type \"" + content_type->substr(0, 100) +
+                     "\"" +
+                     (content_length ? ", Content-Length " + content_length->substr(0, 20)
+                                     : ", no Content-Length") +
+                     ") that dockerd did not show imagegate; send it as application/json under "
+                     "1 MiB, or send Content-Length: 0"};
+    return {};
+}
 
-    std::string name;
-    auto need_single = [&](std::string_view key) -> Result<std::string> { return query.get(key); };
+// One request as a route reads it.
+struct Request {
+    const AuthzRequest &raw;
+    std::string_view method;
+    std::string_view path;
+    const Query &query;
+    std::optional<std::uint64_t> length;
+    std::string name; // the {name} a named route matched
+    json::memory_resource *memory;
+
+    Result<std::string> single(std::string_view key) const { return query.get(key); }
+    // The body's JSON, as dockerd decodes it (in `memory`: no value outlives the request).
+    Result<json::value> body(const ClassifiedRequest &out) const {
+        if (raw.body.empty())
+            return Error{out.endpoint + " arrived with an empty body"};
+        return parse_body(raw.body, memory);
+    }
+};
+
+// "REPO" or "REPO:TAG" from a repo and a tag parameter.
+std::string with_tag(const std::string &repo, const std::string &tag) {
+    return repo + (tag.empty() ? "" : ":" + tag);
+}
+
+// What a create, update or pre-1.24 start body asks of the host.
+Result<ContainerSettings> container_settings(const json::value &spec) {
+    BodyReader r;
+    ContainerSettings s;
+    // ContainerConfigWrapper embeds *HostConfig: top-level HostConfig fields count too.
+    read_host_config(r, &spec, s);
+    read_host_config(r, r.field(&spec, "hostconfig"), s);
+    if (auto user = r.string(&spec, "user"))
+        s.user = *user;
+    else
+        s.user = std::string();
+    // NetworkingConfig.EndpointsConfig: the networks a create attaches, by name or ID.
+    if (const json::object *endpoints =
+            r.object(r.field(&spec, "networkingconfig"), "endpointsconfig"))
+        for (const auto &kv : *endpoints)
+            note_network(std::string(kv.key()), s);
+    if (!r.error.empty())
+        return Error{r.error};
+    return s;
+}
+
+// A network named by a request (by name, ID or ID prefix): kept when it may be the host's.
+void note_network_use(const std::string &network, ClassifiedRequest &out) {
+    ContainerSettings s;
+    note_network(network, s);
+    if (s.host_network || !s.networks.empty())
+        out.container = std::move(s);
+}
+
+// --- Route functions, one per endpoint family ------------------------------------------------
+
+Result<void> images_create(Request &q, ClassifiedRequest &out) {
+    auto from_image = q.single("fromImage");
+    auto tag = q.single("tag");
+    auto repo = q.single("repo");
+    auto from_src = q.single("fromSrc");
+    for (auto *r : {&from_image, &tag, &repo, &from_src})
+        if (!*r)
+            return Error{r->error()};
+    if (from_image->empty()) {
+        out.action = Action::Import;
+        if (!repo->empty())
+            out.images.push_back({ImageUse::Need::Import, with_tag(repo.value(), tag.value())});
+        return {};
+    }
+    out.action = Action::Pull;
+    std::string image = from_image.value();
+    if (image.ends_with(":"))
+        image.pop_back(); // "pull -a" quirk kept by dockerd
+    std::string ref = image;
+    if (!tag->empty()) {
+        // dockerd: the "tag" may be a digest, and it replaces the tag or digest that fromImage
+        // carried (daemon/images/image_pull.go).
+        std::string name = image.substr(0, image.find('@'));
+        auto slash = name.rfind('/'), colon = name.rfind(':');
+        if (colon != std::string::npos && (slash == std::string::npos || colon > slash))
+            name.resize(colon);
+        ref = name + (tag->find(':') != std::string::npos ? "@" : ":") + tag.value();
+    }
+    out.images.push_back({ImageUse::Need::Pull, ref});
+    return {};
+}
+
+Result<void> images_load(Request &, ClassifiedRequest &out) {
+    out.action = Action::Import;
+    return {};
+}
+
+Result<void> commit(Request &q, ClassifiedRequest &out) {
+    out.action = Action::Import;
+    auto repo = q.single("repo");
+    auto tag = q.single("tag");
+    if (!repo || !tag)
+        return Error{!repo ? repo.error() : tag.error()};
+    if (!repo->empty())
+        out.images.push_back({ImageUse::Need::Import, with_tag(repo.value(), tag.value())});
+    return {};
+}
+
+// --cache-from: BuildKit pulls these from their registry (a JSON array of references).
+Result<void> build_cache_from(Request &q, ClassifiedRequest &out) {
+    auto cache_from = q.single("cachefrom");
+    if (!cache_from)
+        return Error{cache_from.error()};
+    if (cache_from->empty())
+        return {};
+    std::error_code ec;
+    json::value refs = json::parse(cache_from.value(), ec);
+    if (ec || !refs.is_array())
+        return Error{"build parameter cachefrom is not a JSON array"};
+    for (const auto &ref : refs.as_array()) {
+        if (!ref.is_string())
+            return Error{"build parameter cachefrom is not an array of strings"};
+        out.images.push_back({ImageUse::Need::Pull, std::string(ref.as_string())});
+    }
+    return {};
+}
+
+Result<void> build(Request &q, ClassifiedRequest &out) {
+    out.action = Action::Build;
+    for (auto &t : q.query.all("t"))
+        out.images.push_back({ImageUse::Need::Build, t});
+    auto remote = q.single("remote");
+    if (!remote)
+        return Error{remote.error()};
+    // A remote that is not a URL or git repository names an image context.
+    if (!remote->empty() && remote->find("://") == std::string::npos &&
+        !remote->starts_with("git@") && !remote->ends_with(".git"))
+        out.images.push_back({ImageUse::Need::Pull, remote.value()});
+    if (auto cache = build_cache_from(q, out); !cache)
+        return cache;
+    // `docker build --network host`: RUN steps share the host's network namespace. The classic
+    // builder runs RUN steps with this NetworkMode: a network's ID works too.
+    auto network = q.single("networkmode");
+    if (!network)
+        return Error{network.error()};
+    note_network_use(network.value(), out);
+    return {};
+}
+
+// BuildKit: buildx talks gRPC to dockerd's builder over /grpc and sends the context over
+// /session; only this opening request is authorized, never the builds inside it.
+Result<void> buildkit_session(Request &, ClassifiedRequest &out) {
+    out.action = Action::Build;
+    return {};
+}
+
+Result<void> image_push(Request &q, ClassifiedRequest &out) {
+    out.action = Action::Push;
+    auto tag = q.single("tag");
+    if (!tag)
+        return Error{tag.error()};
+    out.images.push_back({ImageUse::Need::Push, with_tag(q.name, tag.value())});
+    return {};
+}
+
+Result<void> image_tag(Request &q, ClassifiedRequest &out) {
+    out.action = Action::Tag;
+    auto repo = q.single("repo");
+    auto tag = q.single("tag");
+    if (!repo || !tag)
+        return Error{!repo ? repo.error() : tag.error()};
+    out.images.push_back({ImageUse::Need::TagSource, q.name});
+    out.images.push_back({ImageUse::Need::TagTarget, with_tag(repo.value(), tag.value())});
+    return {};
+}
+
+Result<void> image_list(Request &, ClassifiedRequest &out) {
+    out.action = Action::List;
+    return {};
+}
+
+Result<void> images_get(Request &q, ClassifiedRequest &out) {
+    out.action = Action::Inspect;
+    for (auto &n : q.query.all("names"))
+        out.images.push_back({ImageUse::Need::Inspect, n});
+    return {};
+}
+
+Result<void> image_inspect(Request &q, ClassifiedRequest &out) {
+    out.action = Action::Inspect;
+    out.images.push_back({ImageUse::Need::Inspect, q.name});
+    return {};
+}
+
+Result<void> image_delete(Request &q, ClassifiedRequest &out) {
+    out.action = Action::Delete;
+    out.images.push_back({ImageUse::Need::Delete, q.name});
+    return {};
+}
+
+Result<void> container_create(Request &q, ClassifiedRequest &out) {
+    out.action = Action::Run;
+    auto body = q.body(out);
+    if (!body)
+        return Error{body.error()};
+    BodyReader r;
+    auto image = r.string(&body.value(), "image");
+    if (!r.error.empty())
+        return Error{r.error};
+    if (!image || image->empty())
+        return Error{"container create names no image"};
+    out.images.push_back({ImageUse::Need::Run, *image});
+    auto settings = container_settings(body.value());
+    if (!settings)
+        return Error{settings.error()};
+    out.container = std::move(settings).value();
+    return {};
+}
+
+// update carries Resources (devices); start with a body (API < 1.24) carries a HostConfig.
+Result<void> container_update_or_start(Request &q, ClassifiedRequest &out) {
+    bool is_start = q.path.ends_with("/start");
+    // postContainersStart reads a body only when Content-Length > 7 or chunked ("a non-nil
+    // json object is at least 7 characters"); a shorter one ("{}", "null") is ignored.
+    bool start_reads_body = !q.length || *q.length > 7;
+    if (!is_start || (!q.raw.body.empty() && start_reads_body)) {
+        auto body = q.body(out);
+        if (!body)
+            return Error{body.error()};
+        auto settings = container_settings(body.value());
+        if (!settings)
+            return Error{settings.error()};
+        settings.value().user.reset();
+        out.container = std::move(settings).value();
+    }
+    // A start mounts the binds again, following the host's symlinks as they are now: the
+    // container is checked again, as it stands, just before (narrows a symlink swap after
+    // create).
+    if (is_start)
+        out.entered_container = q.name;
+    return {};
+}
+
+// restart, docker cp and attach reach into a container as exec does: into what it binds too.
+Result<void> container_entered(Request &q, ClassifiedRequest &out) {
+    out.entered_container = q.name;
+    return {};
+}
+
+Result<void> exec_create(Request &q, ClassifiedRequest &out) {
+    auto body = q.body(out);
+    if (!body)
+        return Error{body.error()};
+    BodyReader r;
+    ContainerSettings s;
+    s.is_exec = true;
+    s.privileged = r.boolean(&body.value(), "privileged");
+    s.user = r.string(&body.value(), "user");
+    if (!r.error.empty())
+        return Error{r.error};
+    out.container = std::move(s);
+    out.entered_container = q.name;
+    return {};
+}
+
+// A task attached to the network "host" runs in the host's network namespace (`docker service
+// create --network host`); Networks also sits on the spec (deprecated). A Target may also name
+// the host network by its ID or an ID prefix (swarm resolves it, then dockerd's own networks):
+// resolved through dockerd by the decision. Read whatever the task holds: an update without a
+// ContainerSpec keeps the service's.
+void read_service_networks(BodyReader &r, const json::value *task, const json::value &body,
+                           ContainerSettings &s) {
+    for (const json::value *holder : {task, &body})
+        if (const json::array *networks = r.array(holder, "networks"))
+            for (const auto &n : *networks) {
+                if (!n.is_object()) {
+                    r.fail("Networks", "an array of objects");
+                    break;
+                }
+                if (auto target = r.string(&n, "target"))
+                    note_network(*target, s);
+            }
+}
+
+// A service's Privileges: SELinux, seccomp and AppArmor as security options.
+void read_service_privileges(BodyReader &r, const json::value *spec, ContainerSettings &s) {
+    const json::value *privileges = r.field(spec, "privileges");
+    if (!privileges)
+        return;
+    const json::value *selinux = r.field(privileges, "selinuxcontext");
+    if (r.boolean(selinux, "disable"))
+        s.security_options.push_back("label=disable");
+    // User, Role, Type, Level become label=user:X ... (swarm's container executor): a custom
+    // type such as spc_t is unconfined, like a create's SecurityOpt.
+    for (std::string_view part : {"user", "role", "type", "level"})
+        if (auto v = r.string(selinux, part); v && !v->empty())
+            s.security_options.push_back("label=" + std::string(part) + ":" + *v);
+    std::string seccomp = r.string(r.field(privileges, "seccomp"), "mode").value_or("");
+    if (!seccomp.empty() && seccomp != "default")
+        s.security_options.push_back("seccomp mode " + seccomp);
+    std::string apparmor = r.string(r.field(privileges, "apparmor"), "mode").value_or("");
+    if (!apparmor.empty() && apparmor != "default")
+        s.security_options.push_back("apparmor mode " + apparmor);
+}
+
+void read_service_container(BodyReader &r, const json::value *spec, ContainerSettings &s,
+                            ClassifiedRequest &out) {
+    auto image = r.string(spec, "image");
+    // Swarm skips the pull of an image given by ID ("sha256:…") and runs the local image:
+    // decided as a run, by the names dockerd gives it.
+    if (image && !image->empty())
+        out.images.push_back(
+            {looks_like_image_id(*image) ? ImageUse::Need::Run : ImageUse::Need::Pull, *image});
+    read_mounts(r, spec, s);
+    for (auto &cap : r.strings(spec, "capabilityadd"))
+        s.cap_add.push_back(cap);
+    read_sysctls(r, spec, s);
+    read_service_privileges(r, spec, s);
+    if (auto user = r.string(spec, "user"))
+        s.user = *user;
+}
+
+Result<void> service_create_or_update(Request &q, ClassifiedRequest &out) {
+    out.action = Action::Pull;
+    auto body = q.body(out);
+    if (!body)
+        return Error{body.error()};
+    BodyReader r;
+    const json::value *task = r.field(&body.value(), "tasktemplate");
+    const json::value *spec = r.field(task, "containerspec");
+    const json::value *plugin_spec = r.field(task, "pluginspec");
+    ContainerSettings s;
+    read_service_networks(r, task, body.value(), s);
+    if (s.host_network || !s.networks.empty())
+        out.container = s;
+    if (spec) {
+        read_service_container(r, spec, s, out);
+        out.container = std::move(s);
+    }
+    if (plugin_spec) {
+        auto remote = r.string(plugin_spec, "remote");
+        if (remote && !remote->empty())
+            out.images.push_back({ImageUse::Need::Pull, *remote});
+        out.special = Special::PluginManage;
+        out.plugin_install = true;
+    }
+    if (!r.error.empty())
+        return Error{r.error};
+    if (out.images.empty() && q.path == "/services/create")
+        return Error{"service create names no image"};
+    return {};
+}
+
+Result<void> swarm_membership(Request &, ClassifiedRequest &out) {
+    out.special = Special::SwarmMembership;
+    return {};
+}
+
+// docker network connect: the network by name, ID or ID prefix, as a create's NetworkMode.
+Result<void> network_connect(Request &q, ClassifiedRequest &out) {
+    note_network_use(q.name, out);
+    return {};
+}
+
+Result<void> volume_create(Request &q, ClassifiedRequest &out) {
+    auto body = q.body(out);
+    if (!body)
+        return Error{body.error()};
+    BodyReader r;
+    ContainerSettings s;
+    std::string volume = r.string(&body.value(), "name").value_or("");
+    bind_volume_options(r, &body.value(), "driveropts", "volume " + volume, s);
+    if (!r.error.empty())
+        return Error{r.error};
+    out.container = std::move(s);
+    return {};
+}
+
+// Plugin management (Special::PluginManage): `install` for what gives a plugin host privileges
+// (pull, upgrade, create, enable, set).
+void manage_plugin(ClassifiedRequest &out, std::string name, bool install) {
+    out.special = Special::PluginManage;
+    out.plugin_install = install;
+    out.plugin_name = std::move(name);
+}
+
+Result<void> plugin_pull(Request &q, ClassifiedRequest &out) {
+    auto remote = q.single("remote");
+    auto name = q.single("name");
+    if (!remote || !name)
+        return Error{!remote ? remote.error() : name.error()};
+    out.action = Action::Pull;
+    out.images.push_back({ImageUse::Need::Pull, remote.value()});
+    manage_plugin(out, name->empty() ? remote.value() : name.value(), true);
+    return {};
+}
+
+Result<void> plugin_upgrade(Request &q, ClassifiedRequest &out) {
+    auto remote = q.single("remote");
+    if (!remote)
+        return Error{remote.error()};
+    out.action = Action::Pull;
+    out.images.push_back({ImageUse::Need::Pull, remote.value()});
+    manage_plugin(out, q.name, true);
+    return {};
+}
+
+Result<void> plugin_create(Request &q, ClassifiedRequest &out) {
+    auto name = q.single("name");
+    if (!name)
+        return Error{name.error()};
+    manage_plugin(out, name.value(), true);
+    return {};
+}
+
+Result<void> plugin_install(Request &q, ClassifiedRequest &out) {
+    manage_plugin(out, q.name, true);
+    return {};
+}
+
+Result<void> plugin_manage(Request &q, ClassifiedRequest &out) {
+    manage_plugin(out, q.name, false);
+    return {};
+}
+
+// One route: METHODS (space-separated) and a path, exact, or PREFIX{name}SUFFIX when `named`.
+// The first route that matches classifies the request; a request no route matches is
+// Action::Other with nothing to check (docs/architecture.md: adding an endpoint).
+struct Route {
+    std::string_view methods;
+    std::string_view prefix; // the whole path when !named
+    std::string_view suffix;
+    bool named;
+    Result<void> (*classify)(Request &, ClassifiedRequest &);
+};
+
+constexpr bool kName = true, kExact = false;
+constexpr Route kRoutes[] = {
+    {"POST", "/images/create", "", kExact, images_create},
+    {"POST", "/images/load", "", kExact, images_load},
+    {"POST", "/commit", "", kExact, commit},
+    {"POST", "/build", "", kExact, build},
+    {"POST", "/grpc", "", kExact, buildkit_session},
+    {"POST", "/session", "", kExact, buildkit_session},
+    {"POST", "/images/", "/push", kName, image_push},
+    {"POST", "/images/", "/tag", kName, image_tag},
+    {"GET", "/images/json", "", kExact, image_list},
+    {"GET", "/images/search", "", kExact, image_list},
+    {"GET", "/images/get", "", kExact, images_get},
+    {"GET", "/images/", "/json", kName, image_inspect},
+    {"GET", "/images/", "/history", kName, image_inspect},
+    {"GET", "/images/", "/get", kName, image_inspect},
+    {"GET", "/distribution/", "/json", kName, image_inspect},
+    {"DELETE", "/images/", "", kName, image_delete},
+    {"POST", "/containers/create", "", kExact, container_create},
+    {"POST", "/containers/", "/update", kName, container_update_or_start},
+    {"POST", "/containers/", "/start", kName, container_update_or_start},
+    {"POST", "/containers/", "/restart", kName, container_entered},
+    {"POST", "/containers/", "/exec", kName, exec_create},
+    {"PUT GET HEAD", "/containers/", "/archive", kName, container_entered},
+    {"POST", "/containers/", "/attach", kName, container_entered},
+    {"GET", "/containers/", "/attach/ws", kName, container_entered},
+    {"POST", "/services/create", "", kExact, service_create_or_update},
+    {"POST", "/services/", "/update", kName, service_create_or_update},
+    {"POST", "/swarm/init", "", kExact, swarm_membership},
+    {"POST", "/swarm/join", "", kExact, swarm_membership},
+    {"POST", "/swarm/update", "", kExact, swarm_membership},
+    {"POST", "/nodes/", "/update", kName, swarm_membership},
+    {"POST", "/networks/", "/connect", kName, network_connect},
+    {"POST", "/volumes/create", "", kExact, volume_create},
+    {"POST", "/plugins/pull", "", kExact, plugin_pull},
+    {"POST", "/plugins/", "/upgrade", kName, plugin_upgrade},
+    {"POST", "/plugins/create", "", kExact, plugin_create},
+    {"POST", "/plugins/", "/enable", kName, plugin_install},
+    {"POST", "/plugins/", "/set", kName, plugin_install},
+    {"POST", "/plugins/", "/disable", kName, plugin_manage},
+    {"POST", "/plugins/", "/push", kName, plugin_manage},
+    {"DELETE", "/plugins/", "", kName, plugin_manage},
+};
+
+bool method_in(std::string_view methods, std::string_view method) {
+    while (!methods.empty()) {
+        auto space = methods.find(' ');
+        if (methods.substr(0, space) == method)
+            return true;
+        if (space == std::string_view::npos)
+            break;
+        methods.remove_prefix(space + 1);
+    }
+    return false;
+}
+
+const Route *find_route(std::string_view method, std::string_view path, std::string *name) {
+    for (const Route &route : kRoutes) {
+        if (!method_in(route.methods, method))
+            continue;
+        if (route.named ? match_name(path, route.prefix, route.suffix, name) : path == route.prefix)
+            return &route;
+    }
+    return nullptr;
+}
+
+} // namespace
+
+Result<ClassifiedRequest> classify_request(const AuthzRequest &request) {
+    auto target = read_target(request.uri);
+    if (!target)
+        return Error{target.error()};
+    std::string method = request.method;
+    std::transform(method.begin(), method.end(), method.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+    ClassifiedRequest out;
+    out.endpoint = method + " " + std::string(target->path);
+    auto length = content_length_of(request);
+    if (auto shown = check_body_shown(request, method, target.value(), length); !shown)
+        return Error{shown.error()};
+
     // The body's JSON lives in one arena (on the stack while it fits): no value outlives this
     // call, and a container create's hundred-odd keys and strings cost no malloc each.
     unsigned char arena[16384];
     json::monotonic_resource body_memory(arena, sizeof arena);
-    auto body_json = [&]() -> Result<json::value> {
-        if (request.body.empty())
-            return Error{out.endpoint + " arrived with an empty body"};
-        return parse_body(request.body, &body_memory);
-    };
-
-    auto container_settings = [&](const json::value &body,
-                                  const json::value *spec) -> Result<ContainerSettings> {
-        BodyReader r;
-        ContainerSettings s;
-        // ContainerConfigWrapper embeds *HostConfig: top-level HostConfig fields count too.
-        read_host_config(r, spec, s);
-        read_host_config(r, r.field(spec, "hostconfig"), s);
-        if (auto user = r.string(spec, "user"))
-            s.user = *user;
-        else
-            s.user = std::string();
-        // NetworkingConfig.EndpointsConfig: the networks a create attaches, by name or ID.
-        if (const json::object *endpoints =
-                r.object(r.field(spec, "networkingconfig"), "endpointsconfig"))
-            for (const auto &kv : *endpoints)
-                note_network(std::string(kv.key()), s);
-        (void)body;
-        if (!r.error.empty())
-            return Error{r.error};
-        return s;
-    };
-
-    if (method == "POST" && path == "/images/create") {
-        auto from_image = need_single("fromImage");
-        auto tag = need_single("tag");
-        auto repo = need_single("repo");
-        auto from_src = need_single("fromSrc");
-        for (auto *r : {&from_image, &tag, &repo, &from_src})
-            if (!*r)
-                return Error{r->error()};
-        if (!from_image->empty()) {
-            out.action = Action::Pull;
-            std::string image = from_image.value();
-            if (image.ends_with(":"))
-                image.pop_back(); // "pull -a" quirk kept by dockerd
-            std::string ref = image;
-            if (!tag->empty()) {
-                // dockerd: the "tag" may be a digest, and it replaces the tag or digest that
-                // fromImage carried (daemon/images/image_pull.go).
-                std::string name = image.substr(0, image.find('@'));
-                auto slash = name.rfind('/'), colon = name.rfind(':');
-                if (colon != std::string::npos && (slash == std::string::npos || colon > slash))
-                    name.resize(colon);
-                ref = name + (tag->find(':') != std::string::npos ? "@" : ":") + tag.value();
-            }
-            out.images.push_back({ImageUse::Need::Pull, ref});
-        } else {
-            out.action = Action::Import;
-            if (!repo->empty())
-                out.images.push_back({ImageUse::Need::Import,
-                                      repo.value() + (tag->empty() ? "" : ":" + tag.value())});
-        }
-    } else if (method == "POST" && path == "/images/load") {
-        out.action = Action::Import;
-    } else if (method == "POST" && path == "/commit") {
-        out.action = Action::Import;
-        auto repo = need_single("repo");
-        auto tag = need_single("tag");
-        if (!repo || !tag)
-            return Error{!repo ? repo.error() : tag.error()};
-        if (!repo->empty())
-            out.images.push_back(
-                {ImageUse::Need::Import, repo.value() + (tag->empty() ? "" : ":" + tag.value())});
-    } else if (method == "POST" && path == "/build") {
-        out.action = Action::Build;
-        for (auto &t : query.all("t"))
-            out.images.push_back({ImageUse::Need::Build, t});
-        auto remote = need_single("remote");
-        if (!remote)
-            return Error{remote.error()};
-        // A remote that is not a URL or git repository names an image context.
-        if (!remote->empty() && remote->find("://") == std::string::npos &&
-            !remote->starts_with("git@") && !remote->ends_with(".git"))
-            out.images.push_back({ImageUse::Need::Pull, remote.value()});
-        // --cache-from: BuildKit pulls these from their registry (a JSON array of references).
-        auto cache_from = need_single("cachefrom");
-        if (!cache_from)
-            return Error{cache_from.error()};
-        if (!cache_from->empty()) {
-            std::error_code ec;
-            json::value refs = json::parse(cache_from.value(), ec);
-            if (ec || !refs.is_array())
-                return Error{"build parameter cachefrom is not a JSON array"};
-            for (const auto &ref : refs.as_array()) {
-                if (!ref.is_string())
-                    return Error{"build parameter cachefrom is not an array of strings"};
-                out.images.push_back({ImageUse::Need::Pull, std::string(ref.as_string())});
-            }
-        }
-        // `docker build --network host`: RUN steps share the host's network namespace.
-        auto network = need_single("networkmode");
-        if (!network)
-            return Error{network.error()};
-        // The classic builder runs RUN steps with this NetworkMode: a network's ID works too.
-        ContainerSettings s;
-        note_network(network.value(), s);
-        if (s.host_network || !s.networks.empty())
-            out.container = std::move(s);
-    } else if (method == "POST" && (path == "/grpc" || path == "/session")) {
-        // BuildKit: buildx talks gRPC to dockerd's builder over /grpc and sends the context over
-        // /session; only this opening request is authorized, never the builds inside it.
-        out.action = Action::Build;
-    } else if (method == "POST" && match_name(path, "/images/", "/push", &name)) {
-        out.action = Action::Push;
-        auto tag = need_single("tag");
-        if (!tag)
-            return Error{tag.error()};
-        out.images.push_back(
-            {ImageUse::Need::Push, name + (tag->empty() ? "" : ":" + tag.value())});
-    } else if (method == "POST" && match_name(path, "/images/", "/tag", &name)) {
-        out.action = Action::Tag;
-        auto repo = need_single("repo");
-        auto tag = need_single("tag");
-        if (!repo || !tag)
-            return Error{!repo ? repo.error() : tag.error()};
-        out.images.push_back({ImageUse::Need::TagSource, name});
-        out.images.push_back(
-            {ImageUse::Need::TagTarget, repo.value() + (tag->empty() ? "" : ":" + tag.value())});
-    } else if (method == "GET" && (path == "/images/json" || path == "/images/search")) {
-        out.action = Action::List;
-    } else if (method == "GET" && path == "/images/get") {
-        out.action = Action::Inspect;
-        for (auto &n : query.all("names"))
-            out.images.push_back({ImageUse::Need::Inspect, n});
-    } else if (method == "GET" && (match_name(path, "/images/", "/json", &name) ||
-                                   match_name(path, "/images/", "/history", &name) ||
-                                   match_name(path, "/images/", "/get", &name) ||
-                                   match_name(path, "/distribution/", "/json", &name))) {
-        out.action = Action::Inspect;
-        out.images.push_back({ImageUse::Need::Inspect, name});
-    } else if (method == "DELETE" && match_name(path, "/images/", "", &name)) {
-        out.action = Action::Delete;
-        out.images.push_back({ImageUse::Need::Delete, name});
-    } else if (method == "POST" && path == "/containers/create") {
-        out.action = Action::Run;
-        auto body = body_json();
-        if (!body)
-            return Error{body.error()};
-        BodyReader r;
-        auto image = r.string(&body.value(), "image");
-        if (!r.error.empty())
-            return Error{r.error};
-        if (!image || image->empty())
-            return Error{"container create names no image"};
-        out.images.push_back({ImageUse::Need::Run, *image});
-        auto settings = container_settings(body.value(), &body.value());
-        if (!settings)
-            return Error{settings.error()};
-        out.container = std::move(settings).value();
-    } else if (method == "POST" && (match_name(path, "/containers/", "/update", &name) ||
-                                    match_name(path, "/containers/", "/start", &name))) {
-        // update carries Resources (devices); start with a body (API < 1.24) carries a HostConfig.
-        bool is_start = path.ends_with("/start");
-        // postContainersStart reads a body only when Content-Length > 7 or chunked ("a non-nil
-        // json object is at least 7 characters"); a shorter one ("{}", "null") is ignored.
-        bool start_reads_body = !length || *length > 7;
-        if (!is_start || (!request.body.empty() && start_reads_body)) {
-            auto body = body_json();
-            if (!body)
-                return Error{body.error()};
-            auto settings = container_settings(body.value(), &body.value());
-            if (!settings)
-                return Error{settings.error()};
-            settings.value().user.reset();
-            out.container = std::move(settings).value();
-        }
-        // A start mounts the binds again, following the host's symlinks as they are now: the
-        // container is checked again, as it stands, just before (narrows a symlink swap after
-        // create).
-        if (is_start)
-            out.entered_container = name;
-    } else if (method == "POST" && match_name(path, "/containers/", "/restart", &name)) {
-        out.entered_container = name;
-    } else if (method == "POST" && match_name(path, "/containers/", "/exec", &name)) {
-        auto body = body_json();
-        if (!body)
-            return Error{body.error()};
-        BodyReader r;
-        ContainerSettings s;
-        s.is_exec = true;
-        s.privileged = r.boolean(&body.value(), "privileged");
-        s.user = r.string(&body.value(), "user");
-        if (!r.error.empty())
-            return Error{r.error};
-        out.container = std::move(s);
-        out.entered_container = name;
-    } else if (((method == "PUT" || method == "GET" || method == "HEAD") &&
-                match_name(path, "/containers/", "/archive", &name)) ||
-               (method == "POST" && match_name(path, "/containers/", "/attach", &name)) ||
-               (method == "GET" && match_name(path, "/containers/", "/attach/ws", &name))) {
-        // docker cp and attach reach into a container as exec does: into what it binds too.
-        out.entered_container = name;
-    } else if (method == "POST" &&
-               (path == "/services/create" || match_name(path, "/services/", "/update", &name))) {
-        out.action = Action::Pull;
-        auto body = body_json();
-        if (!body)
-            return Error{body.error()};
-        BodyReader r;
-        const json::value *task = r.field(&body.value(), "tasktemplate");
-        const json::value *spec = r.field(task, "containerspec");
-        const json::value *plugin_spec = r.field(task, "pluginspec");
-        // A task attached to the network "host" runs in the host's network namespace
-        // (`docker service create --network host`); Networks also sits on the spec (deprecated).
-        // A Target may also name the host network by its ID or an ID prefix (swarm resolves it,
-        // then dockerd's own networks): resolved through dockerd by the decision. Read whatever
-        // the task holds: an update without a ContainerSpec keeps the service's.
-        ContainerSettings s;
-        for (const json::value *holder : {task, static_cast<const json::value *>(&body.value())})
-            if (const json::array *networks = r.array(holder, "networks"))
-                for (const auto &n : *networks) {
-                    if (!n.is_object()) {
-                        r.fail("Networks", "an array of objects");
-                        break;
-                    }
-                    if (auto target = r.string(&n, "target"))
-                        note_network(*target, s);
-                }
-        if (s.host_network || !s.networks.empty())
-            out.container = s;
-        if (spec) {
-            auto image = r.string(spec, "image");
-            // Swarm skips the pull of an image given by ID ("sha256:…") and runs the local image:
-            // decided as a run, by the names dockerd gives it.
-            if (image && !image->empty())
-                out.images.push_back(
-                    {looks_like_image_id(*image) ? ImageUse::Need::Run : ImageUse::Need::Pull,
-                     *image});
-            read_mounts(r, spec, s);
-            for (auto &cap : r.strings(spec, "capabilityadd"))
-                s.cap_add.push_back(cap);
-            read_sysctls(r, spec, s);
-            if (const json::value *privileges = r.field(spec, "privileges")) {
-                const json::value *selinux = r.field(privileges, "selinuxcontext");
-                if (r.boolean(selinux, "disable"))
-                    s.security_options.push_back("label=disable");
-                // User, Role, Type, Level become label=user:X ... (swarm's container executor):
-                // a custom type such as spc_t is unconfined, like a create's SecurityOpt.
-                for (std::string_view part : {"user", "role", "type", "level"})
-                    if (auto v = r.string(selinux, part); v && !v->empty())
-                        s.security_options.push_back("label=" + std::string(part) + ":" + *v);
-                std::string seccomp = r.string(r.field(privileges, "seccomp"), "mode").value_or("");
-                if (!seccomp.empty() && seccomp != "default")
-                    s.security_options.push_back("seccomp mode " + seccomp);
-                std::string apparmor =
-                    r.string(r.field(privileges, "apparmor"), "mode").value_or("");
-                if (!apparmor.empty() && apparmor != "default")
-                    s.security_options.push_back("apparmor mode " + apparmor);
-            }
-            if (auto user = r.string(spec, "user"))
-                s.user = *user;
-            out.container = std::move(s);
-        }
-        if (plugin_spec) {
-            auto remote = r.string(plugin_spec, "remote");
-            if (remote && !remote->empty())
-                out.images.push_back({ImageUse::Need::Pull, *remote});
-            out.special = Special::PluginManage;
-            out.plugin_install = true;
-        }
-        if (!r.error.empty())
-            return Error{r.error};
-        if (out.images.empty() && path == "/services/create")
-            return Error{"service create names no image"};
-    } else if (method == "POST" &&
-               (path == "/swarm/init" || path == "/swarm/join" || path == "/swarm/update" ||
-                match_name(path, "/nodes/", "/update", &name))) {
-        out.special = Special::SwarmMembership;
-    } else if (method == "POST" && match_name(path, "/networks/", "/connect", &name)) {
-        // docker network connect: the network by name, ID or ID prefix, as a create's NetworkMode.
-        ContainerSettings s;
-        note_network(name, s);
-        if (s.host_network || !s.networks.empty())
-            out.container = std::move(s);
-    } else if (method == "POST" && path == "/volumes/create") {
-        auto body = body_json();
-        if (!body)
-            return Error{body.error()};
-        BodyReader r;
-        ContainerSettings s;
-        std::string volume = r.string(&body.value(), "name").value_or("");
-        bind_volume_options(r, &body.value(), "driveropts", "volume " + volume, s);
-        if (!r.error.empty())
-            return Error{r.error};
-        out.container = std::move(s);
-    } else if (path.starts_with("/plugins")) {
-        if (method == "POST" && path == "/plugins/pull") {
-            auto remote = need_single("remote");
-            auto pname = need_single("name");
-            if (!remote || !pname)
-                return Error{!remote ? remote.error() : pname.error()};
-            out.action = Action::Pull;
-            out.images.push_back({ImageUse::Need::Pull, remote.value()});
-            out.special = Special::PluginManage;
-            out.plugin_install = true;
-            out.plugin_name = pname->empty() ? remote.value() : pname.value();
-        } else if (method == "POST" && match_name(path, "/plugins/", "/upgrade", &name)) {
-            auto remote = need_single("remote");
-            if (!remote)
-                return Error{remote.error()};
-            out.action = Action::Pull;
-            out.images.push_back({ImageUse::Need::Pull, remote.value()});
-            out.special = Special::PluginManage;
-            out.plugin_install = true;
-            out.plugin_name = name;
-        } else if (method == "POST" && path == "/plugins/create") {
-            auto pname = need_single("name");
-            if (!pname)
-                return Error{pname.error()};
-            out.special = Special::PluginManage;
-            out.plugin_install = true;
-            out.plugin_name = pname.value();
-        } else if (method == "POST" && (match_name(path, "/plugins/", "/enable", &name) ||
-                                        match_name(path, "/plugins/", "/set", &name))) {
-            out.special = Special::PluginManage;
-            out.plugin_install = true;
-            out.plugin_name = name;
-        } else if (method == "POST" && (match_name(path, "/plugins/", "/disable", &name) ||
-                                        match_name(path, "/plugins/", "/push", &name))) {
-            out.special = Special::PluginManage;
-            out.plugin_name = name;
-        } else if (method == "DELETE" && match_name(path, "/plugins/", "", &name)) {
-            out.special = Special::PluginManage;
-            out.plugin_name = name;
-        }
-    }
+    Request q{request, method, target->path, target->query, length, {}, &body_memory};
+    const Route *route = find_route(method, q.path, &q.name);
+    if (!route)
+        return out;
+    if (auto done = route->classify(q, out); !done)
+        return Error{done.error()};
     return out;
 }
 

@@ -27,4 +27,19 @@ template <class T> class Result {
     std::variant<T, Error> state_;
 };
 
+// Nothing to return but success, or an error: `Result<void> f()` ... `return {};` / `return
+// Error{"..."};`. The one convention for "did it work" (not bool, not an optional message).
+template <> class Result<void> {
+  public:
+    Result() = default;
+    Result(Error error) : error_(std::move(error.message)), failed_(true) {}
+    bool ok() const { return !failed_; }
+    explicit operator bool() const { return ok(); }
+    const std::string &error() const { return error_; }
+
+  private:
+    std::string error_;
+    bool failed_ = false;
+};
+
 } // namespace imagegate
