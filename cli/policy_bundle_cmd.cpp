@@ -1,5 +1,6 @@
 // `imagegate policy keygen|sign|verify|sync`.
 #include "cli/policy_bundle_cmd.hpp"
+#include "common/files.hpp"
 
 #include "common/config.hpp"
 #include "distribution/bundle.hpp"
@@ -73,51 +74,14 @@ int usage(std::string_view command, std::string_view message, std::string_view s
     return kExitUsage;
 }
 
-Result<std::string> read_whole_file(const std::string &path, std::size_t limit) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in)
-        return Error{"cannot read " + path + ": " + std::strerror(errno)};
-    std::string data;
-    char buffer[65536];
-    while (in.read(buffer, sizeof buffer) || in.gcount() > 0) {
-        data.append(buffer, std::size_t(in.gcount()));
-        if (data.size() > limit)
-            return Error{path + " is larger than " + std::to_string(limit) + " bytes"};
-    }
-    if (in.bad())
-        return Error{"cannot read " + path + ": " + std::strerror(errno)};
-    return data;
-}
-
 // Creates PATH with MODE and writes BYTES; `exclusive` refuses to replace an existing file.
 std::optional<std::string> write_new_file(const std::string &path, std::string_view bytes,
                                           mode_t mode, bool exclusive) {
-    std::string temp = path + ".tmp." + std::to_string(::getpid());
-    int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
-    if (fd < 0)
-        return "cannot write " + path + ": " + std::strerror(errno);
-    ::fchmod(fd, mode); // whatever the umask
-    std::size_t written = 0;
-    while (written < bytes.size()) {
-        ssize_t n = ::write(fd, bytes.data() + written, bytes.size() - written);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            break;
-        written += std::size_t(n);
-    }
-    int error = written == bytes.size() && ::fsync(fd) == 0 ? 0 : errno;
-    if (::close(fd) != 0 && error == 0)
-        error = errno;
-    if (error == 0) {
-        // link() fails if PATH exists: a key is never silently replaced.
-        if (exclusive ? ::link(temp.c_str(), path.c_str()) : ::rename(temp.c_str(), path.c_str()))
-            error = errno;
-    }
-    ::unlink(temp.c_str());
-    if (error != 0)
-        return (error == EEXIST ? path + " already exists"
-                                : "cannot write " + path + ": " + std::strerror(error));
+    AtomicWrite how;
+    how.mode = mode;
+    how.exclusive = exclusive;
+    if (auto written = write_file_atomically(path, bytes, how); !written)
+        return written.error();
     return std::nullopt;
 }
 
@@ -181,7 +145,7 @@ int run_policy_sign(const Args &args) {
         std::cerr << "imagegate policy sign: " << key.error() << "\n";
         return kExitRefused;
     }
-    auto policy_text = read_whole_file(policy_path, kMaxPolicyBytes);
+    auto policy_text = read_file(policy_path, kMaxPolicyBytes);
     if (!policy_text) {
         std::cerr << "imagegate policy sign: " << policy_text.error() << "\n";
         return kExitRefused;
@@ -229,7 +193,7 @@ int run_policy_verify(const Args &args) {
         std::cerr << "imagegate policy verify: " << key.error() << "\n";
         return kExitRefused;
     }
-    auto bytes = read_whole_file(path, kMaxBundleBytes);
+    auto bytes = read_file(path, kMaxBundleBytes);
     if (!bytes) {
         std::cerr << "imagegate policy verify: " << path << ": NOT VALID: " << bytes.error()
                   << "\n";

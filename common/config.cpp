@@ -1,4 +1,5 @@
 #include "common/config.hpp"
+#include "common/files.hpp"
 
 #include <boost/json.hpp>
 
@@ -13,27 +14,10 @@ namespace json = boost::json;
 namespace {
 inline constexpr std::size_t kMaxConfigBytes = 1024 * 1024;
 
-Result<std::string> read_small_file(const std::string &path, std::size_t limit) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in)
-        return Error{path + ": cannot open: " + std::strerror(errno)};
-    // In chunks: a buffer of `limit` bytes up front costs a page fault per 4 KiB (containerd-verify
-    // runs once per pull).
-    std::string data;
-    char chunk[65536];
-    while (in.read(chunk, sizeof chunk) || in.gcount() > 0) {
-        data.append(chunk, static_cast<std::size_t>(in.gcount()));
-        if (data.size() > limit)
-            return Error{path + ": larger than " + std::to_string(limit) + " bytes"};
-    }
-    if (in.bad())
-        return Error{path + ": read error"};
-    return data;
-}
 } // namespace
 
 Result<Config> load_config(const std::string &path) {
-    auto text = read_small_file(path, kMaxConfigBytes);
+    auto text = read_file(path, kMaxConfigBytes);
     if (!text)
         return Error{text.error()};
     std::error_code ec;

@@ -1,6 +1,6 @@
 // The local configuration (SPEC §2, imagegate.json): where the policy comes from, where things go.
 #pragma once
-#include "policy/result.hpp"
+#include "common/result.hpp"
 
 #include <cstdint>
 #include <string>

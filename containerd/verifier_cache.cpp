@@ -1,6 +1,7 @@
 #include "containerd/verifier_cache.hpp"
 
 #include "common/config.hpp"
+#include "common/files.hpp"
 #include "policy/reference.hpp"
 
 #include <fcntl.h>
@@ -227,20 +228,11 @@ std::optional<std::string> read_trusted(const std::string &dir, const std::strin
         ::close(fd);
         return std::nullopt;
     }
-    std::string data(static_cast<std::size_t>(st.st_size), '\0');
-    std::size_t got = 0;
-    while (got < data.size()) {
-        ssize_t n = ::read(fd, data.data() + got, data.size() - got);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        got += static_cast<std::size_t>(n);
-    }
+    auto data = read_fd(fd, path, kMaxVerifierCacheBytes);
     ::close(fd);
-    if (got != data.size())
+    if (!data)
         return std::nullopt;
-    return data;
+    return std::move(data).value();
 }
 
 // Temporary file and rename: readers see the old compact form or the new one. No fsync: a
@@ -251,24 +243,11 @@ void write_compact(const std::string &dir, const std::string &path, std::string_
     struct stat dst {};
     if (::stat(dir.c_str(), &dst) != 0 || !trusted(dst))
         return;
-    // Named like policy sync's temporary files, so that its clean-up removes one a crash left.
-    std::string temp = join(dir, "." + std::string(kVerifierCacheFile) + ".tmp.XXXXXX");
-    int fd = ::mkostemp(temp.data(), O_CLOEXEC); // mode 0600
-    if (fd < 0)
-        return;
-    std::size_t written = 0;
-    while (written < bytes.size()) {
-        ssize_t n = ::write(fd, bytes.data() + written, bytes.size() - written);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        written += static_cast<std::size_t>(n);
-    }
-    bool ok = written == bytes.size();
-    ok = ::close(fd) == 0 && ok;
-    if (!ok || ::rename(temp.c_str(), path.c_str()) != 0)
-        ::unlink(temp.c_str());
+    // Its temporary file is named like policy sync's, so that its clean-up removes one a crash
+    // left. Failing to write only costs the next verifier time.
+    AtomicWrite how;
+    how.sync = false;
+    (void)write_file_atomically(path, bytes, how);
 }
 
 } // namespace

@@ -11,8 +11,8 @@
 // filesystem's timestamp granularity could not tell apart from a later change.
 #pragma once
 #include "common/config.hpp"
+#include "common/result.hpp"
 #include "policy/active_policy.hpp"
-#include "policy/result.hpp"
 
 #include <chrono>
 #include <memory>

@@ -10,9 +10,9 @@
 #pragma once
 #include "cli/commands.hpp"
 #include "common/config.hpp"
+#include "common/result.hpp"
 #include "policy/active_policy.hpp"
 #include "policy/decide.hpp"
-#include "policy/result.hpp"
 
 #include <chrono>
 #include <cstddef>

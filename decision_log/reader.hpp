@@ -3,7 +3,7 @@
 // counted and skipped, never fatal. Streaming: a few megabytes of buffer per thread, whatever
 // the log's size.
 #pragma once
-#include "policy/result.hpp"
+#include "common/result.hpp"
 
 #include <algorithm>
 #include <array>

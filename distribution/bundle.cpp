@@ -1,5 +1,6 @@
 // Signed policy bundles: Ed25519 with OpenSSL 3 EVP, strict canonical layout.
 #include "distribution/bundle.hpp"
+#include "common/files.hpp"
 
 #include <boost/json.hpp>
 #include <openssl/bio.h>
@@ -121,13 +122,13 @@ std::string to_hex(const unsigned char *data, std::size_t size) {
     return out;
 }
 
+constexpr std::size_t kMaxKeyFileBytes = 1024 * 1024; // a PEM key is a few hundred bytes
+
 Result<std::string> read_key_file(const std::string &path) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in)
-        return Error{"cannot read key file " + path + ": " + std::strerror(errno)};
-    std::ostringstream text;
-    text << in.rdbuf();
-    return text.str();
+    auto text = read_file(path, kMaxKeyFileBytes);
+    if (!text)
+        return Error{"cannot read key file " + text.error()};
+    return text;
 }
 
 std::string canonical_bundle(std::string_view key_id, std::string_view signature_b64,

@@ -1,8 +1,8 @@
 // Signed policy bundles (SPEC §3): Ed25519 keys in PEM files, a bundle that carries the policy
 // bytes exactly as signed, and the checks a fetched bundle must pass before it is used.
 #pragma once
+#include "common/result.hpp"
 #include "policy/policy.hpp"
-#include "policy/result.hpp"
 
 #include <cstdint>
 #include <memory>

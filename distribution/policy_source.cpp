@@ -8,24 +8,6 @@
 
 namespace imagegate {
 
-Result<std::string> read_file(const std::string &path, std::size_t limit) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in)
-        return Error{path + ": cannot open: " + std::strerror(errno)};
-    // In chunks: a buffer of `limit` bytes up front costs a page fault per 4 KiB (containerd-verify
-    // runs once per pull).
-    std::string data;
-    char chunk[65536];
-    while (in.read(chunk, sizeof chunk) || in.gcount() > 0) {
-        data.append(chunk, static_cast<std::size_t>(in.gcount()));
-        if (data.size() > limit)
-            return Error{path + ": larger than " + std::to_string(limit) + " bytes"};
-    }
-    if (in.bad())
-        return Error{path + ": read error"};
-    return data;
-}
-
 namespace {
 Result<std::shared_ptr<const ActivePolicy>>
 from_text(std::string_view text, const std::string &source, const std::string &name,

@@ -2,8 +2,9 @@
 // policyFile, or the verified cache of a policyUrl (never fetched here).
 #pragma once
 #include "common/config.hpp"
+#include "common/files.hpp"
+#include "common/result.hpp"
 #include "distribution/policy_store.hpp"
-#include "policy/result.hpp"
 
 #include <memory>
 #include <string>
@@ -12,9 +13,6 @@
 namespace imagegate {
 
 inline constexpr std::size_t kMaxPolicyFileBytes = 64 * 1024 * 1024;
-
-// Reads a whole file up to `limit` bytes; errors name the file.
-Result<std::string> read_file(const std::string &path, std::size_t limit);
 
 // Loads the configured policy. Warnings (unknown keys) go to `warnings`.
 Result<std::shared_ptr<const ActivePolicy>>

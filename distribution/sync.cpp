@@ -1,5 +1,6 @@
 // The policy cache and its HTTPS refresh (SPEC §3).
 #include "distribution/sync.hpp"
+#include "common/files.hpp"
 
 #include <boost/json.hpp>
 #include <httplib.h>
@@ -43,86 +44,6 @@ std::string rfc3339(Clock::time_point when) {
     char text[32];
     std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &utc);
     return text;
-}
-
-// Reads at most `limit` bytes; more is an error (a cache file is never that large).
-// `missing` tells a file that does not exist from one that cannot be read.
-Result<std::string> read_file_limited(const std::string &path, std::size_t limit,
-                                      bool *missing = nullptr) {
-    if (missing)
-        *missing = false;
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0) {
-        if (missing)
-            *missing = errno == ENOENT;
-        return Error{path + ": " + errno_text(errno)};
-    }
-    std::string data;
-    char buffer[65536];
-    for (;;) {
-        ssize_t n = ::read(fd, buffer, sizeof buffer);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            int error = errno;
-            ::close(fd);
-            return Error{path + ": " + errno_text(error)};
-        }
-        if (n == 0)
-            break;
-        if (data.size() + std::size_t(n) > limit) {
-            ::close(fd);
-            return Error{path + ": larger than " + std::to_string(limit) + " bytes"};
-        }
-        data.append(buffer, std::size_t(n));
-    }
-    ::close(fd);
-    return data;
-}
-
-// Temporary file, write, fsync, rename over NAME, fsync of the directory: a crash or a full
-// disk at any point leaves either the old file or the new one, never a mixture.
-std::optional<std::string> write_file_atomically(const std::string &dir, std::string_view name,
-                                                 std::string_view bytes) {
-    std::string target = join_path(dir, name);
-    std::string temp =
-        join_path(dir, "." + std::string(name) + std::string(kTempMarker) + "XXXXXX");
-    int fd = ::mkostemp(temp.data(), O_CLOEXEC); // mode 0600
-    if (fd < 0)
-        return "cannot create a file in " + dir + ": " + errno_text(errno);
-    auto fail = [&](std::string what) {
-        int error = errno;
-        ::close(fd);
-        ::unlink(temp.c_str());
-        return what + " " + target + ": " + errno_text(error);
-    };
-    std::size_t written = 0;
-    while (written < bytes.size()) {
-        ssize_t n = ::write(fd, bytes.data() + written, bytes.size() - written);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return fail("cannot write");
-        written += std::size_t(n);
-    }
-    if (::fsync(fd) != 0)
-        return fail("cannot write");
-    if (::close(fd) != 0) {
-        int error = errno;
-        ::unlink(temp.c_str());
-        return "cannot write " + target + ": " + errno_text(error);
-    }
-    if (::rename(temp.c_str(), target.c_str()) != 0) {
-        int error = errno;
-        ::unlink(temp.c_str());
-        return "cannot replace " + target + ": " + errno_text(error);
-    }
-    int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dir_fd >= 0) {
-        ::fsync(dir_fd);
-        ::close(dir_fd);
-    }
-    return std::nullopt;
 }
 
 // The cache directory: created 0700; one that someone else owns or can write is not trusted,
@@ -234,7 +155,7 @@ std::string serialize_state(const CacheState &state) {
 CacheState read_state(const std::string &dir) {
     std::string path = join_path(dir, kCacheStateFile);
     bool missing = false;
-    auto text = read_file_limited(path, kMaxStateBytes, &missing);
+    auto text = read_file(path, kMaxStateBytes, Links::Refuse, &missing);
     if (!text) {
         if (!missing)
             spdlog::warn("policy cache: cannot read {}: {}", path, text.error());
@@ -496,7 +417,7 @@ Result<CachedPolicy> load_policy_cache(const Config &config, CacheState *state_o
         *state_out = state;
     std::string path = join_path(config.cache_dir, kCacheBundleFile);
     bool missing = false;
-    auto bytes = read_file_limited(path, kMaxBundleBytes, &missing);
+    auto bytes = read_file(path, kMaxBundleBytes, Links::Refuse, &missing);
     if (!bytes) {
         if (missing)
             return Error{"no cached policy in " + config.cache_dir};
@@ -606,15 +527,18 @@ std::optional<std::string> PolicySync::write_cache(const AcceptedBundle &bundle,
     next.bundle_sha256 = sha256_hex(bundle_bytes);
     next.last_sync = now;
     auto cached_bytes =
-        read_file_limited(join_path(config_.cache_dir, kCacheBundleFile), kMaxBundleBytes);
+        read_file(join_path(config_.cache_dir, kCacheBundleFile), kMaxBundleBytes, Links::Refuse);
     if (!cached_bytes ||
         cached_bytes.value() != bundle_bytes) { // an unchanged bundle is not rewritten
-        if (auto problem = write_file_atomically(config_.cache_dir, kCacheBundleFile, bundle_bytes))
-            return problem;
+        if (auto written =
+                write_file_atomically(join_path(config_.cache_dir, kCacheBundleFile), bundle_bytes);
+            !written)
+            return written.error();
     }
-    if (auto problem =
-            write_file_atomically(config_.cache_dir, kCacheStateFile, serialize_state(next)))
-        return problem;
+    if (auto written = write_file_atomically(join_path(config_.cache_dir, kCacheStateFile),
+                                             serialize_state(next));
+        !written)
+        return written.error();
     state_ = next;
     return std::nullopt;
 }
@@ -663,10 +587,11 @@ SyncOutcome PolicySync::fetch_and_apply() {
             CacheState on_disk = read_state(config_.cache_dir);
             if (on_disk.bundle_sha256 == state_.bundle_sha256 || !on_disk.highest_serial ||
                 *on_disk.highest_serial <= loaded_->serial) {
-                if (auto problem = write_file_atomically(config_.cache_dir, kCacheStateFile,
-                                                         serialize_state(next))) {
+                if (auto written = write_file_atomically(
+                        join_path(config_.cache_dir, kCacheStateFile), serialize_state(next));
+                    !written) {
                     spdlog::warn("policy sync: not modified, but cannot record the sync time: {}",
-                                 *problem);
+                                 written.error());
                 }
             }
         }

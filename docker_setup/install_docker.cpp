@@ -1,5 +1,6 @@
 // install-docker / uninstall-docker: edit daemon.json safely, check dockerd's flags, reload.
 #include "docker_setup/install_docker.hpp"
+#include "common/files.hpp"
 
 #include <algorithm>
 #include <array>
@@ -190,14 +191,12 @@ Result<DaemonJsonEdit> remove_authorization_plugin(std::string_view text, std::s
 
 namespace {
 
+// At most limit + 1 bytes of PATH (the caller tells "larger than limit" from the size).
 std::optional<std::string> read_small_file(const fs::path &path, std::size_t limit) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in)
+    auto data = read_file_head(path.string(), limit + 1);
+    if (!data)
         return std::nullopt;
-    std::string data(limit + 1, '\0');
-    in.read(data.data(), static_cast<std::streamsize>(data.size()));
-    data.resize(static_cast<std::size_t>(in.gcount()));
-    return data;
+    return std::move(data).value();
 }
 
 std::vector<std::string> split_nul(const std::string &data) {
@@ -420,55 +419,14 @@ std::string errno_text() {
     return std::strerror(errno);
 }
 
-// Writes CONTENT to PATH through a temporary file in the same directory: fsync, rename, fsync
-// of the directory. A crash leaves the old file or the new one, never a torn one.
+// Writes CONTENT to PATH atomically (common/files.hpp), with MODE and OWNER.
 Result<bool> write_atomically(const fs::path &path, std::string_view content, mode_t mode,
                               std::optional<std::pair<uid_t, gid_t>> owner) {
-    fs::path directory = path.parent_path().empty() ? fs::path(".") : path.parent_path();
-    std::string temp =
-        (directory / ("." + path.filename().string() + ".imagegate-XXXXXX")).string();
-    int fd = ::mkstemp(temp.data());
-    if (fd < 0)
-        return Error{"cannot create a temporary file in " + directory.string() + ": " +
-                     errno_text()};
-    auto fail = [&](const std::string &what) {
-        std::string message = what + " " + temp + ": " + errno_text();
-        ::close(fd);
-        ::unlink(temp.c_str());
-        return Error{message};
-    };
-    if (::fchmod(fd, mode) != 0)
-        return fail("cannot set the mode of");
-    if (owner && ::fchown(fd, owner->first, owner->second) != 0 && errno != EPERM) {
-        return fail("cannot set the owner of");
-    }
-    std::size_t written = 0;
-    while (written < content.size()) {
-        ssize_t n = ::write(fd, content.data() + written, content.size() - written);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return fail("cannot write");
-        written += static_cast<std::size_t>(n);
-    }
-    if (::fsync(fd) != 0)
-        return fail("cannot fsync");
-    if (::close(fd) != 0) {
-        std::string message = "cannot close " + temp + ": " + errno_text();
-        ::unlink(temp.c_str());
-        return Error{message};
-    }
-    if (::rename(temp.c_str(), path.c_str()) != 0) {
-        std::string message =
-            "cannot rename " + temp + " to " + path.string() + ": " + errno_text();
-        ::unlink(temp.c_str());
-        return Error{message};
-    }
-    int dir_fd = ::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dir_fd >= 0) {
-        ::fsync(dir_fd);
-        ::close(dir_fd);
-    }
+    AtomicWrite how;
+    how.mode = mode;
+    how.owner = owner;
+    if (auto written = write_file_atomically(path.string(), content, how); !written)
+        return Error{written.error()};
     return true;
 }
 

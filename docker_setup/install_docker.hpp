@@ -5,7 +5,7 @@
 // (docs/authz-protocol.md §3). A flag and the file together stop dockerd from starting.
 #pragma once
 #include "cli/commands.hpp"
-#include "policy/result.hpp"
+#include "common/result.hpp"
 
 #include <cstddef>
 #include <filesystem>

@@ -1,7 +1,7 @@
 // The AuthZ request dockerd sends (docs/authz-protocol.md §1), decoded into a plain value.
 #pragma once
+#include "common/result.hpp"
 #include "policy/policy.hpp"
-#include "policy/result.hpp"
 
 #include <string>
 #include <string_view>

@@ -1,8 +1,8 @@
 // Maps an Engine API request to an action and what it touches (SPEC §1.1).
 #pragma once
+#include "common/result.hpp"
 #include "policy/action.hpp"
 #include "policy/authz_request.hpp"
-#include "policy/result.hpp"
 
 #include <boost/json/value.hpp>
 

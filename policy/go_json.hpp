@@ -1,6 +1,6 @@
 // Reading JSON the way dockerd's Go encoding/json does, so imagegate sees what dockerd sees.
 #pragma once
-#include "policy/result.hpp"
+#include "common/result.hpp"
 
 #include <boost/json.hpp>
 #include <cstdint>

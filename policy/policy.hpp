@@ -1,7 +1,7 @@
 // The organization policy (SPEC §2): parsed once into an immutable, prepared value.
 #pragma once
+#include "common/result.hpp"
 #include "policy/paths.hpp"
-#include "policy/result.hpp"
 
 #include <array>
 #include <cstdint>

@@ -1,6 +1,6 @@
 // Image references, normalised as distribution/reference and the Docker CLI do (SPEC §1.2).
 #pragma once
-#include "policy/result.hpp"
+#include "common/result.hpp"
 #include <string>
 #include <string_view>
 
