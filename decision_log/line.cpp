@@ -6,37 +6,6 @@
 
 namespace imagegate {
 
-void append_rfc3339_now(std::string &out) {
-    auto now = std::chrono::system_clock::now();
-    auto ms_total =
-        std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
-    std::time_t t = static_cast<std::time_t>(ms_total / 1000);
-    int ms = static_cast<int>(ms_total % 1000);
-    // The date and time to the second, formatted once a second per thread (gmtime_r and
-    // strftime cost more than the rest of a decision's log line).
-    thread_local std::time_t cached_second = -1;
-    thread_local char cached[32];
-    thread_local std::size_t cached_size = 0;
-    if (t != cached_second) {
-        std::tm tm{};
-        gmtime_r(&t, &tm);
-        cached_size = std::strftime(cached, sizeof cached, "%Y-%m-%dT%H:%M:%S", &tm);
-        cached_second = t;
-    }
-    out.append(cached, cached_size);
-    out += '.';
-    out += static_cast<char>('0' + ms / 100);
-    out += static_cast<char>('0' + ms / 10 % 10);
-    out += static_cast<char>('0' + ms % 10);
-    out += 'Z';
-}
-
-std::string rfc3339_now() {
-    std::string out;
-    append_rfc3339_now(out);
-    return out;
-}
-
 namespace {
 // JSON string escaping (RFC 8259) without building a DOM: this runs for every decision. Runs of
 // characters that need no escape are appended whole.

@@ -2,6 +2,7 @@
 // DOM. Apart from DecisionLog (decision_log.hpp), so that a writer without spdlog
 // (imagegate-containerd-verify, one process per pull) formats exactly the same lines.
 #pragma once
+#include "common/time_text.hpp"
 #include "policy/decide.hpp"
 
 #include <cstdint>
@@ -27,10 +28,6 @@ std::string decision_line(const LogContext &context, std::string_view action,
                           bool tag_target);
 // The line for one image decision.
 std::string image_decision_line(const ImageDecision &image, const LogContext &context);
-
-// RFC 3339 UTC with milliseconds: "2026-11-23T14:02:03.123Z".
-std::string rfc3339_now();
-void append_rfc3339_now(std::string &out); // the same, appended
 
 // The name of rotation INDEX of a log (0: the log itself): decisions.jsonl → decisions.1.jsonl
 // (spdlog's file_helper::split_by_extension, which earlier versions used to write the log).

@@ -4,6 +4,7 @@
 // the log's size.
 #pragma once
 #include "common/result.hpp"
+#include "common/time_text.hpp"
 
 #include <algorithm>
 #include <array>
@@ -110,10 +111,6 @@ Result<ScanSummary> scan_decision_log(const std::vector<std::string> &files,
 
 // "30m", "24h", "7d" (also s and w) → seconds; the error quotes the text.
 Result<std::int64_t> parse_duration(std::string_view text);
-// RFC 3339 ("2026-11-23T14:02:03.123Z", any offset) → milliseconds since the epoch.
-std::optional<std::int64_t> parse_rfc3339_ms(std::string_view text);
-// Milliseconds since the epoch → "2026-11-23T14:02:03.123Z".
-std::string format_rfc3339_ms(std::int64_t ms);
 
 // Strings seen once, numbered from 0 in the order first seen: a million log lines name a few
 // thousand references and users, and the tallies of both commands count by number. Open

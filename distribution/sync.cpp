@@ -1,6 +1,7 @@
 // The policy cache and its HTTPS refresh (SPEC §3).
 #include "distribution/sync.hpp"
 #include "common/files.hpp"
+#include "common/time_text.hpp"
 
 #include <boost/json.hpp>
 #include <httplib.h>
@@ -35,15 +36,6 @@ std::string join_path(const std::string &dir, std::string_view name) {
     if (!dir.empty() && dir.back() == '/')
         return dir + std::string(name);
     return dir + "/" + std::string(name);
-}
-
-std::string rfc3339(Clock::time_point when) {
-    std::time_t seconds = Clock::to_time_t(when);
-    std::tm utc{};
-    gmtime_r(&seconds, &utc);
-    char text[32];
-    std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &utc);
-    return text;
 }
 
 // The cache directory: created 0700; one that someone else owns or can write is not trusted,

@@ -1,4 +1,5 @@
 #include "policy/active_policy.hpp"
+#include "common/time_text.hpp"
 
 #include <chrono>
 #include <ctime>
@@ -15,12 +16,7 @@ std::string policy_problem(const ActivePolicy *active, std::int64_t max_age_seco
     auto age = std::chrono::duration_cast<std::chrono::seconds>(now - active->synced_at).count();
     if (age <= max_age_seconds)
         return {};
-    std::time_t t = Clock::to_time_t(active->synced_at);
-    std::tm tm{};
-    gmtime_r(&t, &tm);
-    char since[32];
-    std::strftime(since, sizeof since, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    return "the cached policy is stale: last synced " + std::string(since) +
+    return "the cached policy is stale: last synced " + rfc3339(active->synced_at) +
            ", more than maxAgeSeconds (" + std::to_string(max_age_seconds) + ") ago";
 }
 

@@ -1,6 +1,7 @@
 // The admin socket: cpp-httplib's server on an AF_UNIX socket this file binds itself, so the
 // file's mode is set before anyone can connect.
 #include "server/admin_server.hpp"
+#include "common/time_text.hpp"
 
 #include <boost/json.hpp>
 #include <httplib.h>
@@ -19,15 +20,6 @@ namespace imagegate {
 namespace json = boost::json;
 
 namespace {
-
-std::string rfc3339(Clock::time_point when) {
-    std::time_t seconds = Clock::to_time_t(when);
-    std::tm utc{};
-    gmtime_r(&seconds, &utc);
-    char text[32];
-    std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &utc);
-    return text;
-}
 
 json::value time_or_null(Clock::time_point when) {
     if (when == Clock::time_point{})
