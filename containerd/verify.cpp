@@ -1,4 +1,5 @@
 #include "containerd/verify.hpp"
+#include "decision_log/rotation.hpp"
 
 #include "common/args.hpp"
 #include "common/config.hpp"
@@ -110,13 +111,8 @@ void rotate_if_full(const std::string &path, std::int64_t max_bytes, int max_fil
     struct stat st {};
     if (::stat(path.c_str(), &st) != 0 || st.st_size < max_bytes)
         return;
-    for (int i = max_files; i > 0; --i) {
-        std::string from = rotated_log_name(path, i - 1);
-        if (::access(from.c_str(), F_OK) != 0)
-            continue;
-        if (::rename(from.c_str(), rotated_log_name(path, i).c_str()) != 0)
-            throw std::runtime_error("cannot rotate " + from + ": " + std::strerror(errno));
-    }
+    if (auto shifted = shift_rotated_logs(path, max_files); !shifted)
+        throw std::runtime_error(shifted.error());
 }
 
 class DirectoryLock {
@@ -157,8 +153,7 @@ void append_to_decision_log(const Config &config, const ImageDecision &image,
                       << "; appending anyway\n";
         }
         std::string line = image_decision_line(image, context) + "\n";
-        int fd = ::open(config.decision_log.c_str(),
-                        O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
+        int fd = open_decision_log(config.decision_log);
         if (fd < 0) {
             why = config.decision_log + ": " + std::strerror(errno);
         } else {

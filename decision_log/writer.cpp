@@ -1,4 +1,5 @@
 #include "decision_log/writer.hpp"
+#include "decision_log/rotation.hpp"
 
 #include "common/blocking.hpp"
 
@@ -33,7 +34,7 @@ DecisionLog::DecisionLog(const std::string &path, std::size_t max_bytes, int max
         return;
     std::error_code ec;
     std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
-    fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    fd_ = open_decision_log(path);
     if (fd_ < 0)
         throw std::runtime_error("cannot open the decision log " + path + ": " +
                                  std::strerror(errno));
@@ -176,15 +177,9 @@ void DecisionLog::write_out(std::string_view lines) {
 // decisions.jsonl → decisions.1.jsonl → ... → decisions.N.jsonl (the oldest is dropped), by
 // renames alone, then a new file: a line a verifier appends meanwhile lands in one of them.
 void DecisionLog::rotate() {
-    for (int i = max_files_; i > 0; --i) {
-        std::string from = rotated_log_name(path_, i - 1);
-        if (::access(from.c_str(), F_OK) == 0 &&
-            ::rename(from.c_str(), rotated_log_name(path_, i).c_str()) != 0)
-            spdlog::error("cannot rotate {}: {}", from, std::strerror(errno));
-    }
-    int fd =
-        ::open(path_.c_str(),
-               O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | (max_files_ == 0 ? O_TRUNC : 0), 0644);
+    if (auto shifted = shift_rotated_logs(path_, max_files_); !shifted)
+        spdlog::error("{}", shifted.error());
+    int fd = open_decision_log(path_, max_files_ == 0);
     if (fd < 0) {
         spdlog::error("cannot reopen the decision log {}: {}", path_, std::strerror(errno));
         size_ = 0; // keep writing to the old file rather than spin
