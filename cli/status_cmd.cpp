@@ -1,6 +1,7 @@
 // `imagegate status [--config FILE] [--json]`: asks the running daemon over its admin socket.
 #include "cli/commands.hpp"
 #include "common/config.hpp"
+#include "common/unix_socket.hpp"
 
 #include <boost/json.hpp>
 
@@ -26,65 +27,21 @@ struct HttpReply {
 
 // One GET over a Unix socket, HTTP/1.0 so the server closes when it is done.
 Result<HttpReply> get_over_unix_socket(const std::string &socket_path, std::string_view target) {
-    if (socket_path.size() >= sizeof(sockaddr_un::sun_path))
-        return Error{"adminSocket path is too long"};
-    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return Error{std::strerror(errno)};
-    timeval timeout{5, 0};
-    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
-    ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
-    sockaddr_un address{};
-    address.sun_family = AF_UNIX;
-    std::memcpy(address.sun_path, socket_path.c_str(), socket_path.size() + 1);
-    if (::connect(fd, reinterpret_cast<sockaddr *>(&address), sizeof address) != 0) {
-        int error = errno;
-        ::close(fd);
-        if (error == ENOENT || error == ECONNREFUSED) {
-            return Error{"the imagegate daemon is not running (nothing answers on " + socket_path +
-                         ")"};
-        }
-        if (error == EACCES || error == EPERM) {
-            return Error{"permission denied on " + socket_path +
-                         ": the admin socket is root-only (use sudo)"};
-        }
-        return Error{"cannot connect to " + socket_path + ": " + std::strerror(error)};
-    }
     std::string request =
         "GET " + std::string(target) + " HTTP/1.0\r\nHost: imagegate\r\nConnection: close\r\n\r\n";
-    if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) != ssize_t(request.size())) {
-        int error = errno;
-        ::close(fd);
-        return Error{"cannot send to " + socket_path + ": " + std::strerror(error)};
+    int error = 0;
+    auto reply =
+        unix_http_exchange(socket_path, request, std::chrono::seconds(5), kMaxStatusBytes, &error);
+    if (!reply) {
+        if (error == ENOENT || error == ECONNREFUSED)
+            return Error{"the imagegate daemon is not running (nothing answers on " + socket_path +
+                         ")"};
+        if (error == EACCES || error == EPERM)
+            return Error{"permission denied on " + socket_path +
+                         ": the admin socket is root-only (use sudo)"};
+        return Error{reply.error()};
     }
-    std::string response;
-    char buffer[16384];
-    for (;;) {
-        ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            int error = errno;
-            ::close(fd);
-            return Error{"no answer from " + socket_path + ": " +
-                         (error == EAGAIN ? std::string("timed out") : std::strerror(error))};
-        }
-        if (n == 0)
-            break;
-        response.append(buffer, std::size_t(n));
-        if (response.size() > kMaxStatusBytes)
-            break;
-    }
-    ::close(fd);
-    std::size_t header_end = response.find("\r\n\r\n");
-    if (!response.starts_with("HTTP/1.") || response.size() < 12 ||
-        header_end == std::string::npos) {
-        return Error{"not an answer from imagegate on " + socket_path};
-    }
-    HttpReply reply;
-    reply.status = std::atoi(response.c_str() + 9);
-    reply.body = response.substr(header_end + 4);
-    return reply;
+    return HttpReply{reply->status, std::move(reply).value().body};
 }
 
 std::string text_of(const json::value *v, std::string_view absent = "-") {

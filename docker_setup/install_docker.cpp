@@ -1,6 +1,7 @@
 // install-docker / uninstall-docker: edit daemon.json safely, check dockerd's flags, reload.
 #include "docker_setup/install_docker.hpp"
 #include "common/files.hpp"
+#include "common/unix_socket.hpp"
 
 #include <algorithm>
 #include <array>
@@ -549,58 +550,16 @@ std::vector<fs::path> legacy_socket_paths(const DockerHost &host, const std::str
 
 // POST /Plugin.Activate as dockerd does; the plugin must answer {"Implements":["authz"]}.
 Result<bool> activate_plugin(const fs::path &socket_path, std::chrono::milliseconds timeout) {
-    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return Error{"socket: " + errno_text()};
-    struct Closer {
-        int fd;
-        ~Closer() { ::close(fd); }
-    } closer{fd};
-    sockaddr_un address{};
-    address.sun_family = AF_UNIX;
-    if (socket_path.string().size() >= sizeof(address.sun_path))
-        return Error{"socket path too long"};
-    std::strncpy(address.sun_path, socket_path.c_str(), sizeof(address.sun_path) - 1);
-    if (::connect(fd, reinterpret_cast<sockaddr *>(&address), sizeof(address)) != 0) {
-        return Error{"cannot connect to " + socket_path.string() + ": " + errno_text()};
-    }
     const std::string request = "POST /Plugin.Activate HTTP/1.1\r\nHost: plugin.moby.localhost\r\n"
                                 "Accept: application/vnd.docker.plugins.v1.2+json\r\n"
                                 "Content-Length: 0\r\nConnection: close\r\n\r\n";
-    if (::send(fd, request.data(), request.size(), MSG_NOSIGNAL) !=
-        static_cast<ssize_t>(request.size())) {
-        return Error{"cannot write to " + socket_path.string() + ": " + errno_text()};
-    }
-    std::string response;
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    std::array<char, 4096> buffer{};
-    while (response.size() < 64 * 1024) {
-        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-            deadline - std::chrono::steady_clock::now());
-        if (left.count() <= 0)
-            return Error{socket_path.string() + " did not answer within " +
-                         std::to_string(timeout.count()) + " ms"};
-        pollfd poll_fd{fd, POLLIN, 0};
-        int ready = ::poll(&poll_fd, 1, static_cast<int>(left.count()));
-        if (ready < 0 && errno == EINTR)
-            continue;
-        if (ready <= 0)
-            continue;
-        ssize_t n = ::recv(fd, buffer.data(), buffer.size(), 0);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        response.append(buffer.data(), static_cast<std::size_t>(n));
-        auto header_end = response.find("\r\n\r\n");
-        if (header_end != std::string::npos &&
-            response.find("authz", header_end) != std::string::npos)
-            break;
-    }
-    if (response.rfind("HTTP/1.1 200", 0) != 0 && response.rfind("HTTP/1.0 200", 0) != 0) {
-        return Error{socket_path.string() + " answered Plugin.Activate with \"" +
-                     response.substr(0, response.find('\r')) + "\""};
-    }
+    auto reply = unix_http_exchange(socket_path.string(), request, timeout, 64 * 1024);
+    if (!reply)
+        return Error{reply.error()};
+    const std::string &response = reply->body;
+    if (reply->status != 200)
+        return Error{socket_path.string() + " answered Plugin.Activate with HTTP status " +
+                     std::to_string(reply->status)};
     if (response.find("\"authz\"") == std::string::npos) {
         return Error{socket_path.string() +
                      " is not an authorization plugin (Plugin.Activate does not list authz)"};

@@ -2,6 +2,7 @@
 // file's mode is set before anyone can connect.
 #include "server/admin_server.hpp"
 #include "common/time_text.hpp"
+#include "common/unix_socket.hpp"
 
 #include <boost/json.hpp>
 #include <httplib.h>
@@ -55,12 +56,10 @@ std::string prepare_socket_path(const std::string &path) {
         if (!S_ISSOCK(st.st_mode))
             return path + " exists and is not a socket";
         // A socket file left by a daemon that died; one that still answers belongs to a live one.
-        int probe = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        sockaddr_un address{};
-        address.sun_family = AF_UNIX;
-        std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
-        bool live = ::connect(probe, reinterpret_cast<sockaddr *>(&address), sizeof address) == 0;
-        ::close(probe);
+        auto probe = connect_unix(path, std::chrono::milliseconds(0));
+        bool live = probe.ok();
+        if (live)
+            ::close(probe.value());
         if (live)
             return "another process is serving " + path;
         ::unlink(path.c_str());
@@ -151,21 +150,12 @@ bool AdminServer::start() {
         spdlog::error("admin socket: {}", problem);
         return false;
     }
-    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        spdlog::error("admin socket: {}", std::strerror(errno));
+    auto listening = listen_unix(path, 0600, 64);
+    if (!listening) {
+        spdlog::error("admin socket: {}", listening.error());
         return false;
     }
-    sockaddr_un address{};
-    address.sun_family = AF_UNIX;
-    std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
-    if (::bind(fd, reinterpret_cast<sockaddr *>(&address), sizeof address) != 0 ||
-        ::chmod(path.c_str(), 0600) != 0 || ::listen(fd, 64) != 0) {
-        spdlog::error("admin socket: cannot serve {}: {}", path, std::strerror(errno));
-        ::close(fd);
-        ::unlink(path.c_str());
-        return false;
-    }
+    int fd = listening.value();
     bound_ = true;
 
     server_ = std::make_unique<HttpServer>();

@@ -1,4 +1,5 @@
 #include "server/docker_client.hpp"
+#include "common/unix_socket.hpp"
 
 #include "common/blocking.hpp"
 
@@ -34,56 +35,13 @@ std::optional<std::string> roundtrip(const std::string &socket_path, const std::
                                      int timeout_ms, int *status) {
     // dockerd may need this very server to authorize the lookup: keep a thread free for it.
     BlockingScope blocking;
-    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return std::nullopt;
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    if (socket_path.size() >= sizeof addr.sun_path) {
-        ::close(fd);
-        return std::nullopt;
-    }
-    std::memcpy(addr.sun_path, socket_path.c_str(), socket_path.size() + 1);
-    timeval tv{timeout_ms / 1000, (timeout_ms % 1000) * 1000};
-    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    if (::connect(fd, reinterpret_cast<sockaddr *>(&addr), sizeof addr) != 0 ||
-        ::write(fd, request.data(), request.size()) != static_cast<ssize_t>(request.size())) {
-        ::close(fd);
-        return std::nullopt;
-    }
-    http::response_parser<http::string_body> parser;
-    parser.body_limit(kMaxDockerReply);
-    parser.eager(true);
-    std::string buffer;
-    char chunk[16384];
-    boost::beast::error_code ec;
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-    while (!parser.is_done()) {
-        if (std::chrono::steady_clock::now() > deadline)
-            break;
-        ssize_t n = ::read(fd, chunk, sizeof chunk);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            if (n == 0)
-                parser.put_eof(ec);
-            break;
-        }
-        buffer.append(chunk, static_cast<std::size_t>(n));
-        std::size_t used = parser.put(boost::asio::buffer(buffer), ec);
-        buffer.erase(0, used);
-        if (ec == http::error::need_more)
-            ec = {};
-        if (ec)
-            break;
-    }
-    ::close(fd);
-    if (!parser.is_done() || ec)
+    auto reply = unix_http_exchange(socket_path, request, std::chrono::milliseconds(timeout_ms),
+                                    kMaxDockerReply);
+    if (!reply)
         return std::nullopt;
     if (status)
-        *status = static_cast<int>(parser.get().result_int());
-    return parser.get().body();
+        *status = reply->status;
+    return std::move(reply).value().body;
 }
 } // namespace
 

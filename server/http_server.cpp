@@ -1,4 +1,5 @@
 #include "server/http_server.hpp"
+#include "common/unix_socket.hpp"
 
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
@@ -196,9 +197,8 @@ void HttpServer::listen_unix(const std::string &path, bool allow_socket_activati
         ::unsetenv("LISTEN_FDNAMES");
         return;
     }
-    sockaddr_un addr{};
-    if (path.size() >= sizeof(addr.sun_path))
-        throw std::runtime_error("socket path " + path + " is too long");
+    if (auto address = unix_address(path); !address)
+        throw std::runtime_error(address.error());
     std::error_code ec;
     std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
     struct stat st {};
@@ -207,18 +207,11 @@ void HttpServer::listen_unix(const std::string &path, bool allow_socket_activati
             throw std::runtime_error(path + " exists and is not a socket: refusing to replace it");
         ::unlink(path.c_str());
     }
-    listen_fd_ = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (listen_fd_ < 0)
-        throw std::runtime_error("socket(): " + std::string(std::strerror(errno)));
-    addr.sun_family = AF_UNIX;
-    std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-    mode_t old = ::umask(0117); // 0660 from the start: no window with a wider mode
-    int rc = ::bind(listen_fd_, reinterpret_cast<sockaddr *>(&addr), sizeof addr);
-    ::umask(old);
-    if (rc != 0)
-        throw std::runtime_error("cannot bind " + path + ": " + std::strerror(errno));
-    if (::listen(listen_fd_, 1024) != 0)
-        throw std::runtime_error("cannot listen on " + path + ": " + std::strerror(errno));
+    // 0660 from the start: no window with a wider mode.
+    auto listening = imagegate::listen_unix(path, 0660, 1024);
+    if (!listening)
+        throw std::runtime_error(listening.error());
+    listen_fd_ = listening.value();
 }
 
 void HttpServer::stop() {
