@@ -20,7 +20,6 @@ class AuthzService {
     AuthzService(const Config &config, PolicyStore &store, Metrics &metrics, DecisionLog &log,
                  DockerClient *docker);
     HttpReply handle(std::string_view method, std::string_view target, std::string_view body);
-    std::string authz_request(std::string_view body); // the JSON reply to an AuthZReq
 
     // For the plugin socket: handle() that leaves the decision's log line and counters of an
     // AuthZReq to after_reply() on the same thread, once the reply is on its way to dockerd.
