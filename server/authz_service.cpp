@@ -197,7 +197,7 @@ std::string AuthzService::decide(std::string_view body) {
             if (docker_ && ctx.policy && ctx.policy->hardening.user_namespaces_required)
                 ctx.facts.userns_remapped = docker_->userns_remapped();
             DockerClient::Budget budget(kDecisionBudget);
-            decision = decide_request(request.value(), ctx);
+            decision = decide_(request.value(), ctx);
             if (budget.exhausted()) {
                 // Whatever the lookups that did not happen would have said: fail closed.
                 decision =
