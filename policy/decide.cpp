@@ -534,6 +534,80 @@ bool is_self_plugin(std::string_view name, const DecisionContext &ctx) {
 
 } // namespace
 
+namespace {
+
+// Stage: plugin management and swarm membership need the Manager role on everything.
+Problem check_manager_only(const AuthzRequest &request, const ClassifiedRequest &c,
+                           const DecisionContext &ctx, const Policy &p) {
+    if (c.special == Special::PluginManage) {
+        const Grants *g = grants_of(request.user, p);
+        bool manager = g && g->any_role_on_everything(Role::Manager);
+        bool self = is_self_plugin(c.plugin_name, ctx);
+        if (!manager && (c.plugin_install || self))
+            return {Cause::PluginManagement,
+                    self ? who(request.user) +
+                               " may not change imagegate's own plugin: that needs the Manager "
+                               "role " +
+                               policy_suffix(p)
+                         : who(request.user) +
+                               " may not install, enable, upgrade or configure plugins (they run "
+                               "with host privileges): that needs the Manager role " +
+                               policy_suffix(p)};
+    }
+    if (c.special == Special::SwarmMembership) {
+        const Grants *g = grants_of(request.user, p);
+        if (!(g && g->any_role_on_everything(Role::Manager)))
+            return {Cause::SwarmMembership,
+                    who(request.user) +
+                        " may not create, join or change a swarm (a swarm manager runs tasks on "
+                        "this host that no request to dockerd shows): that needs the Manager "
+                        "role " +
+                        policy_suffix(p)};
+    }
+    return {};
+}
+
+// Stage: the hardening of the container (or exec, service, volume) the request creates.
+Problem check_container_settings(const AuthzRequest &, const ClassifiedRequest &c,
+                                 const DecisionContext &ctx, const Policy &p) {
+    if (!c.container)
+        return {};
+    return check_container(*c.container, c, ctx, p);
+}
+
+// Stage: exec, attach and docker cp enter an existing container, with all it has, and start
+// mounts its binds again: entering or starting one that could not be created under this policy
+// (privileged, binding the Docker socket ...) is refused as its creation would be.
+Problem check_entered_container(const AuthzRequest &, const ClassifiedRequest &c,
+                                const DecisionContext &ctx, const Policy &p) {
+    if (c.entered_container.empty() || !ctx.facts.container)
+        return {};
+    ContainerLookup entered = ctx.facts.container(c.entered_container);
+    if (entered.state == ContainerLookup::State::Unknown)
+        return lookup_failed("imagegate cannot look up container " + c.entered_container +
+                             ", so it cannot check what entering it gives");
+    if (entered.state != ContainerLookup::State::Found)
+        return {};
+    const ContainerSettings &settings = entered.settings;
+    ClassifiedRequest existing;
+    Problem problem = check_container(settings, existing, ctx, p);
+    if (!problem.empty())
+        return {problem.cause,
+                "container " + c.entered_container +
+                    " may not be entered or started (exec, attach, cp, start): " + problem.reason};
+    // An exec with no --user runs as the container's user.
+    bool exec_as_container_user =
+        c.container && c.container->is_exec && (!c.container->user || c.container->user->empty());
+    if (exec_as_container_user && p.hardening.root_in_container_restricted &&
+        (!settings.user || settings.user->empty() || is_root_user(*settings.user)))
+        return {Cause::Hardening, "exec as root (container " + c.entered_container +
+                                      " runs as root; give --user) is restricted by " +
+                                      p.organization + "'s hardening policy " + policy_serial(p)};
+    return {};
+}
+
+} // namespace
+
 Decision deny_decision(Decision decision, Cause cause, std::string message, const Policy *policy) {
     decision.policy_denied = true;
     decision.cause = cause;
@@ -698,78 +772,10 @@ Decision decide_request(const AuthzRequest &request, const DecisionContext &ctx)
                                                         p->organization + "'s hardening policy " +
                                                         policy_serial(*p)));
 
-    if (c.special == Special::PluginManage) {
-        const Grants *g = grants_of(request.user, *p);
-        bool manager = g && g->any_role_on_everything(Role::Manager);
-        bool self = is_self_plugin(c.plugin_name, ctx);
-        if (!manager && (c.plugin_install || self))
-            return finish_deny(
-                Cause::PluginManagement,
-                deny_line(c.endpoint, self ? who(request.user) +
-                                                 " may not change imagegate's own plugin: that "
-                                                 "needs the Manager role " +
-                                                 policy_suffix(*p)
-                                           : who(request.user) +
-                                                 " may not install, enable, upgrade or configure "
-                                                 "plugins (they run with "
-                                                 "host privileges): that needs the Manager role " +
-                                                 policy_suffix(*p)));
-    }
-
-    if (c.special == Special::SwarmMembership) {
-        const Grants *g = grants_of(request.user, *p);
-        if (!(g && g->any_role_on_everything(Role::Manager)))
-            return finish_deny(
-                Cause::SwarmMembership,
-                deny_line(
-                    c.endpoint,
-                    who(request.user) +
-                        " may not create, join or change a swarm (a swarm manager runs tasks on "
-                        "this host that no request to dockerd shows): that needs the Manager "
-                        "role " +
-                        policy_suffix(*p)));
-    }
-
-    if (c.container) {
-        Problem problem = check_container(*c.container, c, ctx, *p);
-        if (!problem.empty())
+    // The stages after the images, in order; the first that refuses answers.
+    for (auto stage : {check_manager_only, check_container_settings, check_entered_container})
+        if (Problem problem = stage(request, c, ctx, *p); !problem.empty())
             return finish_deny(problem.cause, deny_line(c.endpoint, problem.reason));
-    }
-
-    // exec, attach and docker cp enter an existing container, with all it has, and start mounts
-    // its binds again: entering or starting one that could not be created under this policy
-    // (privileged, binding the Docker socket ...) is refused as its creation would be.
-    if (!c.entered_container.empty() && ctx.facts.container) {
-        ContainerLookup entered = ctx.facts.container(c.entered_container);
-        if (entered.state == ContainerLookup::State::Unknown)
-            return finish_deny(
-                Cause::LookupFailed,
-                deny_line(c.endpoint, "imagegate cannot look up container " + c.entered_container +
-                                          ", so it cannot check what entering it gives"));
-        if (entered.state == ContainerLookup::State::Found) {
-            ContainerSettings settings = entered.settings;
-            ClassifiedRequest existing;
-            Problem problem = check_container(settings, existing, ctx, *p);
-            if (!problem.empty())
-                return finish_deny(
-                    problem.cause,
-                    deny_line(c.endpoint, "container " + c.entered_container +
-                                              " may not be entered or started (exec, attach, cp, "
-                                              "start): " +
-                                              problem.reason));
-            // An exec with no --user runs as the container's user.
-            bool exec_as_container_user = c.container && c.container->is_exec &&
-                                          (!c.container->user || c.container->user->empty());
-            if (exec_as_container_user && p->hardening.root_in_container_restricted &&
-                (!settings.user || settings.user->empty() || is_root_user(*settings.user)))
-                return finish_deny(
-                    Cause::Hardening,
-                    deny_line(c.endpoint, "exec as root (container " + c.entered_container +
-                                              " runs as root; give --user) is restricted by " +
-                                              p->organization + "'s hardening policy " +
-                                              policy_serial(*p)));
-        }
-    }
 
     d.allow = true;
     return d;
