@@ -116,8 +116,9 @@ RoleList roles_for(Action action, bool tag_target) {
     return {};
 }
 
-// "Reader, Writer or Manager": a view of one of a few texts, made once.
-std::string_view role_list(const RoleList &roles) {
+// "Reader, Writer or Manager": one of a few texts made once, or (roles out of order) made here.
+// Only denials ask for it.
+std::string role_list(const RoleList &roles) {
     static const auto texts = [] {
         std::array<std::string, 1u << kRoleCount> t;
         for (unsigned mask = 0; mask < t.size(); ++mask) {
@@ -142,8 +143,7 @@ std::string_view role_list(const RoleList &roles) {
     }
     if (ascending)
         return texts[mask];
-    thread_local std::string out;
-    out.clear();
+    std::string out;
     for (std::size_t i = 0; i < roles.size(); ++i) {
         if (i)
             out += i + 1 == roles.size() ? " or " : ", ";
