@@ -102,7 +102,7 @@ struct Denials {
 // One thread's tallies; merged when every thread is done.
 struct Tally {
     DecisionCounts totals;
-    CountsByName by_category, by_registry;
+    CountsByName by_category, by_registry, by_cause;
     Interner users, actions; // numbered here; by_user counts by the same numbers
     std::vector<DecisionCounts> by_user;
     Denials denied, would_deny;             // by reference
@@ -121,6 +121,7 @@ struct Tally {
         count(totals, r);
         count(by_category.at(r.category), r);
         count(by_registry.at(r.registry), r);
+        count(by_cause.at(r.cause), r);
         std::uint32_t user = users.id(r.user);
         if (user >= by_user.size())
             by_user.resize(user + 1);
@@ -164,6 +165,7 @@ struct Tally {
         totals.would_deny += other.totals.would_deny;
         by_category.merge(other.by_category);
         by_registry.merge(other.by_registry);
+        by_cause.merge(other.by_cause);
         for (std::uint32_t id = 0; id < other.users.size(); ++id) {
             std::uint32_t to = users.id(other.users.name(id));
             if (to >= by_user.size())
@@ -254,6 +256,7 @@ Result<Report> build_report(const std::vector<std::string> &files,
     report.totals = t.totals;
     report.by_category = t.by_category.rows(false);
     report.by_registry = t.by_registry.rows(false);
+    report.by_cause = t.by_cause.rows(false);
     report.by_user = t.user_rows();
     report.references = t.denial_rows(t.denied, t.would_deny);
     report.other_denials = t.denial_rows(t.other_denied, t.other_would_deny);
@@ -312,6 +315,7 @@ std::string report_table(const Report &r, const std::string &log_path, std::size
     };
     counts_table("CATEGORY", r.by_category, "(none)");
     counts_table("REGISTRY", r.by_registry, "(none)");
+    counts_table("CAUSE", r.by_cause, "unknown");
     counts_table("USER", r.by_user, "(no user)");
 
     out += "\nReferences most often denied";
@@ -390,6 +394,7 @@ std::string report_json(const Report &r) {
     o["otherDenials"] = denials(r.other_denials, "reason");
     o["byCategory"] = breakdowns(r.by_category, "category");
     o["byRegistry"] = breakdowns(r.by_registry, "registry");
+    o["byCause"] = breakdowns(r.by_cause, "cause");
     o["byUser"] = breakdowns(r.by_user, "user");
     o["from"] = r.totals.total() ? json::value(r.scan.first_time) : json::value(nullptr);
     o["to"] = r.totals.total() ? json::value(r.scan.last_time) : json::value(nullptr);

@@ -42,6 +42,7 @@ struct Report {
     DecisionCounts totals;
     std::vector<Breakdown> by_category; // most decisions first
     std::vector<Breakdown> by_registry;
+    std::vector<Breakdown> by_cause;   // cause_name() (policy/cause.hpp); "unknown" for old lines
     std::vector<Breakdown> by_user;    // most denials first
     std::vector<DenialRow> references; // image denials, most first
     std::vector<DenialRow>

@@ -56,7 +56,7 @@ void field(std::string &out, std::string_view key, std::string_view value) {
 
 std::string decision_line(const LogContext &c, std::string_view action, std::string_view reference,
                           std::string_view category, std::string_view registry, bool allow,
-                          std::string_view reason, bool tag_target) {
+                          std::string_view reason, bool tag_target, std::string_view cause) {
     std::string out;
     out.reserve(256 + reason.size() + reference.size());
     out += "{\"time\":\"";
@@ -74,6 +74,7 @@ std::string decision_line(const LogContext &c, std::string_view action, std::str
     out += c.policy_serial >= 0 ? std::to_string(c.policy_serial) : "null";
     field(out, "mode", c.audit ? "audit" : "enforce");
     field(out, "source", c.source);
+    field(out, "cause", cause);
     if (!c.endpoint.empty())
         field(out, "endpoint", c.endpoint);
     if (tag_target)
@@ -86,7 +87,8 @@ std::string decision_line(const LogContext &c, std::string_view action, std::str
 
 std::string image_decision_line(const ImageDecision &i, const LogContext &c) {
     return decision_line(c, action_name(i.action), i.normalized, category_name(i.category),
-                         i.registry, i.allow, i.reason, i.tag_target);
+                         i.registry, i.allow, i.reason, i.tag_target,
+                         cause_name(i.allow ? Cause::None : i.cause));
 }
 
 std::string rotated_log_name(const std::string &path, int index) {

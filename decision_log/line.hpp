@@ -21,11 +21,11 @@ struct LogContext {
     std::string digest; // containerd-verify
 };
 
-// The line (no newline) for one decision.
+// The line (no newline) for one decision; CAUSE is cause_name(...) (policy/cause.hpp).
 std::string decision_line(const LogContext &context, std::string_view action,
                           std::string_view reference, std::string_view category,
                           std::string_view registry, bool allow, std::string_view reason,
-                          bool tag_target);
+                          bool tag_target, std::string_view cause);
 // The line for one image decision.
 std::string image_decision_line(const ImageDecision &image, const LogContext &context);
 

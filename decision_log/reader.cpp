@@ -121,12 +121,13 @@ enum Field {
     kReason,
     kMode,
     kTagTarget,
+    kCause,
     kFieldCount
 };
 static_assert(kFieldCount <= 16, "LineScratch keeps 16 repaired fields");
 constexpr std::array<std::string_view, kFieldCount> kFieldNames{
-    "time",     "user",     "action", "reference", "category",
-    "registry", "decision", "reason", "mode",      "tagTarget"};
+    "time",     "user",   "action", "reference", "category", "registry",
+    "decision", "reason", "mode",   "tagTarget", "cause"};
 
 // Called for every key of every line: at most three comparisons of a known length (inlined).
 template <std::size_t N> bool is(std::string_view key, const char (&name)[N]) {
@@ -136,6 +137,8 @@ int field_of(std::string_view key) {
     switch (key.size()) {
     case 4:
         return is(key, "time") ? kTime : is(key, "user") ? kUser : is(key, "mode") ? kMode : -1;
+    case 5:
+        return is(key, "cause") ? kCause : -1;
     case 6:
         return is(key, "action") ? kAction : is(key, "reason") ? kReason : -1;
     case 8:
@@ -418,6 +421,20 @@ ParsedLine record_of(const Fields &f) {
         return missing("\"registry\" is not a string");
     if (!optional_string(kReason, r.reason))
         return missing("\"reason\" is not a string");
+    if (!optional_string(kCause, r.cause))
+        return missing("\"cause\" is not a string");
+    if (r.cause.empty()) {
+        // Lines written before the "cause" key: an image line's denial is the image's (or its
+        // registry's); any other denial cannot be told apart from the line alone.
+        if (r.allow)
+            r.cause = "none";
+        else if (!r.reference.empty() && r.reason.starts_with("registry "))
+            r.cause = "registry";
+        else if (!r.reference.empty())
+            r.cause = "image";
+        else
+            r.cause = "unknown";
+    }
     r.audit = f[kMode].type == Type::String && f[kMode].text == "audit";
     r.tag_target = f[kTagTarget].type == Type::True;
     out.record = r;

@@ -48,6 +48,9 @@ struct LogRecord {
     std::string_view category;
     std::string_view registry;
     std::string_view reason;
+    // cause_name() of policy/cause.hpp; for lines written before the "cause" key, inferred
+    // ("none" when allowed, "image" or "registry" for an image line) or "unknown".
+    std::string_view cause;
     bool allow = false; // what the policy decided
     bool audit = false; // mode "audit": a deny was logged, not enforced
     bool tag_target = false;

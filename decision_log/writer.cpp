@@ -79,7 +79,8 @@ void DecisionLog::write(const Decision &d, const LogContext &c) {
     }
     // A denial that no image line explains (hardening, protocol, sign-in, no policy).
     if (d.policy_denied && !logged_denial)
-        append(decision_line(c, action_name(d.action), "", "none", "", false, d.message, false));
+        append(decision_line(c, action_name(d.action), "", "none", "", false, d.message, false,
+                             cause_name(d.cause)));
 }
 
 void DecisionLog::append(std::string line) {

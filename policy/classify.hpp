@@ -52,7 +52,6 @@ struct ContainerSettings {
 enum class Special {
     None,
     PluginManage,    // plugin install/enable/upgrade/set/disable/rm/push/create
-    AuthzChain,      // changes to the authorization chain (none over the API today)
     SwarmMembership, // swarm init/join/update, node update: a swarm manager runs tasks on this
                      // host that no API request to it shows (docs/reading-requests.md)
 };

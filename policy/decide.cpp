@@ -116,8 +116,9 @@ RoleList roles_for(Action action, bool tag_target) {
     return {};
 }
 
-// "Reader, Writer or Manager": a view of one of a few texts, made once.
-std::string_view role_list(const RoleList &roles) {
+// "Reader, Writer or Manager": one of a few texts made once, or (roles out of order) made here.
+// Only denials ask for it.
+std::string role_list(const RoleList &roles) {
     static const auto texts = [] {
         std::array<std::string, 1u << kRoleCount> t;
         for (unsigned mask = 0; mask < t.size(); ++mask) {
@@ -142,8 +143,7 @@ std::string_view role_list(const RoleList &roles) {
     }
     if (ascending)
         return texts[mask];
-    thread_local std::string out;
-    out.clear();
+    std::string out;
     for (std::size_t i = 0; i < roles.size(); ++i) {
         if (i)
             out += i + 1 == roles.size() ? " or " : ", ";
@@ -225,9 +225,10 @@ ImageDecision decide_image(Action action, std::string_view reference, std::strin
     d.action = action;
     d.tag_target = tag_target;
     d.reference = std::string(reference);
-    auto deny = [&](std::string reason) {
+    auto deny = [&](std::string reason, Cause cause = Cause::Image) {
         std::string_view verb = verb_of(action, tag_target);
         d.allow = false;
+        d.cause = cause;
         d.message = concat({"imagegate: ", verb, action == Action::Tag ? " " : " of ", d.normalized,
                             " denied: ", reason});
         d.reason = std::move(reason);
@@ -241,6 +242,7 @@ ImageDecision decide_image(Action action, std::string_view reference, std::strin
                    "\" is an image ID: imagegate decides it against the names dockerd gives it";
         d.message =
             deny_line(std::string(verb_of(action, tag_target)) + " of " + d.normalized, d.reason);
+        d.cause = Cause::Image;
         return d;
     }
     auto ref = parse_reference(reference);
@@ -248,6 +250,7 @@ ImageDecision decide_image(Action action, std::string_view reference, std::strin
         d.normalized = std::string(reference);
         d.allow = false;
         d.reason = ref.error();
+        d.cause = Cause::Image;
         d.message = deny_line(verb_of(action, tag_target), ref.error());
         return d;
     }
@@ -264,7 +267,8 @@ ImageDecision decide_image(Action action, std::string_view reference, std::strin
     if (policy.registry_access_enabled &&
         !policy.allowed_registries.contains(std::string_view(name).substr(0, key_size)))
         return deny("registry " + ref->registry + " is not allowed by " + policy.organization +
-                    "'s Registry Access Management " + policy_serial(policy));
+                        "'s Registry Access Management " + policy_serial(policy),
+                    Cause::Registry);
 
     auto roles = roles_for(action, tag_target);
     if (!has_role_on(grants_of(user, policy), roles, name))
@@ -309,9 +313,24 @@ ImageDecision decide_image(Action action, std::string_view reference, std::strin
 
 namespace {
 
-// Hardening (SPEC §1.6) of container creates, updates, execs, services and volumes.
-std::string check_container(const ContainerSettings &s, const ClassifiedRequest &c,
-                            const DecisionContext &ctx, const Policy &p, int depth = 0) {
+// What check_container refuses: the reason in words and its cause (Hardening, or LookupFailed
+// when dockerd could not answer what the check needed). An empty reason: nothing refused.
+struct Problem {
+    Cause cause = Cause::None;
+    std::string reason;
+    Problem() = default;
+    Problem(std::string hardening) : cause(Cause::Hardening), reason(std::move(hardening)) {}
+    Problem(Cause why, std::string text) : cause(why), reason(std::move(text)) {}
+    bool empty() const { return reason.empty(); }
+};
+
+Problem lookup_failed(std::string reason) {
+    return {Cause::LookupFailed, std::move(reason)};
+}
+
+// Hardening (docs/hardening.md) of container creates, updates, execs, services and volumes.
+Problem check_container(const ContainerSettings &s, const ClassifiedRequest &c,
+                        const DecisionContext &ctx, const Policy &p, int depth = 0) {
     const Hardening &h = p.hardening;
     std::string by =
         " is restricted by " + p.organization + "'s hardening policy " + policy_serial(p);
@@ -338,9 +357,10 @@ std::string check_container(const ContainerSettings &s, const ClassifiedRequest 
                 continue;
             auto other = look_up(from);
             if (!other)
-                return "--volumes-from " + from +
-                       ": imagegate cannot look that container up, so it cannot check what it "
-                       "lends";
+                return lookup_failed(
+                    "--volumes-from " + from +
+                    ": imagegate cannot look that container up, so it cannot check what it "
+                    "lends");
             for (auto m : other->settings.mounts) {
                 m.described = "--volumes-from " + from + " (" + m.described + ")";
                 merged.mounts.push_back(std::move(m));
@@ -354,8 +374,8 @@ std::string check_container(const ContainerSettings &s, const ClassifiedRequest 
         for (const auto &[kind, name] : s.joined_namespaces) {
             auto other = look_up(name);
             if (!other)
-                return "the " + kind + " namespace of container " + name +
-                       ": imagegate cannot look that container up";
+                return lookup_failed("the " + kind + " namespace of container " + name +
+                                     ": imagegate cannot look that container up");
             const ContainerSettings &o = other->settings;
             bool host = kind == "network"
                             ? o.host_network
@@ -413,8 +433,9 @@ std::string check_container(const ContainerSettings &s, const ClassifiedRequest 
     if (ctx.facts.volume_devices && !s.named_volumes.empty()) {
         auto devices = ctx.facts.volume_devices(s.named_volumes);
         if (!devices)
-            return "named volume " + s.named_volumes.front() +
-                   ": imagegate cannot ask dockerd what it binds, so it cannot check it";
+            return lookup_failed(
+                "named volume " + s.named_volumes.front() +
+                ": imagegate cannot ask dockerd what it binds, so it cannot check it");
         for (const auto &[v, device] : *devices) {
             std::string which;
             if (exposes(device, &which))
@@ -437,9 +458,10 @@ std::string check_container(const ContainerSettings &s, const ClassifiedRequest 
     if (!s.networks.empty() && h.host_network == Setting::Restricted) {
         auto host = ctx.facts.host_networks ? ctx.facts.host_networks(s.networks) : std::nullopt;
         if (!host)
-            return "network " + s.networks.front() +
-                   ": imagegate cannot ask dockerd which network that names, so it cannot check it "
-                   "is not the host's";
+            return lookup_failed(
+                "network " + s.networks.front() +
+                ": imagegate cannot ask dockerd which network that names, so it cannot check it "
+                "is not the host's");
         if (!host->empty())
             return "network " + host->front() +
                    " names the host network, and the host network namespace" + by;
@@ -472,7 +494,8 @@ std::string check_container(const ContainerSettings &s, const ClassifiedRequest 
             if (ctx.facts.image_user)
                 image_user = ctx.facts.image_user(image);
             if (!image_user)
-                return "a container with no --user whose image user imagegate cannot look up" + by;
+                return lookup_failed(
+                    "a container with no --user whose image user imagegate cannot look up" + by);
             if (image_user->empty() || is_root_user(*image_user))
                 return "a container as root (image " + image + " runs as root; give --user)" + by;
         }
@@ -511,14 +534,93 @@ bool is_self_plugin(std::string_view name, const DecisionContext &ctx) {
 
 } // namespace
 
+namespace {
+
+// Stage: plugin management and swarm membership need the Manager role on everything.
+Problem check_manager_only(const AuthzRequest &request, const ClassifiedRequest &c,
+                           const DecisionContext &ctx, const Policy &p) {
+    if (c.special == Special::PluginManage) {
+        const Grants *g = grants_of(request.user, p);
+        bool manager = g && g->any_role_on_everything(Role::Manager);
+        bool self = is_self_plugin(c.plugin_name, ctx);
+        if (!manager && (c.plugin_install || self))
+            return {Cause::PluginManagement,
+                    self ? who(request.user) +
+                               " may not change imagegate's own plugin: that needs the Manager "
+                               "role " +
+                               policy_suffix(p)
+                         : who(request.user) +
+                               " may not install, enable, upgrade or configure plugins (they run "
+                               "with host privileges): that needs the Manager role " +
+                               policy_suffix(p)};
+    }
+    if (c.special == Special::SwarmMembership) {
+        const Grants *g = grants_of(request.user, p);
+        if (!(g && g->any_role_on_everything(Role::Manager)))
+            return {Cause::SwarmMembership,
+                    who(request.user) +
+                        " may not create, join or change a swarm (a swarm manager runs tasks on "
+                        "this host that no request to dockerd shows): that needs the Manager "
+                        "role " +
+                        policy_suffix(p)};
+    }
+    return {};
+}
+
+// Stage: the hardening of the container (or exec, service, volume) the request creates.
+Problem check_container_settings(const AuthzRequest &, const ClassifiedRequest &c,
+                                 const DecisionContext &ctx, const Policy &p) {
+    if (!c.container)
+        return {};
+    return check_container(*c.container, c, ctx, p);
+}
+
+// Stage: exec, attach and docker cp enter an existing container, with all it has, and start
+// mounts its binds again: entering or starting one that could not be created under this policy
+// (privileged, binding the Docker socket ...) is refused as its creation would be.
+Problem check_entered_container(const AuthzRequest &, const ClassifiedRequest &c,
+                                const DecisionContext &ctx, const Policy &p) {
+    if (c.entered_container.empty() || !ctx.facts.container)
+        return {};
+    ContainerLookup entered = ctx.facts.container(c.entered_container);
+    if (entered.state == ContainerLookup::State::Unknown)
+        return lookup_failed("imagegate cannot look up container " + c.entered_container +
+                             ", so it cannot check what entering it gives");
+    if (entered.state != ContainerLookup::State::Found)
+        return {};
+    const ContainerSettings &settings = entered.settings;
+    ClassifiedRequest existing;
+    Problem problem = check_container(settings, existing, ctx, p);
+    if (!problem.empty())
+        return {problem.cause,
+                "container " + c.entered_container +
+                    " may not be entered or started (exec, attach, cp, start): " + problem.reason};
+    // An exec with no --user runs as the container's user.
+    bool exec_as_container_user =
+        c.container && c.container->is_exec && (!c.container->user || c.container->user->empty());
+    if (exec_as_container_user && p.hardening.root_in_container_restricted &&
+        (!settings.user || settings.user->empty() || is_root_user(*settings.user)))
+        return {Cause::Hardening, "exec as root (container " + c.entered_container +
+                                      " runs as root; give --user) is restricted by " +
+                                      p.organization + "'s hardening policy " + policy_serial(p)};
+    return {};
+}
+
+} // namespace
+
+Decision deny_decision(Decision decision, Cause cause, std::string message, const Policy *policy) {
+    decision.policy_denied = true;
+    decision.cause = cause;
+    decision.message = std::move(message);
+    decision.allow = policy && policy->mode == Mode::Audit;
+    return decision;
+}
+
 Decision decide_request(const AuthzRequest &request, const DecisionContext &ctx) {
     Decision d;
     const Policy *p = ctx.policy;
-    auto finish_deny = [&](std::string message) {
-        d.policy_denied = true;
-        d.message = std::move(message);
-        d.allow = p && p->mode == Mode::Audit;
-        return d;
+    auto finish_deny = [&](Cause cause, std::string message) {
+        return deny_decision(std::move(d), cause, std::move(message), p);
     };
 
     // imagegate's own lookups (an image's user, a container's settings ...) come back through
@@ -533,7 +635,8 @@ Decision decide_request(const AuthzRequest &request, const DecisionContext &ctx)
     auto classified = classify_request(request);
     if (!classified) {
         std::string uri = request.uri.substr(0, 200);
-        return finish_deny(deny_line(request.method + " " + uri, classified.error()));
+        return finish_deny(Cause::UnreadableRequest,
+                           deny_line(request.method + " " + uri, classified.error()));
     }
     const ClassifiedRequest &c = classified.value();
     d.action = c.action;
@@ -542,6 +645,7 @@ Decision decide_request(const AuthzRequest &request, const DecisionContext &ctx)
         // Nothing valid was ever loaded: fail closed for everything imagegate would judge.
         if (c.action != Action::Other || c.container || c.special != Special::None)
             return finish_deny(
+                Cause::NoPolicy,
                 deny_line(std::string(action_verb(c.action)) + " (" + c.endpoint + ")",
                           ctx.policy_problem.empty() ? "no valid imagegate policy has been loaded"
                                                      : ctx.policy_problem));
@@ -550,16 +654,19 @@ Decision decide_request(const AuthzRequest &request, const DecisionContext &ctx)
     }
     if (p->require_sign_in && request.user.empty())
         return finish_deny(
+            Cause::SignIn,
             deny_line(c.endpoint, p->organization +
                                       "'s policy requires signing in: connect with a TLS client "
                                       "certificate (this request has no user) " +
                                       policy_serial(*p)));
     if (!ctx.policy_problem.empty() && (c.action != Action::Other || c.special != Special::None))
-        return finish_deny(deny_line(std::string(action_verb(c.action)) + " (" + c.endpoint + ")",
+        return finish_deny(Cause::StalePolicy,
+                           deny_line(std::string(action_verb(c.action)) + " (" + c.endpoint + ")",
                                      ctx.policy_problem));
 
     // Images: each use decided on its own; the first denial answers.
     std::string first_denial;
+    Cause first_cause = Cause::None;
     for (const auto &use : c.images) {
         Action action = action_of(use.need);
         bool tag_target = use.need == Need::TagTarget;
@@ -595,8 +702,12 @@ Decision decide_request(const AuthzRequest &request, const DecisionContext &ctx)
                     id.reason = why;
                     id.message = deny_line(
                         std::string(verb_of(action, tag_target)) + " of " + use.reference, why);
-                    if (first_denial.empty())
+                    id.cause = lookup.state == ImageLookup::State::NotFound ? Cause::Image
+                                                                            : Cause::LookupFailed;
+                    if (first_denial.empty()) {
                         first_denial = id.message;
+                        first_cause = id.cause;
+                    }
                     d.images.push_back(std::move(id));
                     continue;
                 }
@@ -616,9 +727,12 @@ Decision decide_request(const AuthzRequest &request, const DecisionContext &ctx)
                             policy_suffix(*p);
                 id.message = deny_line(
                     std::string(verb_of(action, tag_target)) + " of " + use.reference, id.reason);
+                id.cause = Cause::Image;
             }
-            if (!id.allow && first_denial.empty())
+            if (!id.allow && first_denial.empty()) {
                 first_denial = id.message;
+                first_cause = id.cause;
+            }
             d.images.push_back(std::move(id));
             continue;
         }
@@ -626,95 +740,42 @@ Decision decide_request(const AuthzRequest &request, const DecisionContext &ctx)
             ImageDecision id = decide_image(action, n, request.user, *p, tag_target);
             if (by_id)
                 id.reference = use.reference + " (" + n + ")";
-            if (!id.allow && first_denial.empty())
+            if (!id.allow && first_denial.empty()) {
                 first_denial = id.message;
+                first_cause = id.cause;
+            }
             d.images.push_back(std::move(id));
         }
     }
     if (!first_denial.empty())
-        return finish_deny(first_denial);
+        return finish_deny(first_cause, first_denial);
 
     // Actions that name no image still need their role somewhere.
     if (c.images.empty() && c.action != Action::Other) {
         auto roles = roles_for(c.action, false);
         if (!has_role_anywhere(grants_of(request.user, *p), roles))
             return finish_deny(
+                Cause::Image,
                 deny_line(std::string(action_verb(c.action)) + " (" + c.endpoint + ")",
                           who(request.user) + " has no " + std::string(role_list(roles)) +
                               " grant " + policy_suffix(*p)));
     }
     if (c.action == Action::Import && p->hardening.image_import == Setting::Restricted)
-        return finish_deny(deny_line("image import (" + c.endpoint + ")",
+        return finish_deny(Cause::Hardening,
+                           deny_line("image import (" + c.endpoint + ")",
                                      "docker load, import and commit are restricted by " +
                                          p->organization + "'s hardening policy " +
                                          policy_serial(*p)));
     if (c.action == Action::Build && p->hardening.image_build == Setting::Restricted)
-        return finish_deny(deny_line("image build", "docker build is restricted by " +
+        return finish_deny(Cause::Hardening,
+                           deny_line("image build", "docker build is restricted by " +
                                                         p->organization + "'s hardening policy " +
                                                         policy_serial(*p)));
 
-    if (c.special == Special::PluginManage) {
-        const Grants *g = grants_of(request.user, *p);
-        bool manager = g && g->any_role_on_everything(Role::Manager);
-        bool self = is_self_plugin(c.plugin_name, ctx);
-        if (!manager && (c.plugin_install || self))
-            return finish_deny(deny_line(
-                c.endpoint,
-                self ? who(request.user) +
-                           " may not change imagegate's own plugin: that needs the Manager role " +
-                           policy_suffix(*p)
-                     : who(request.user) +
-                           " may not install, enable, upgrade or configure plugins (they run with "
-                           "host privileges): that needs the Manager role " +
-                           policy_suffix(*p)));
-    }
-
-    if (c.special == Special::SwarmMembership) {
-        const Grants *g = grants_of(request.user, *p);
-        if (!(g && g->any_role_on_everything(Role::Manager)))
-            return finish_deny(deny_line(
-                c.endpoint,
-                who(request.user) +
-                    " may not create, join or change a swarm (a swarm manager runs tasks on "
-                    "this host that no request to dockerd shows): that needs the Manager role " +
-                    policy_suffix(*p)));
-    }
-
-    if (c.container) {
-        std::string problem = check_container(*c.container, c, ctx, *p);
-        if (!problem.empty())
-            return finish_deny(deny_line(c.endpoint, problem));
-    }
-
-    // exec, attach and docker cp enter an existing container, with all it has, and start mounts
-    // its binds again: entering or starting one that could not be created under this policy
-    // (privileged, binding the Docker socket ...) is refused as its creation would be.
-    if (!c.entered_container.empty() && ctx.facts.container) {
-        ContainerLookup entered = ctx.facts.container(c.entered_container);
-        if (entered.state == ContainerLookup::State::Unknown)
-            return finish_deny(
-                deny_line(c.endpoint, "imagegate cannot look up container " + c.entered_container +
-                                          ", so it cannot check what entering it gives"));
-        if (entered.state == ContainerLookup::State::Found) {
-            ContainerSettings settings = entered.settings;
-            ClassifiedRequest existing;
-            std::string problem = check_container(settings, existing, ctx, *p);
-            if (!problem.empty())
-                return finish_deny(deny_line(
-                    c.endpoint,
-                    "container " + c.entered_container +
-                        " may not be entered or started (exec, attach, cp, start): " + problem));
-            // An exec with no --user runs as the container's user.
-            bool exec_as_container_user = c.container && c.container->is_exec &&
-                                          (!c.container->user || c.container->user->empty());
-            if (exec_as_container_user && p->hardening.root_in_container_restricted &&
-                (!settings.user || settings.user->empty() || is_root_user(*settings.user)))
-                return finish_deny(deny_line(
-                    c.endpoint, "exec as root (container " + c.entered_container +
-                                    " runs as root; give --user) is restricted by " +
-                                    p->organization + "'s hardening policy " + policy_serial(*p)));
-        }
-    }
+    // The stages after the images, in order; the first that refuses answers.
+    for (auto stage : {check_manager_only, check_container_settings, check_entered_container})
+        if (Problem problem = stage(request, c, ctx, *p); !problem.empty())
+            return finish_deny(problem.cause, deny_line(c.endpoint, problem.reason));
 
     d.allow = true;
     return d;

@@ -1,6 +1,7 @@
 // The decision (SPEC §1.3–1.6): values in, a Decision out. No I/O, no clock.
 #pragma once
 #include "policy/action.hpp"
+#include "policy/cause.hpp"
 #include "policy/classify.hpp"
 #include "policy/policy.hpp"
 
@@ -20,15 +21,17 @@ struct ImageDecision {
     std::string registry;    // "docker.io", empty when invalid
     Category category = Category::None;
     bool allow = false;
-    std::string reason;  // why, in words; empty when allowed for no particular reason
-    std::string message; // the one line a user sees on deny
+    Cause cause = Cause::None; // Image or Registry when denied
+    std::string reason;        // why, in words; empty when allowed for no particular reason
+    std::string message;       // the one line a user sees on deny
 };
 
 struct Decision {
     bool allow = false;         // what dockerd is told (audit mode: always true)
     bool policy_denied = false; // what the policy decided (audit mode logs it as a would-be denial)
     Action action = Action::Other;
-    std::string message; // the deny line, "imagegate: ..."
+    std::string message;       // the deny line, "imagegate: ..."
+    Cause cause = Cause::None; // why the policy denied (None when it did not)
     std::vector<ImageDecision> images;
 };
 
@@ -91,6 +94,10 @@ struct DecisionContext {
 // One image under one action, for `check`, containerd-verify, `policy impact` and serve.
 ImageDecision decide_image(Action action, std::string_view reference, std::string_view user,
                            const Policy &policy, bool tag_target = false);
+
+// The one way a request is denied: the message a user sees and its cause, together. In audit
+// mode dockerd is still told to allow (the policy's denial is logged as a would-be denial).
+Decision deny_decision(Decision decision, Cause cause, std::string message, const Policy *policy);
 
 // A whole AuthZ request.
 Decision decide_request(const AuthzRequest &request, const DecisionContext &context);

@@ -713,9 +713,12 @@ class Loader {
               [&](const json::value &e, const std::string &ep) { setting(e, ep, h.image_import); }},
              {"imageBuild",
               [&](const json::value &e, const std::string &ep) { setting(e, ep, h.image_build); }},
+             // Parsed by earlier versions, never read: a policy that has it still loads, in
+             // strict mode too, with a warning (imagegate's own plugin always needs Manager).
              {"pluginSelfProtection",
-              [&](const json::value &e, const std::string &ep) {
-                  setting(e, ep, h.plugin_self_protection, "off", "on");
+              [&](const json::value &, const std::string &ep) {
+                  warning(ep, "has no effect (ignored): changing imagegate's own plugin always "
+                              "needs the Manager role");
               }},
              {"userNamespaces",
               [&](const json::value &e, const std::string &ep) {

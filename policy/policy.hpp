@@ -102,7 +102,6 @@ struct Hardening {
     Setting image_build = Setting::Allowed;
     bool user_namespaces_required = false;
     bool root_in_container_restricted = false;
-    Setting plugin_self_protection = Setting::Restricted; // imagegate's own plugin needs Manager
 };
 
 struct Policy {

@@ -107,12 +107,6 @@ HttpReply AuthzService::handle(std::string_view method, std::string_view target,
     return reply;
 }
 
-std::string AuthzService::authz_request(std::string_view body) {
-    std::string reply = decide(body);
-    after_reply();
-    return reply;
-}
-
 void AuthzService::after_reply() {
     Unrecorded &u = t_unrecorded;
     if (!u.pending || u.owner != id_)
@@ -120,7 +114,8 @@ void AuthzService::after_reply() {
     u.pending = false;
     const Decision &decision = u.decision;
     Category category = decision.images.empty() ? Category::None : decision.images.front().category;
-    metrics_.record_decision(decision.action, category, !decision.policy_denied, u.seconds);
+    metrics_.record_decision(decision.action, category, !decision.policy_denied, u.seconds,
+                             decision.cause);
     try {
         if (!decision.images.empty() || decision.policy_denied)
             log_.write(decision, u.context);
@@ -162,8 +157,8 @@ std::string AuthzService::decide(std::string_view body) {
     try {
         auto request = parse_authz_request(body);
         if (!request) {
-            decision.policy_denied = true;
-            decision.message = "imagegate: request denied: " + request.error();
+            decision = deny_decision(std::move(decision), Cause::UnreadableRequest,
+                                     "imagegate: request denied: " + request.error(), nullptr);
             spdlog::warn("unreadable AuthZ request: {}", request.error());
         } else {
             log_context.user = request->user;
@@ -202,24 +197,25 @@ std::string AuthzService::decide(std::string_view body) {
             if (docker_ && ctx.policy && ctx.policy->hardening.user_namespaces_required)
                 ctx.facts.userns_remapped = docker_->userns_remapped();
             DockerClient::Budget budget(kDecisionBudget);
-            decision = decide_request(request.value(), ctx);
+            decision = decide_(request.value(), ctx);
             if (budget.exhausted()) {
                 // Whatever the lookups that did not happen would have said: fail closed.
-                decision.policy_denied = true;
-                decision.allow = ctx.policy && ctx.policy->mode == Mode::Audit;
-                decision.message = "imagegate: request denied: it could not be decided within " +
-                                   std::to_string(kDecisionBudget.count() / 1000) + " s (" +
-                                   std::to_string(budget.lookups()) +
-                                   " lookups of dockerd; the request names too many "
-                                   "containers or volumes, or dockerd is slow to answer)";
+                decision =
+                    deny_decision(std::move(decision), Cause::LookupBudget,
+                                  "imagegate: request denied: it could not be decided within " +
+                                      std::to_string(kDecisionBudget.count() / 1000) + " s (" +
+                                      std::to_string(budget.lookups()) +
+                                      " lookups of dockerd; the request names too many "
+                                      "containers or volumes, or dockerd is slow to answer)",
+                                  ctx.policy);
             }
         }
     } catch (const std::exception &e) {
         metrics_.record_internal_error();
         spdlog::error("internal error while deciding: {}", e.what());
-        decision = Decision{};
-        decision.policy_denied = true;
-        decision.message = "imagegate: request denied: internal error (see imagegate's log)";
+        decision = deny_decision(Decision{}, Cause::Internal,
+                                 "imagegate: request denied: internal error (see imagegate's log)",
+                                 nullptr);
     }
     double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();

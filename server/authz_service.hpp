@@ -5,11 +5,13 @@
 #include "decision_log/writer.hpp"
 #include "distribution/policy_store.hpp"
 #include "policy/active_policy.hpp"
+#include "policy/decide.hpp"
 #include "server/docker_client.hpp"
 #include "server/http_server.hpp"
 #include "server/metrics.hpp"
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -20,13 +22,17 @@ class AuthzService {
     AuthzService(const Config &config, PolicyStore &store, Metrics &metrics, DecisionLog &log,
                  DockerClient *docker);
     HttpReply handle(std::string_view method, std::string_view target, std::string_view body);
-    std::string authz_request(std::string_view body); // the JSON reply to an AuthZReq
 
     // For the plugin socket: handle() that leaves the decision's log line and counters of an
     // AuthZReq to after_reply() on the same thread, once the reply is on its way to dockerd.
     HttpReply handle_then_record(std::string_view method, std::string_view target,
                                  std::string_view body);
     void after_reply();
+
+    // The decision itself: decide_request (policy/decide.hpp) unless a test puts another in, to
+    // reach the fail-closed branches (an exception inside the decision).
+    using DecideFunction = std::function<Decision(const AuthzRequest &, const DecisionContext &)>;
+    void set_decide_function(DecideFunction decide) { decide_ = std::move(decide); }
 
   private:
     std::string decide(std::string_view body);
@@ -37,6 +43,7 @@ class AuthzService {
     DockerClient *docker_;
     std::vector<std::string> protected_paths_;
     std::string self_names_;
+    DecideFunction decide_ = decide_request;
     // Tells instances apart in thread-local state (an address can be reused by a later one).
     std::uint64_t id_ = 0;
 };

@@ -36,19 +36,22 @@ std::string format_number(double value) {
 } // namespace
 
 void Metrics::record_decision(std::string_view action, std::string_view category, bool allow,
-                              double seconds) {
+                              double seconds, Cause cause) {
     record_decision(static_cast<Action>(action_index(action)),
-                    static_cast<Category>(category_index(category)), allow, seconds);
+                    static_cast<Category>(category_index(category)), allow, seconds, cause);
 }
 
-void Metrics::record_decision(Action action, Category category, bool allow, double seconds) {
+void Metrics::record_decision(Action action, Category category, bool allow, double seconds,
+                              Cause cause) {
     auto a = static_cast<std::size_t>(action);
     auto c = static_cast<std::size_t>(category);
     if (a >= kActions)
         a = static_cast<std::size_t>(Action::Other);
     if (c >= kCategories)
         c = static_cast<std::size_t>(Category::None);
-    decisions_[counter_index(a, c, allow)].fetch_add(1, std::memory_order_relaxed);
+    if (static_cast<std::size_t>(cause) >= kCauses)
+        cause = Cause::Internal;
+    decisions_[counter_index(a, c, allow, cause)].fetch_add(1, std::memory_order_relaxed);
 
     if (!(seconds >= 0) || !std::isfinite(seconds))
         seconds = 0; // NaN or a clock step backwards
@@ -68,7 +71,7 @@ DecisionTotals Metrics::totals() const {
     DecisionTotals totals;
     for (std::size_t i = 0; i < decisions_.size(); ++i) {
         std::uint64_t n = decisions_[i].load(std::memory_order_relaxed);
-        (i % 2 == 0 ? totals.allowed : totals.denied) += n;
+        (i % kSlots == 0 ? totals.allowed : totals.denied) += n;
     }
     totals.internal_errors = internal_errors_.load(std::memory_order_relaxed);
     return totals;
@@ -78,19 +81,25 @@ std::string Metrics::prometheus_text(const PolicyGauges &gauges) const {
     std::string out;
     out.reserve(16 * 1024);
     out += "# HELP imagegate_decisions_total Image and request decisions, by action, image "
-           "category and outcome.\n"
+           "category and outcome (denials also by cause).\n"
            "# TYPE imagegate_decisions_total counter\n";
     // Every series is shown from the start, zeros included, so rate() sees the first decision.
     for (std::size_t a = 0; a < kActions; ++a) {
         for (std::size_t c = 0; c < kCategories; ++c) {
-            for (bool allow : {true, false}) {
-                std::uint64_t n =
-                    decisions_[counter_index(a, c, allow)].load(std::memory_order_relaxed);
+            for (std::size_t slot = 0; slot < kSlots; ++slot) {
+                std::uint64_t n = decisions_[(a * kCategories + c) * kSlots + slot].load(
+                    std::memory_order_relaxed);
                 out += "imagegate_decisions_total{action=\"";
                 out += action_name(static_cast<Action>(a));
                 out += "\",category=\"";
                 out += category_name(static_cast<Category>(c));
-                out += allow ? "\",decision=\"allow\"} " : "\",decision=\"deny\"} ";
+                if (slot == 0) {
+                    out += "\",decision=\"allow\"} ";
+                } else {
+                    out += "\",decision=\"deny\",cause=\"";
+                    out += cause_name(kAllCauses[slot - 1]);
+                    out += "\"} ";
+                }
                 out += std::to_string(n);
                 out += '\n';
             }

@@ -2,6 +2,7 @@
 // decision on the request path takes no lock and allocates nothing.
 #pragma once
 #include "policy/action.hpp"
+#include "policy/cause.hpp"
 
 #include <array>
 #include <atomic>
@@ -36,9 +37,11 @@ class Metrics {
 
     // `action` is an action name ("image.pull", "other"), `category` a category name
     // ("community", "none"); anything else counts as "other" / "none".
+    // A denial is counted under its cause (label cause on the deny series).
     void record_decision(std::string_view action, std::string_view category, bool allow,
-                         double seconds);
-    void record_decision(Action action, Category category, bool allow, double seconds);
+                         double seconds, Cause cause = Cause::None);
+    void record_decision(Action action, Category category, bool allow, double seconds,
+                         Cause cause = Cause::None);
     void record_internal_error();
 
     DecisionTotals totals() const;
@@ -46,10 +49,15 @@ class Metrics {
     std::string prometheus_text(const PolicyGauges &gauges) const;
 
   private:
-    static std::size_t counter_index(std::size_t action, std::size_t category, bool allow) {
-        return (action * kCategories + category) * 2 + (allow ? 0 : 1);
+    // Per action and category: one allow counter, then one deny counter per cause.
+    static constexpr std::size_t kCauses = std::size(kAllCauses);
+    static constexpr std::size_t kSlots = 1 + kCauses;
+    static std::size_t counter_index(std::size_t action, std::size_t category, bool allow,
+                                     Cause cause = Cause::None) {
+        return (action * kCategories + category) * kSlots +
+               (allow ? 0 : 1 + static_cast<std::size_t>(cause));
     }
-    std::array<std::atomic<std::uint64_t>, kActions * kCategories * 2> decisions_{};
+    std::array<std::atomic<std::uint64_t>, kActions * kCategories * kSlots> decisions_{};
     std::array<std::atomic<std::uint64_t>, kDurationBuckets.size() + 1>
         duration_buckets_{}; // last: +Inf
     std::atomic<std::uint64_t> duration_sum_nanoseconds_{0};

@@ -106,3 +106,23 @@ TEST_CASE("closing the asynchronous decision log writes what is pending; max fil
     CHECK(largest <= 4096);
     CHECK(refs.count("docker.io/acme/app499:latest") == 1); // the newest is kept
 }
+
+TEST_CASE("each decision log line names its cause") {
+    LogContext c;
+    c.organization = "acme";
+    auto cause_of = [](const std::string &line) {
+        return std::string(boost::json::parse(line).as_object().at("cause").as_string());
+    };
+    ImageDecision allowed = image(1);
+    CHECK(cause_of(image_decision_line(allowed, c)) == "none");
+    ImageDecision registry = image(2);
+    registry.allow = false;
+    registry.cause = Cause::Registry;
+    CHECK(cause_of(image_decision_line(registry, c)) == "registry");
+    // A denial no image explains: the request's own cause, with category "none" as before.
+    std::string hardening =
+        decision_line(c, "image.run", "", "none", "", false, "imagegate: ...", false, "hardening");
+    CHECK(cause_of(hardening) == "hardening");
+    CHECK(std::string(boost::json::parse(hardening).as_object().at("category").as_string()) ==
+          "none");
+}

@@ -132,3 +132,14 @@ TEST_CASE("grants share the policy's pattern table and match by role, exact name
             CHECK(copy.matches(roles, 1, name) == bob->matches(roles, 1, name));
         }
 }
+
+TEST_CASE("hardening.pluginSelfProtection, never read, still loads, with a warning") {
+    for (bool strict : {true, false}) {
+        auto load = load_policy(
+            R"({"organization":"acme","hardening":{"pluginSelfProtection":"off"}})", strict);
+        CHECK(load.policy);
+        REQUIRE(load.diagnostics.size() == 1);
+        CHECK(load.diagnostics.front().severity == Diagnostic::Severity::Warning);
+        CHECK(load.diagnostics.front().message.find("has no effect") != std::string::npos);
+    }
+}

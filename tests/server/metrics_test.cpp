@@ -15,7 +15,7 @@ TEST_CASE("decisions are counted by action, category and outcome") {
     metrics.record_decision(Action::Run, Category::DockerOfficial, true, 0.0003);
     std::string text = metrics.prometheus_text({});
     CHECK(text.find("imagegate_decisions_total{action=\"image.pull\",category=\"community\","
-                    "decision=\"deny\"} 2\n") != std::string::npos);
+                    "decision=\"deny\",cause=\"none\"} 2\n") != std::string::npos);
     CHECK(text.find("imagegate_decisions_total{action=\"image.run\",category=\"docker-official\","
                     "decision=\"allow\"} 1\n") != std::string::npos);
     CHECK(text.find("imagegate_decisions_total{action=\"image.push\",category=\"none\",decision="
@@ -84,4 +84,19 @@ TEST_CASE("counting from many threads loses nothing") {
     CHECK(metrics.totals().denied == 40000);
     CHECK(metrics.prometheus_text({}).find("imagegate_decision_duration_seconds_count 80000\n") !=
           std::string::npos);
+}
+
+TEST_CASE("denials are counted by cause") {
+    Metrics metrics;
+    metrics.record_decision(Action::Run, Category::None, false, 0, Cause::Hardening);
+    metrics.record_decision(Action::Run, Category::None, false, 0, Cause::Hardening);
+    metrics.record_decision(Action::Pull, Category::Community, false, 0, Cause::Registry);
+    std::string text = metrics.prometheus_text({});
+    CHECK(text.find("imagegate_decisions_total{action=\"image.run\",category=\"none\","
+                    "decision=\"deny\",cause=\"hardening\"} 2\n") != std::string::npos);
+    CHECK(text.find("imagegate_decisions_total{action=\"image.run\",category=\"none\","
+                    "decision=\"deny\",cause=\"image\"} 0\n") != std::string::npos);
+    CHECK(text.find("imagegate_decisions_total{action=\"image.pull\",category=\"community\","
+                    "decision=\"deny\",cause=\"registry\"} 1\n") != std::string::npos);
+    CHECK(metrics.totals().denied == 3);
 }
