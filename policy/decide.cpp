@@ -328,75 +328,81 @@ Problem lookup_failed(std::string reason) {
     return {Cause::LookupFailed, std::move(reason)};
 }
 
-// Hardening (docs/hardening.md) of container creates, updates, execs, services and volumes.
 Problem check_container(const ContainerSettings &s, const ClassifiedRequest &c,
-                        const DecisionContext &ctx, const Policy &p, int depth = 0) {
-    const Hardening &h = p.hardening;
-    std::string by =
-        " is restricted by " + p.organization + "'s hardening policy " + policy_serial(p);
+                        const DecisionContext &ctx, const Policy &p, int depth = 0);
 
-    // --volumes-from X and --network/--pid/--ipc/--uts container:X take what X has: an agent
-    // that binds the Docker socket, or runs with --pid host, must not lend it to anyone.
-    if (!s.volumes_from.empty() || !s.joined_namespaces.empty()) {
-        auto look_up = [&](const std::string &name) -> std::optional<ContainerLookup> {
-            if (!ctx.facts.container || depth > 4)
-                return std::nullopt;
-            ContainerLookup found = ctx.facts.container(name);
-            if (found.state == ContainerLookup::State::Unknown)
-                return std::nullopt;
-            return found;
-        };
-        ContainerSettings merged = s;
-        merged.volumes_from.clear();
-        merged.joined_namespaces.clear();
-        // Each container once: a name repeated (here or in what the containers lend) would
-        // otherwise cost a lookup per repetition, N×N at the next level.
-        StringSet looked_up, lent;
-        for (const auto &from : s.volumes_from) {
-            if (!looked_up.insert(from).second)
-                continue;
-            auto other = look_up(from);
-            if (!other)
-                return lookup_failed(
-                    "--volumes-from " + from +
-                    ": imagegate cannot look that container up, so it cannot check what it "
-                    "lends");
-            for (auto m : other->settings.mounts) {
-                m.described = "--volumes-from " + from + " (" + m.described + ")";
-                merged.mounts.push_back(std::move(m));
-            }
-            for (const auto &v : other->settings.named_volumes)
-                merged.named_volumes.push_back(v);
-            for (const auto &v : other->settings.volumes_from)
-                if (lent.insert(v).second)
-                    merged.volumes_from.push_back(v);
+// --volumes-from X and --network/--pid/--ipc/--uts container:X take what X has: an agent that
+// binds the Docker socket, or runs with --pid host, must not lend it to anyone. The settings
+// with what the named containers lend, checked again as one.
+Problem check_lent_settings(const ContainerSettings &s, const ClassifiedRequest &c,
+                            const DecisionContext &ctx, const Policy &p, int depth,
+                            const std::string &by) {
+    const Hardening &h = p.hardening;
+    auto look_up = [&](const std::string &name) -> std::optional<ContainerLookup> {
+        if (!ctx.facts.container || depth > 4)
+            return std::nullopt;
+        ContainerLookup found = ctx.facts.container(name);
+        if (found.state == ContainerLookup::State::Unknown)
+            return std::nullopt;
+        return found;
+    };
+    ContainerSettings merged = s;
+    merged.volumes_from.clear();
+    merged.joined_namespaces.clear();
+    // Each container once: a name repeated (here or in what the containers lend) would
+    // otherwise cost a lookup per repetition, N×N at the next level.
+    StringSet looked_up, lent;
+    for (const auto &from : s.volumes_from) {
+        if (!looked_up.insert(from).second)
+            continue;
+        auto other = look_up(from);
+        if (!other)
+            return lookup_failed(
+                "--volumes-from " + from +
+                ": imagegate cannot look that container up, so it cannot check what it "
+                "lends");
+        for (auto m : other->settings.mounts) {
+            m.described = "--volumes-from " + from + " (" + m.described + ")";
+            merged.mounts.push_back(std::move(m));
         }
-        for (const auto &[kind, name] : s.joined_namespaces) {
-            auto other = look_up(name);
-            if (!other)
-                return lookup_failed("the " + kind + " namespace of container " + name +
-                                     ": imagegate cannot look that container up");
-            const ContainerSettings &o = other->settings;
-            bool host = kind == "network"
-                            ? o.host_network
-                            : std::find(o.host_namespaces.begin(), o.host_namespaces.end(), kind) !=
-                                  o.host_namespaces.end();
-            bool restricted = kind == "network" ? h.host_network == Setting::Restricted
-                                                : h.host_namespaces == Setting::Restricted;
-            if (host && restricted)
-                return "the host " + kind + " namespace (through container " + name + ")" + by;
-            for (const auto &joined : o.joined_namespaces)
-                if (joined.first == kind)
-                    merged.joined_namespaces.push_back(joined);
-        }
-        return check_container(merged, c, ctx, p, depth + 1);
+        for (const auto &v : other->settings.named_volumes)
+            merged.named_volumes.push_back(v);
+        for (const auto &v : other->settings.volumes_from)
+            if (lent.insert(v).second)
+                merged.volumes_from.push_back(v);
     }
-    // imagegate's own paths (a few, in the order given), then the policy's (any number: an index).
-    auto guarded = [&](std::string_view path, std::string *which) {
+    for (const auto &[kind, name] : s.joined_namespaces) {
+        auto other = look_up(name);
+        if (!other)
+            return lookup_failed("the " + kind + " namespace of container " + name +
+                                 ": imagegate cannot look that container up");
+        const ContainerSettings &o = other->settings;
+        bool host = kind == "network"
+                        ? o.host_network
+                        : std::find(o.host_namespaces.begin(), o.host_namespaces.end(), kind) !=
+                              o.host_namespaces.end();
+        bool restricted = kind == "network" ? h.host_network == Setting::Restricted
+                                            : h.host_namespaces == Setting::Restricted;
+        if (host && restricted)
+            return "the host " + kind + " namespace (through container " + name + ")" + by;
+        for (const auto &joined : o.joined_namespaces)
+            if (joined.first == kind)
+                merged.joined_namespaces.push_back(joined);
+    }
+    return check_container(merged, c, ctx, p, depth + 1);
+}
+
+// Whether a host path exposes a protected path (imagegate's own, then the policy's) or the host
+// kernel's /proc, /sys and /dev, as given and as the host resolves it.
+struct PathGuard {
+    const DecisionContext &ctx;
+    const Hardening &h;
+
+    bool guarded(std::string_view path, std::string *which) const {
         return exposes_protected_path(path, ctx.protected_paths, which) ||
                h.protected_index.exposes(path, which);
-    };
-    auto exposes = [&](const std::string &host_path, std::string *which) {
+    }
+    bool exposes(const std::string &host_path, std::string *which) const {
         if (host_path.empty() || host_path.front() != '/')
             return false;
         if (guarded(host_path, which))
@@ -405,11 +411,11 @@ Problem check_container(const ContainerSettings &s, const ClassifiedRequest &c,
             if (auto real = ctx.facts.resolve_path(host_path))
                 return guarded(*real, which);
         return false;
-    };
+    }
     // The host's /proc, /sys and /dev are its kernel's: bound into a container, a writable
     // /proc/sys/kernel/core_pattern or cgroup v1 release_agent is host root.
-    static const std::vector<std::string> kernel_filesystems{"/proc", "/sys", "/dev"};
-    auto exposes_kernel = [&](const std::string &host_path, std::string *which) {
+    bool exposes_kernel(const std::string &host_path, std::string *which) const {
+        static const std::vector<std::string> kernel_filesystems{"/proc", "/sys", "/dev"};
         if (h.devices != Setting::Restricted)
             return false;
         if (exposes_protected_path(host_path, kernel_filesystems, which))
@@ -418,15 +424,21 @@ Problem check_container(const ContainerSettings &s, const ClassifiedRequest &c,
             if (auto real = ctx.facts.resolve_path(host_path))
                 return exposes_protected_path(*real, kernel_filesystems, which);
         return false;
-    };
+    }
+};
+
+// Binds and named volumes: what of the host they put inside the container.
+Problem check_mounts(const ContainerSettings &s, const DecisionContext &ctx, const Hardening &h,
+                     const std::string &by) {
+    PathGuard guard{ctx, h};
     for (const auto &m : s.mounts) {
         std::string which;
         if (m.host_path.empty() || m.host_path.front() != '/')
             return m.described + ": host path \"" + m.host_path + "\" is not absolute";
-        if (exposes(m.host_path, &which))
+        if (guard.exposes(m.host_path, &which))
             return m.described + " would expose the protected path " + which +
                    " inside a container, which" + by;
-        if (exposes_kernel(m.host_path, &which))
+        if (guard.exposes_kernel(m.host_path, &which))
             return m.described + " would expose the host kernel's " + which +
                    " inside a container, which" + by;
     }
@@ -438,15 +450,21 @@ Problem check_container(const ContainerSettings &s, const ClassifiedRequest &c,
                 ": imagegate cannot ask dockerd what it binds, so it cannot check it");
         for (const auto &[v, device] : *devices) {
             std::string which;
-            if (exposes(device, &which))
+            if (guard.exposes(device, &which))
                 return "volume " + v + " binds " + device +
                        " and would expose the protected path " + which +
                        " inside a container, which" + by;
-            if (exposes_kernel(device, &which))
+            if (guard.exposes_kernel(device, &which))
                 return "volume " + v + " binds " + device + " and would expose the host kernel's " +
                        which + " inside a container, which" + by;
         }
     }
+    return {};
+}
+
+// Privileges, host namespaces and networks, capabilities, devices, security options, sysctls.
+Problem check_privileges(const ContainerSettings &s, const DecisionContext &ctx, const Hardening &h,
+                         const std::string &by) {
     if (s.privileged && h.privileged == Setting::Restricted)
         return std::string(s.is_exec ? "privileged exec" : "a privileged container") + by;
     for (const auto &ns : s.host_namespaces)
@@ -477,6 +495,13 @@ Problem check_container(const ContainerSettings &s, const ClassifiedRequest &c,
     if (!s.sysctls.empty() && h.sysctls == Setting::Restricted)
         return "sysctl " + s.sysctls.front() + " (not namespaced)" + by;
 
+    return {};
+}
+
+// User namespaces and root inside the container.
+Problem check_user(const ContainerSettings &s, const ClassifiedRequest &c,
+                   const DecisionContext &ctx, const Policy &p, const std::string &by) {
+    const Hardening &h = p.hardening;
     bool creates_container = c.action == Action::Run && !s.is_exec;
     if (creates_container && h.user_namespaces_required && ctx.facts.userns_remapped != true)
         return std::string("containers may only be created when dockerd runs with --userns-remap "
@@ -501,6 +526,21 @@ Problem check_container(const ContainerSettings &s, const ClassifiedRequest &c,
         }
     }
     return {};
+}
+
+// Hardening (docs/hardening.md) of container creates, updates, execs, services and volumes.
+Problem check_container(const ContainerSettings &s, const ClassifiedRequest &c,
+                        const DecisionContext &ctx, const Policy &p, int depth) {
+    std::string by =
+        " is restricted by " + p.organization + "'s hardening policy " + policy_serial(p);
+    if (!s.volumes_from.empty() || !s.joined_namespaces.empty())
+        return check_lent_settings(s, c, ctx, p, depth, by);
+    const Hardening &h = p.hardening;
+    if (Problem problem = check_mounts(s, ctx, h, by); !problem.empty())
+        return problem;
+    if (Problem problem = check_privileges(s, ctx, h, by); !problem.empty())
+        return problem;
+    return check_user(s, c, ctx, p, by);
 }
 
 bool is_self_plugin(std::string_view name, const DecisionContext &ctx) {
