@@ -656,6 +656,134 @@ Decision deny_decision(Decision decision, Cause cause, std::string message, cons
     return decision;
 }
 
+namespace {
+
+// One image use of a request: its decisions (one per name it has) appended to `d.images`.
+// A use by image ID is decided by the names dockerd gives the image.
+void decide_image_use(const ImageUse &use, const AuthzRequest &request, const DecisionContext &ctx,
+                      const Policy &policy, Decision &d) {
+    const Policy *p = &policy;
+    Action action = action_of(use.need);
+    bool tag_target = use.need == Need::TagTarget;
+    std::vector<std::string> names{use.reference};
+    bool by_id = false;
+    bool resolvable = use.need == Need::Run || use.need == Need::TagSource ||
+                      use.need == Need::Delete || use.need == Need::Push ||
+                      use.need == Need::Inspect;
+    if (resolvable && looks_like_image_id(use.reference)) {
+        bool certainly_id = use.reference.starts_with("sha256:") || use.reference.size() == 64;
+        if (use.need == Need::Inspect) {
+            // Reading an image by ID needs the role, nothing more. (imagegate's own lookups
+            // below are such reads: resolving them too would loop through dockerd.)
+            names.clear();
+            by_id = true;
+        } else {
+            ImageLookup lookup;
+            if (ctx.facts.image_names)
+                lookup = ctx.facts.image_names(use.reference);
+            if (lookup.state == ImageLookup::State::Found) {
+                names = lookup.names;
+                by_id = true;
+            } else if (certainly_id || lookup.state == ImageLookup::State::Unknown) {
+                // dockerd reads this as an image ID; without knowing its names, fail closed.
+                std::string why = lookup.state == ImageLookup::State::NotFound
+                                      ? "no local image has the ID \"" + use.reference + "\""
+                                      : "imagegate cannot ask dockerd which image \"" +
+                                            use.reference + "\" names, so it cannot check it";
+                ImageDecision id;
+                id.action = action;
+                id.tag_target = tag_target;
+                id.reference = id.normalized = use.reference;
+                id.reason = why;
+                id.message = deny_line(
+                    std::string(verb_of(action, tag_target)) + " of " + use.reference, why);
+                id.cause = lookup.state == ImageLookup::State::NotFound ? Cause::Image
+                                                                        : Cause::LookupFailed;
+                d.images.push_back(std::move(id));
+                return;
+            }
+            // NotFound for a short hex string: dockerd will read it as a name, and so do we.
+        }
+    }
+    if (by_id && names.empty()) {
+        // A local image with no name (built or loaded): roles still apply.
+        ImageDecision id;
+        id.action = action;
+        id.reference = id.normalized = use.reference;
+        id.allow = has_role_anywhere(grants_of(request.user, *p), roles_for(action, tag_target));
+        if (!id.allow) {
+            id.reason = who(request.user) + " has no " +
+                        std::string(role_list(roles_for(action, tag_target))) + " grant " +
+                        policy_suffix(*p);
+            id.message = deny_line(
+                std::string(verb_of(action, tag_target)) + " of " + use.reference, id.reason);
+            id.cause = Cause::Image;
+        }
+        d.images.push_back(std::move(id));
+        return;
+    }
+    for (const auto &n : names) {
+        ImageDecision id = decide_image(action, n, request.user, *p, tag_target);
+        if (by_id)
+            id.reference = use.reference + " (" + n + ")";
+        d.images.push_back(std::move(id));
+    }
+}
+
+// Before anything else: a policy that may decide, a signed-in user where it is required.
+std::optional<Problem> check_policy_state(const AuthzRequest &request, const ClassifiedRequest &c,
+                                          const DecisionContext &ctx) {
+    const Policy *p = ctx.policy;
+    std::string what = std::string(action_verb(c.action)) + " (" + c.endpoint + ")";
+    if (!p) {
+        // Nothing valid was ever loaded: fail closed for everything imagegate would judge.
+        if (c.action != Action::Other || c.container || c.special != Special::None)
+            return Problem{Cause::NoPolicy,
+                           deny_line(what, ctx.policy_problem.empty()
+                                               ? "no valid imagegate policy has been loaded"
+                                               : ctx.policy_problem)};
+        return std::nullopt;
+    }
+    if (p->require_sign_in && request.user.empty())
+        return Problem{Cause::SignIn,
+                       deny_line(c.endpoint, p->organization +
+                                                 "'s policy requires signing in: connect with a "
+                                                 "TLS client certificate (this request has no "
+                                                 "user) " +
+                                                 policy_serial(*p))};
+    if (!ctx.policy_problem.empty() && (c.action != Action::Other || c.special != Special::None))
+        return Problem{Cause::StalePolicy, deny_line(what, ctx.policy_problem)};
+    return std::nullopt;
+}
+
+// Actions that name no image still need their role somewhere; import and build may be
+// restricted by hardening.
+std::optional<Problem> check_action(const AuthzRequest &request, const ClassifiedRequest &c,
+                                    const Policy &policy) {
+    const Policy *p = &policy;
+    if (c.images.empty() && c.action != Action::Other) {
+        auto roles = roles_for(c.action, false);
+        if (!has_role_anywhere(grants_of(request.user, *p), roles))
+            return Problem{Cause::Image,
+                           deny_line(std::string(action_verb(c.action)) + " (" + c.endpoint + ")",
+                                     who(request.user) + " has no " +
+                                         std::string(role_list(roles)) + " grant " +
+                                         policy_suffix(*p))};
+    }
+    if (c.action == Action::Import && p->hardening.image_import == Setting::Restricted)
+        return Problem{Cause::Hardening,
+                       deny_line("image import (" + c.endpoint + ")",
+                                 "docker load, import and commit are restricted by " +
+                                     p->organization + "'s hardening policy " + policy_serial(*p))};
+    if (c.action == Action::Build && p->hardening.image_build == Setting::Restricted)
+        return Problem{Cause::Hardening,
+                       deny_line("image build", "docker build is restricted by " + p->organization +
+                                                    "'s hardening policy " + policy_serial(*p))};
+    return std::nullopt;
+}
+
+} // namespace
+
 Decision decide_request(const AuthzRequest &request, const DecisionContext &ctx) {
     Decision d;
     const Policy *p = ctx.policy;
@@ -680,137 +808,21 @@ Decision decide_request(const AuthzRequest &request, const DecisionContext &ctx)
     }
     const ClassifiedRequest &c = classified.value();
     d.action = c.action;
-
+    if (auto problem = check_policy_state(request, c, ctx))
+        return finish_deny(problem->cause, problem->reason);
     if (!p) {
-        // Nothing valid was ever loaded: fail closed for everything imagegate would judge.
-        if (c.action != Action::Other || c.container || c.special != Special::None)
-            return finish_deny(
-                Cause::NoPolicy,
-                deny_line(std::string(action_verb(c.action)) + " (" + c.endpoint + ")",
-                          ctx.policy_problem.empty() ? "no valid imagegate policy has been loaded"
-                                                     : ctx.policy_problem));
         d.allow = true;
         return d;
     }
-    if (p->require_sign_in && request.user.empty())
-        return finish_deny(
-            Cause::SignIn,
-            deny_line(c.endpoint, p->organization +
-                                      "'s policy requires signing in: connect with a TLS client "
-                                      "certificate (this request has no user) " +
-                                      policy_serial(*p)));
-    if (!ctx.policy_problem.empty() && (c.action != Action::Other || c.special != Special::None))
-        return finish_deny(Cause::StalePolicy,
-                           deny_line(std::string(action_verb(c.action)) + " (" + c.endpoint + ")",
-                                     ctx.policy_problem));
 
     // Images: each use decided on its own; the first denial answers.
-    std::string first_denial;
-    Cause first_cause = Cause::None;
-    for (const auto &use : c.images) {
-        Action action = action_of(use.need);
-        bool tag_target = use.need == Need::TagTarget;
-        std::vector<std::string> names{use.reference};
-        bool by_id = false;
-        bool resolvable = use.need == Need::Run || use.need == Need::TagSource ||
-                          use.need == Need::Delete || use.need == Need::Push ||
-                          use.need == Need::Inspect;
-        if (resolvable && looks_like_image_id(use.reference)) {
-            bool certainly_id = use.reference.starts_with("sha256:") || use.reference.size() == 64;
-            if (use.need == Need::Inspect) {
-                // Reading an image by ID needs the role, nothing more. (imagegate's own lookups
-                // below are such reads: resolving them too would loop through dockerd.)
-                names.clear();
-                by_id = true;
-            } else {
-                ImageLookup lookup;
-                if (ctx.facts.image_names)
-                    lookup = ctx.facts.image_names(use.reference);
-                if (lookup.state == ImageLookup::State::Found) {
-                    names = lookup.names;
-                    by_id = true;
-                } else if (certainly_id || lookup.state == ImageLookup::State::Unknown) {
-                    // dockerd reads this as an image ID; without knowing its names, fail closed.
-                    std::string why = lookup.state == ImageLookup::State::NotFound
-                                          ? "no local image has the ID \"" + use.reference + "\""
-                                          : "imagegate cannot ask dockerd which image \"" +
-                                                use.reference + "\" names, so it cannot check it";
-                    ImageDecision id;
-                    id.action = action;
-                    id.tag_target = tag_target;
-                    id.reference = id.normalized = use.reference;
-                    id.reason = why;
-                    id.message = deny_line(
-                        std::string(verb_of(action, tag_target)) + " of " + use.reference, why);
-                    id.cause = lookup.state == ImageLookup::State::NotFound ? Cause::Image
-                                                                            : Cause::LookupFailed;
-                    if (first_denial.empty()) {
-                        first_denial = id.message;
-                        first_cause = id.cause;
-                    }
-                    d.images.push_back(std::move(id));
-                    continue;
-                }
-                // NotFound for a short hex string: dockerd will read it as a name, and so do we.
-            }
-        }
-        if (by_id && names.empty()) {
-            // A local image with no name (built or loaded): roles still apply.
-            ImageDecision id;
-            id.action = action;
-            id.reference = id.normalized = use.reference;
-            id.allow =
-                has_role_anywhere(grants_of(request.user, *p), roles_for(action, tag_target));
-            if (!id.allow) {
-                id.reason = who(request.user) + " has no " +
-                            std::string(role_list(roles_for(action, tag_target))) + " grant " +
-                            policy_suffix(*p);
-                id.message = deny_line(
-                    std::string(verb_of(action, tag_target)) + " of " + use.reference, id.reason);
-                id.cause = Cause::Image;
-            }
-            if (!id.allow && first_denial.empty()) {
-                first_denial = id.message;
-                first_cause = id.cause;
-            }
-            d.images.push_back(std::move(id));
-            continue;
-        }
-        for (const auto &n : names) {
-            ImageDecision id = decide_image(action, n, request.user, *p, tag_target);
-            if (by_id)
-                id.reference = use.reference + " (" + n + ")";
-            if (!id.allow && first_denial.empty()) {
-                first_denial = id.message;
-                first_cause = id.cause;
-            }
-            d.images.push_back(std::move(id));
-        }
-    }
-    if (!first_denial.empty())
-        return finish_deny(first_cause, first_denial);
-
-    // Actions that name no image still need their role somewhere.
-    if (c.images.empty() && c.action != Action::Other) {
-        auto roles = roles_for(c.action, false);
-        if (!has_role_anywhere(grants_of(request.user, *p), roles))
-            return finish_deny(
-                Cause::Image,
-                deny_line(std::string(action_verb(c.action)) + " (" + c.endpoint + ")",
-                          who(request.user) + " has no " + std::string(role_list(roles)) +
-                              " grant " + policy_suffix(*p)));
-    }
-    if (c.action == Action::Import && p->hardening.image_import == Setting::Restricted)
-        return finish_deny(Cause::Hardening,
-                           deny_line("image import (" + c.endpoint + ")",
-                                     "docker load, import and commit are restricted by " +
-                                         p->organization + "'s hardening policy " +
-                                         policy_serial(*p)));
-    if (c.action == Action::Build && p->hardening.image_build == Setting::Restricted)
-        return finish_deny(Cause::Hardening,
-                           deny_line("image build", "docker build is restricted by " +
-                                                        p->organization + "'s hardening policy " +
-                                                        policy_serial(*p)));
+    for (const auto &use : c.images)
+        decide_image_use(use, request, ctx, *p, d);
+    for (const ImageDecision &id : d.images)
+        if (!id.allow)
+            return finish_deny(id.cause, id.message);
+    if (auto problem = check_action(request, c, *p))
+        return finish_deny(problem->cause, problem->reason);
 
     // The stages after the images, in order; the first that refuses answers.
     for (auto stage : {check_manager_only, check_container_settings, check_entered_container})
