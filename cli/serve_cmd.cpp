@@ -146,12 +146,13 @@ int run_serve(const Args &args) {
         publish_file_policy(config, store, true);
 
     AuthzService service(config, store, metrics, *log, &docker);
-    // The decision's log line and counters after the reply: dockerd does not wait for them.
+    // The decision's log line and counters after the reply (HttpReply::after): dockerd does not
+    // wait for them.
     HttpServer server(
         [&service](std::string_view m, std::string_view t, std::string_view b) {
             return service.handle_then_record(m, t, b);
         },
-        HttpServerLimits{}, [&service] { service.after_reply(); });
+        HttpServerLimits{});
     try {
         server.listen_unix(config.socket);
     } catch (const std::exception &e) {

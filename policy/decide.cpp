@@ -219,6 +219,38 @@ bool is_root_user(std::string_view user) {
 
 } // namespace
 
+// Image Access Management for one image that a pull, run or tag brings in: true with
+// `d.reason` saying why it may come in, or false with the reason in `denial`.
+static bool image_access(const Reference &ref, const std::string &name, Action action,
+                         bool tag_target, std::string_view user, const Policy &policy,
+                         ImageDecision &d, std::string &denial) {
+    bool brings_image =
+        action == Action::Pull || action == Action::Run || (action == Action::Tag && !tag_target);
+    auto iam = [&] { return policy.organization + "'s Image Access Management"; };
+    if (!brings_image) {
+        d.reason = "granted by " + policy.organization + "'s access policies";
+    } else if (!policy.image_access_enabled) {
+        d.reason = "Image Access Management is off";
+    } else if (!ref.is_docker_hub()) {
+        d.reason = "Image Access Management applies to Docker Hub only";
+    } else if (!user.empty() && policy.owners.contains(user)) {
+        d.reason = "owners are not restricted by " + iam();
+    } else if (policy.repository_allowlist.matches(name)) {
+        d.reason = "on " + iam() + "'s repository allowlist";
+    } else if (!category_allowed(d.category, policy)) {
+        denial =
+            concat({category_title(d.category), " images are restricted by ", policy.organization,
+                    "'s Image Access Management ", policy_serial(policy)});
+        return false;
+    } else if (d.category == Category::Organization) {
+        d.reason = "an organization namespace of " + policy.organization;
+    } else {
+        d.reason = std::string(category_title(d.category)) + " images are allowed by " + iam();
+    }
+
+    return true;
+}
+
 ImageDecision decide_image(Action action, std::string_view reference, std::string_view user,
                            const Policy &policy, bool tag_target) {
     ImageDecision d;
@@ -276,28 +308,8 @@ ImageDecision decide_image(Action action, std::string_view reference, std::strin
             concat({who_view(user), " has no ", role_list(roles), " grant on it (",
                     policy.organization, " policy ", SerialText(policy.serial).view(), ")"}));
 
-    bool brings_image =
-        action == Action::Pull || action == Action::Run || (action == Action::Tag && !tag_target);
-    auto iam = [&] { return policy.organization + "'s Image Access Management"; };
-    if (!brings_image) {
-        d.reason = "granted by " + policy.organization + "'s access policies";
-    } else if (!policy.image_access_enabled) {
-        d.reason = "Image Access Management is off";
-    } else if (!ref->is_docker_hub()) {
-        d.reason = "Image Access Management applies to Docker Hub only";
-    } else if (!user.empty() && policy.owners.contains(user)) {
-        d.reason = "owners are not restricted by " + iam();
-    } else if (policy.repository_allowlist.matches(name)) {
-        d.reason = "on " + iam() + "'s repository allowlist";
-    } else if (!category_allowed(d.category, policy)) {
-        return deny(
-            concat({category_title(d.category), " images are restricted by ", policy.organization,
-                    "'s Image Access Management ", policy_serial(policy)}));
-    } else if (d.category == Category::Organization) {
-        d.reason = "an organization namespace of " + policy.organization;
-    } else {
-        d.reason = std::string(category_title(d.category)) + " images are allowed by " + iam();
-    }
+    if (std::string denial; !image_access(*ref, name, action, tag_target, user, policy, d, denial))
+        return deny(std::move(denial));
 
     bool publishes = action == Action::Push || (action == Action::Tag && tag_target);
     if (publishes && policy.namespace_access_enabled && ref->is_docker_hub() &&

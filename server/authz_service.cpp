@@ -80,45 +80,50 @@ std::vector<std::string> imagegate_protected_paths(const Config &c) {
 
 AuthzService::AuthzService(const Config &config, PolicyStore &store, Metrics &metrics,
                            DecisionLog &log, DockerClient *docker)
-    : config_(config), store_(store), metrics_(metrics), log_(log), docker_(docker),
-      protected_paths_(imagegate_protected_paths(config)) {
-    static std::atomic<std::uint64_t> next_id{0};
-    id_ = ++next_id;
+    : config_(config), store_(store), metrics_(metrics), log_(log), docker_(docker) {
+    // What every decision of this service reads besides the policy: built once, never changed.
     std::string base = std::filesystem::path(config.socket).stem().string();
-    self_names_ = base.empty() ? "imagegate" : base;
+    environment_.protected_paths = imagegate_protected_paths(config);
+    environment_.plugin_names_self = base.empty() ? "imagegate" : base;
+    environment_.facts.resolve_path = resolve_host_path;
+    if (docker) {
+        environment_.facts.image_names = [docker](std::string_view id) {
+            return docker->image_names(id);
+        };
+        environment_.facts.image_user = [docker](std::string_view image) {
+            return docker->image_user(image);
+        };
+        environment_.facts.volume_devices = [docker](const std::vector<std::string> &v) {
+            return docker->volume_devices(v);
+        };
+        environment_.facts.container = [docker](std::string_view id) {
+            return docker->container(id);
+        };
+        environment_.facts.host_networks = [docker](const std::vector<std::string> &n) {
+            return docker->host_networks(n);
+        };
+        environment_.own_lookup_token = docker->lookup_token();
+    }
 }
-
-namespace {
-// A decision whose log line and counters wait for its reply to be sent (one per serving thread).
-struct Unrecorded {
-    bool pending = false;
-    std::uint64_t owner = 0; // AuthzService::id_
-    Decision decision;
-    LogContext context;
-    double seconds = 0;
-};
-thread_local Unrecorded t_unrecorded;
-} // namespace
 
 HttpReply AuthzService::handle(std::string_view method, std::string_view target,
                                std::string_view body) {
     HttpReply reply = handle_then_record(method, target, body);
-    after_reply();
+    if (reply.after) {
+        reply.after();
+        reply.after = nullptr;
+    }
     return reply;
 }
 
-void AuthzService::after_reply() {
-    Unrecorded &u = t_unrecorded;
-    if (!u.pending || u.owner != id_)
-        return;
-    u.pending = false;
-    const Decision &decision = u.decision;
+void AuthzService::record(const Record &r) {
+    const Decision &decision = r.decision;
     Category category = decision.images.empty() ? Category::None : decision.images.front().category;
-    metrics_.record_decision(decision.action, category, !decision.policy_denied, u.seconds,
+    metrics_.record_decision(decision.action, category, !decision.policy_denied, r.seconds,
                              decision.cause);
     try {
         if (!decision.images.empty() || decision.policy_denied)
-            log_.write(decision, u.context);
+            log_.write(decision, r.context);
     } catch (const std::exception &e) {
         spdlog::error("cannot write the decision log: {}", e.what());
     }
@@ -130,8 +135,14 @@ HttpReply AuthzService::handle_then_record(std::string_view method, std::string_
                                            std::string_view body) {
     if (method != "POST")
         return {405, deny_reply("imagegate: plugin endpoints take POST"), false};
-    if (target == "/AuthZPlugin.AuthZReq")
-        return {200, decide(body), false};
+    if (target == "/AuthZPlugin.AuthZReq") {
+        // The decision's log line and counters once the reply is on its way: dockerd does not
+        // wait for them.
+        auto record = std::make_shared<Record>();
+        HttpReply reply{200, decide(body, *record), false};
+        reply.after = [this, record] { this->record(*record); };
+        return reply;
+    }
     // imagegate needs nothing from the response: answer without decoding it.
     if (target == "/AuthZPlugin.AuthZRes")
         return {200, kAllowReply, false};
@@ -143,72 +154,45 @@ HttpReply AuthzService::handle_then_record(std::string_view method, std::string_
     return {404, R"({"Err":"imagegate: unknown plugin endpoint"})", false};
 }
 
-std::string AuthzService::decide(std::string_view body) {
-    after_reply(); // a decision left unrecorded by a caller that never sent its reply
+Decision AuthzService::decide_parsed(const AuthzRequest &request, const ActivePolicy *active) {
+    DecisionContext ctx = environment_; // this request's: the environment and the policy now
+    ctx.policy = active ? active->policy.get() : nullptr;
+    ctx.policy_problem = policy_problem(active, config_.max_age_seconds, Clock::now());
+    if (docker_ && ctx.policy && ctx.policy->hardening.user_namespaces_required)
+        ctx.facts.userns_remapped = docker_->userns_remapped();
+    DockerClient::Budget budget(kDecisionBudget);
+    Decision decision = decide_(request, ctx);
+    if (!budget.exhausted())
+        return decision;
+    // Whatever the lookups that did not happen would have said: fail closed.
+    return deny_decision(std::move(decision), Cause::LookupBudget,
+                         "imagegate: request denied: it could not be decided within " +
+                             std::to_string(kDecisionBudget.count() / 1000) + " s (" +
+                             std::to_string(budget.lookups()) +
+                             " lookups of dockerd; the request names too many containers or "
+                             "volumes, or dockerd is slow to answer)",
+                         ctx.policy);
+}
+
+std::string AuthzService::decide(std::string_view body, Record &record) {
     auto started = std::chrono::steady_clock::now();
     auto active = store_.current();
-    LogContext log_context;
+    LogContext &log_context = record.context;
     if (active) {
         log_context.organization = active->policy->organization;
         log_context.policy_serial = active->policy->serial;
         log_context.audit = active->policy->mode == Mode::Audit;
     }
-    Decision decision;
+    Decision &decision = record.decision;
     try {
         auto request = parse_authz_request(body);
         if (!request) {
-            decision = deny_decision(std::move(decision), Cause::UnreadableRequest,
+            decision = deny_decision(Decision{}, Cause::UnreadableRequest,
                                      "imagegate: request denied: " + request.error(), nullptr);
             spdlog::warn("unreadable AuthZ request: {}", request.error());
         } else {
             log_context.user = request->user;
-            // The parts of the context that never change are built once per serving thread.
-            thread_local DecisionContext ctx;
-            thread_local std::uint64_t ctx_owner = 0;
-            if (ctx_owner != id_) {
-                ctx = DecisionContext{};
-                ctx.protected_paths = protected_paths_;
-                ctx.plugin_names_self = self_names_;
-                ctx.facts.resolve_path = resolve_host_path;
-                if (DockerClient *docker = docker_) {
-                    ctx.facts.image_names = [docker](std::string_view id) {
-                        return docker->image_names(id);
-                    };
-                    ctx.facts.image_user = [docker](std::string_view image) {
-                        return docker->image_user(image);
-                    };
-                    ctx.facts.volume_devices = [docker](const std::vector<std::string> &v) {
-                        return docker->volume_devices(v);
-                    };
-                    ctx.facts.container = [docker](std::string_view id) {
-                        return docker->container(id);
-                    };
-                    ctx.facts.host_networks = [docker](const std::vector<std::string> &n) {
-                        return docker->host_networks(n);
-                    };
-                    ctx.own_lookup_token = docker->lookup_token();
-                }
-                ctx_owner = id_;
-            }
-            ctx.policy = active ? active->policy.get() : nullptr;
-            ctx.policy_problem =
-                policy_problem(active.get(), config_.max_age_seconds, Clock::now());
-            ctx.facts.userns_remapped.reset();
-            if (docker_ && ctx.policy && ctx.policy->hardening.user_namespaces_required)
-                ctx.facts.userns_remapped = docker_->userns_remapped();
-            DockerClient::Budget budget(kDecisionBudget);
-            decision = decide_(request.value(), ctx);
-            if (budget.exhausted()) {
-                // Whatever the lookups that did not happen would have said: fail closed.
-                decision =
-                    deny_decision(std::move(decision), Cause::LookupBudget,
-                                  "imagegate: request denied: it could not be decided within " +
-                                      std::to_string(kDecisionBudget.count() / 1000) + " s (" +
-                                      std::to_string(budget.lookups()) +
-                                      " lookups of dockerd; the request names too many "
-                                      "containers or volumes, or dockerd is slow to answer)",
-                                  ctx.policy);
-            }
+            decision = decide_parsed(request.value(), active.get());
         }
     } catch (const std::exception &e) {
         metrics_.record_internal_error();
@@ -217,19 +201,11 @@ std::string AuthzService::decide(std::string_view body) {
                                  "imagegate: request denied: internal error (see imagegate's log)",
                                  nullptr);
     }
-    double seconds =
+    record.seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-    std::string reply =
-        !decision.allow
-            ? deny_reply(decision.message.empty() ? "imagegate: request denied" : decision.message)
-            : kAllowReply;
-    Unrecorded &u = t_unrecorded;
-    u.decision = std::move(decision);
-    u.context = std::move(log_context);
-    u.seconds = seconds;
-    u.owner = id_;
-    u.pending = true;
-    return reply;
+    return !decision.allow ? deny_reply(decision.message.empty() ? "imagegate: request denied"
+                                                                 : decision.message)
+                           : kAllowReply;
 }
 
 } // namespace imagegate

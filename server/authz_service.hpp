@@ -21,13 +21,13 @@ class AuthzService {
   public:
     AuthzService(const Config &config, PolicyStore &store, Metrics &metrics, DecisionLog &log,
                  DockerClient *docker);
+    // One plugin request, its decision recorded (log line, counters) before it returns.
     HttpReply handle(std::string_view method, std::string_view target, std::string_view body);
 
-    // For the plugin socket: handle() that leaves the decision's log line and counters of an
-    // AuthZReq to after_reply() on the same thread, once the reply is on its way to dockerd.
+    // For the plugin socket: handle() whose reply to an AuthZReq records the decision in its
+    // `after` step, which the server runs once the reply is on its way to dockerd.
     HttpReply handle_then_record(std::string_view method, std::string_view target,
                                  std::string_view body);
-    void after_reply();
 
     // The decision itself: decide_request (policy/decide.hpp) unless a test puts another in, to
     // reach the fail-closed branches (an exception inside the decision).
@@ -35,17 +35,24 @@ class AuthzService {
     void set_decide_function(DecideFunction decide) { decide_ = std::move(decide); }
 
   private:
-    std::string decide(std::string_view body);
+    // A decision and what its log line and counters need.
+    struct Record {
+        Decision decision;
+        LogContext context;
+        double seconds = 0;
+    };
+    std::string decide(std::string_view body, Record &record); // the reply for dockerd
+    Decision decide_parsed(const AuthzRequest &request, const ActivePolicy *active);
+    void record(const Record &record);
+
     const Config &config_;
     PolicyStore &store_;
     Metrics &metrics_;
     DecisionLog &log_;
     DockerClient *docker_;
-    std::vector<std::string> protected_paths_;
-    std::string self_names_;
+    // Everything a decision reads besides the policy, built once in the constructor.
+    DecisionContext environment_;
     DecideFunction decide_ = decide_request;
-    // Tells instances apart in thread-local state (an address can be reused by a later one).
-    std::uint64_t id_ = 0;
 };
 
 // What imagegate itself uses and containers must never see (SPEC §1.6).

@@ -161,10 +161,8 @@ void HttpServer::before_blocking() {
     ensure_free_thread(true);
 }
 
-HttpServer::HttpServer(HttpHandler handler, HttpServerLimits limits,
-                       std::function<void()> after_reply)
-    : handler_(std::move(handler)), limits_(std::move(limits)),
-      after_reply_(std::move(after_reply)) {
+HttpServer::HttpServer(HttpHandler handler, HttpServerLimits limits)
+    : handler_(std::move(handler)), limits_(std::move(limits)) {
     base_threads_ = std::max(2, cpu_count());
     epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
     stop_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -525,9 +523,9 @@ void HttpServer::serve_events(Connection &c) {
             }
             c.parser.reset();
             bool sent = send_reply(c.fd, reply, keep_alive, send_timeout_ms);
-            if (after_reply_) {
+            if (reply.after) {
                 try {
-                    after_reply_();
+                    reply.after();
                 } catch (const std::exception &e) {
                     spdlog::error("after a reply: {}", e.what());
                 }

@@ -24,6 +24,9 @@ struct HttpReply {
     int status = 200;
     std::string body;   // JSON
     bool close = false; // close the connection after the reply
+    // Work the client need not wait for: run on the serving thread once the reply is sent (or
+    // could not be).
+    std::function<void()> after = nullptr;
 };
 
 using HttpHandler = std::function<HttpReply(std::string_view method, std::string_view target,
@@ -43,10 +46,7 @@ struct HttpServerLimits {
 
 class HttpServer : public BlockingHook {
   public:
-    // `after_reply`, if given, runs on the serving thread after each reply is sent (or could not
-    // be): work the client need not wait for.
-    HttpServer(HttpHandler handler, HttpServerLimits limits = {},
-               std::function<void()> after_reply = {});
+    HttpServer(HttpHandler handler, HttpServerLimits limits = {});
     ~HttpServer();
     // Binds `path` (mode 0660, parent created), or takes the socket systemd passed (LISTEN_FDS).
     // Throws std::runtime_error naming the path on failure.
@@ -76,7 +76,6 @@ class HttpServer : public BlockingHook {
 
     HttpHandler handler_;
     HttpServerLimits limits_;
-    std::function<void()> after_reply_;
     int listen_fd_ = -1;
     int epoll_fd_ = -1;
     int stop_fd_ = -1; // eventfd: wakes every serving thread at stop()
