@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The SPEC §2 example policy grown to benchmark size (issue 7).
+"""The example policy (acme, serial 42) grown to benchmark size (issue 7).
 
     generate_policy.py [--namespaces N] [--access-policies N] [--resource-groups N]
                        [--serial N] [-o FILE]

@@ -149,7 +149,7 @@ stop_started() { # PID: stop one process we started and forget it
 record "section=meta loadavg_start=$(cut -d' ' -f1 /proc/loadavg) cpus=$(nproc) quick=$QUICK rounds=$ROUNDS direct_rounds=$DIRECT_ROUNDS"
 
 # ---------------------------------------------------------------- policies
-say "generating policies (SPEC §2 example grown to 10k and 100k namespaces)"
+say "generating policies (the example policy grown to 10k and 100k namespaces)"
 P10K=$WORK/policy-10k.json
 P100K=$WORK/policy-100k.json
 python3 "$ROOT/bench/generate_policy.py" --namespaces 10000 -o "$P10K" || exit 1

@@ -1,4 +1,4 @@
-// `imagegate check`: the decision of `serve`, without dockerd (SPEC §2).
+// `imagegate check`: the decision of `serve`, without dockerd (README).
 #include "cli/commands.hpp"
 #include "common/args.hpp"
 #include "common/config.hpp"

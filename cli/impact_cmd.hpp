@@ -1,4 +1,4 @@
-// `imagegate policy impact NEW_POLICY` (SPEC §2): replays the logged image decisions against
+// `imagegate policy impact NEW_POLICY` (README): replays the logged image decisions against
 // a new policy with the decision code `serve` uses, and lists those whose outcome changes.
 #pragma once
 #include "decision_log/reader.hpp"

@@ -1,4 +1,4 @@
-// imagegate: the Docker Engine authorization plugin and its tools (SPEC §2).
+// imagegate: the Docker Engine authorization plugin and its tools (README).
 #include "cli/commands.hpp"
 
 #include <cstring>

@@ -1,5 +1,5 @@
-// `imagegate policy keygen|sign|verify|sync` (SPEC §2, §3); `run_policy` dispatches here,
-// with args after the sub-command name.
+// `imagegate policy keygen|sign|verify|sync` (README, docs/policy-distribution.md); `run_policy`
+// dispatches here, with args after the sub-command name.
 //
 //   keygen --out DIR                        DIR/imagegate.key (0600) and DIR/imagegate.pub
 //   sign --key KEY POLICY.json --out BUNDLE  lints first: a policy with errors is not signed

@@ -1,4 +1,4 @@
-// `imagegate report` (SPEC §2): what the decision log says — totals by decision, category,
+// `imagegate report` (README): what the decision log says — totals by decision, category,
 // registry and user, and the references most often denied or that audit mode would have denied.
 #pragma once
 #include "decision_log/reader.hpp"

@@ -1,4 +1,4 @@
-// `imagegate serve`: the plugin daemon (SPEC §2).
+// `imagegate serve`: the plugin daemon (README).
 #include "cli/commands.hpp"
 #include "common/args.hpp"
 #include "common/config.hpp"

@@ -1,4 +1,4 @@
-// The local configuration (SPEC §2, imagegate.json): where the policy comes from, where things go.
+// The local configuration (README, imagegate.json): where the policy comes from, where things go.
 #pragma once
 #include "common/result.hpp"
 

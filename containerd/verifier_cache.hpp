@@ -1,4 +1,4 @@
-// The compact, pre-validated policy that `containerd-verify` reads (SPEC §4, issue 10).
+// The compact, pre-validated policy that `containerd-verify` reads (docs/containerd.md, issue 10).
 //
 // containerd starts one verifier process per pull, and loading a 10,000-namespace policy
 // (parse, validate, expand every subject's grants) costs far more than the ≤ 5 ms a verifier

@@ -1,4 +1,5 @@
-// imagegate-containerd-verify: containerd's image verifier, exec'd once per pull (SPEC §4).
+// imagegate-containerd-verify: containerd's image verifier, exec'd once per pull
+// (docs/containerd.md).
 //
 // Takes containerd's flags (those of `imagegate containerd-verify`) and decides from the
 // compact policy in cacheDir (verifier_cache.hpp) when it matches. It links neither

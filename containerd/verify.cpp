@@ -340,7 +340,7 @@ VerifyVerdict judge_pull(std::string_view name, std::string_view user, const Act
     if (!policy_problem.empty()) {
         deny(std::string(policy_problem));
     } else if (p.require_sign_in && user.empty()) {
-        // containerd passes no user: the configuration names one (SPEC §4).
+        // containerd passes no user: the configuration names one (docs/containerd.md).
         deny(p.organization +
              "'s policy requires signing in: containerd pulls have no user "
              "(set containerdUser in imagegate.json) " +

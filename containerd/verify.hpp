@@ -1,5 +1,6 @@
-// `imagegate containerd-verify` (SPEC §4): containerd's bindir image verifier. containerd
-// (pkg/imageverifier/bindir/bindir.go) execs every file in its bin_dir before a pull with
+// `imagegate containerd-verify` (docs/containerd.md): containerd's bindir image verifier.
+// containerd (pkg/imageverifier/bindir/bindir.go) execs every file in its bin_dir before a pull
+// with
 //   -name REF -digest DIGEST -stdin-media-type application/vnd.oci.descriptor.v1+json
 // and the descriptor JSON on standard input; exit 0 allows, anything else blocks, and the
 // first 32 KiB of standard output is the reason it shows. One process per pull.
@@ -66,7 +67,7 @@ struct VerifyVerdict {
 };
 
 // The pull of `name` as `user` under `active` (null: no policy), denied with `policy_problem`
-// when that is not empty (stale cache, SPEC §2).
+// when that is not empty (stale cache, README).
 VerifyVerdict judge_pull(std::string_view name, std::string_view user, const ActivePolicy *active,
                          std::string_view policy_problem);
 

@@ -1,4 +1,4 @@
-// One line of the decision log (SPEC §2): JSON with the contract's keys, formatted without a
+// One line of the decision log (docs/policy.md): JSON with the contract's keys, formatted without a
 // DOM. Apart from DecisionLog (decision_log.hpp), so that a writer without spdlog
 // (imagegate-containerd-verify, one process per pull) formats exactly the same lines.
 #pragma once

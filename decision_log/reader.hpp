@@ -1,4 +1,4 @@
-// Reading the decision log back (SPEC §2), for `report` and `policy impact`: the log and its
+// Reading the decision log back (docs/policy.md), for `report` and `policy impact`: the log and its
 // rotated files oldest first, each line turned into a record of views, torn or foreign lines
 // counted and skipped, never fatal. Streaming: a few megabytes of buffer per thread, whatever
 // the log's size.

@@ -1,4 +1,4 @@
-// The decision log (SPEC §2): JSON lines, one per image decision and per denial of any kind,
+// The decision log (docs/policy.md): JSON lines, one per image decision and per denial of any kind,
 // size-capped rotation. Lines reach the file whole, in O_APPEND writes of whole lines, so the
 // daemon and `containerd-verify` can share the file.
 #pragma once

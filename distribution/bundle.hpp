@@ -1,5 +1,6 @@
-// Signed policy bundles (SPEC §3): Ed25519 keys in PEM files, a bundle that carries the policy
-// bytes exactly as signed, and the checks a fetched bundle must pass before it is used.
+// Signed policy bundles (docs/policy-distribution.md): Ed25519 keys in PEM files, a bundle that
+// carries the policy bytes exactly as signed, and the checks a fetched bundle must pass before it
+// is used.
 #pragma once
 #include "common/result.hpp"
 #include "policy/policy.hpp"
@@ -59,7 +60,8 @@ struct VerifiedBundle {
 // Checks the layout, the key id and the signature. Errors say what is wrong in words.
 Result<VerifiedBundle> verify_bundle(std::string_view bundle_bytes, const SigningKey &public_key);
 
-// What a verified bundle must also satisfy to replace the policy in force (SPEC §3).
+// What a verified bundle must also satisfy to replace the policy in force
+// (docs/policy-distribution.md).
 struct AcceptanceRules {
     std::string organization;                   // empty: any (nothing pinned yet)
     std::optional<std::int64_t> minimum_serial; // the cached serial: lower is a rollback

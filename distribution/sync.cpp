@@ -1,4 +1,4 @@
-// The policy cache and its HTTPS refresh (SPEC §3).
+// The policy cache and its HTTPS refresh (docs/policy-distribution.md).
 #include "distribution/sync.hpp"
 #include "common/files.hpp"
 #include "common/time_text.hpp"

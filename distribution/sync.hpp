@@ -1,5 +1,5 @@
-// The organization policy from `policyUrl` (SPEC §3): the verified cache under `cacheDir`
-// first, then HTTPS fetches every `refreshSeconds`, each bundle checked (signature,
+// The organization policy from `policyUrl` (docs/policy-distribution.md): the verified cache under
+// `cacheDir` first, then HTTPS fetches every `refreshSeconds`, each bundle checked (signature,
 // organization, serial) before it is cached atomically and published into the PolicyStore.
 //
 //   PolicySync sync(config, store);

@@ -1,4 +1,4 @@
-// install-docker / uninstall-docker (SPEC §2): wire imagegate into dockerd's daemon.json.
+// install-docker / uninstall-docker (README): wire imagegate into dockerd's daemon.json.
 //
 // The list lives in daemon.json, not in a --authorization-plugin flag, because dockerd re-reads
 // the list from daemon.json only on SIGHUP: a list given only by flag is emptied by a reload

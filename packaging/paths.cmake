@@ -12,7 +12,7 @@ else()
 endif()
 set(IG_DOCDIR "${IG_PREFIX}/share/doc/imagegate")
 # Fixed whatever the prefix: imagegate serve reads /etc/imagegate/imagegate.json by default,
-# and containerd runs every executable in its verifier bin_dir (SPEC §4).
+# and containerd runs every executable in its verifier bin_dir (docs/containerd.md).
 set(IG_SYSCONFDIR "/etc/imagegate")
 set(IG_VERIFIER_DIR "/opt/containerd/image-verifier/bin")
 set(IG_UNITS imagegate.socket imagegate.service imagegate-sync.service imagegate-sync.timer)

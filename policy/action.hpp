@@ -1,4 +1,4 @@
-// The actions of SPEC §1.1 and their names.
+// The actions of the README's "What it decides" table and their names.
 #pragma once
 #include <optional>
 #include <string_view>

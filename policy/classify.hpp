@@ -1,4 +1,4 @@
-// Maps an Engine API request to an action and what it touches (SPEC §1.1).
+// Maps an Engine API request to an action and what it touches (README, "What it decides").
 #pragma once
 #include "common/result.hpp"
 #include "policy/action.hpp"
@@ -25,7 +25,7 @@ struct HostMount {
     std::string described; // what the client wrote, for the message
 };
 
-// The container settings that hardening (SPEC §1.6) looks at.
+// The container settings that hardening (docs/hardening.md) looks at.
 struct ContainerSettings {
     std::vector<HostMount> mounts;
     std::vector<std::string> named_volumes; // volume names used by Binds/Mounts (checked at create)

@@ -93,7 +93,7 @@ struct RoleList {
     Role operator[](std::size_t i) const { return items[i]; }
 };
 
-// SPEC §1.5's role table: which roles allow an action.
+// docs/policy.md's role table: which roles allow an action.
 RoleList roles_for(Action action, bool tag_target) {
     switch (action) {
     case Action::Pull:

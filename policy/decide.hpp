@@ -1,4 +1,4 @@
-// The decision (SPEC §1.3–1.6): values in, a Decision out. No I/O, no clock.
+// The decision (docs/policy.md, docs/hardening.md): values in, a Decision out. No I/O, no clock.
 #pragma once
 #include "policy/action.hpp"
 #include "policy/cause.hpp"

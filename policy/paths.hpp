@@ -1,4 +1,4 @@
-// Host paths: normalisation and the protected-path rule (SPEC §1.6). No file system access:
+// Host paths: normalisation and the protected-path rule (docs/hardening.md). No file system access:
 // symlinks are resolved by the caller (plugin/) and both spellings are checked.
 #pragma once
 #include <string>

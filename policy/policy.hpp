@@ -1,4 +1,4 @@
-// The organization policy (SPEC §2): parsed once into an immutable, prepared value.
+// The organization policy (docs/policy.md): parsed once into an immutable, prepared value.
 #pragma once
 #include "common/result.hpp"
 #include "policy/paths.hpp"
@@ -153,10 +153,11 @@ struct PolicyLoad {
 };
 
 // Parses, validates and prepares a policy. Never throws on bad input.
-// Unknown keys are errors when `strict` (policy lint) and warnings otherwise (load, SPEC §2).
+// Unknown keys are errors when `strict` (policy lint) and warnings otherwise (load,
+// docs/policy.md).
 PolicyLoad load_policy(std::string_view json_text, bool strict);
 
-// The shipped default policy (SPEC §2): Image Access Management on with Docker Official and
+// The shipped default policy (docs/policy.md): Image Access Management on with Docker Official and
 // Verified Publisher images allowed, Registry Access Management off, defaultRoles Manager,
 // hardening on.
 std::string_view default_policy_json();

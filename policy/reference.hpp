@@ -1,4 +1,5 @@
-// Image references, normalised as distribution/reference and the Docker CLI do (SPEC §1.2).
+// Image references, normalised as distribution/reference and the Docker CLI do
+// (docs/authz-protocol.md §5).
 #pragma once
 #include "common/result.hpp"
 #include <string>

@@ -1,4 +1,4 @@
-// The root-only admin socket (SPEC §2, `adminSocket`): GET /status, the JSON that
+// The root-only admin socket (README, `adminSocket`): GET /status, the JSON that
 // `imagegate status --json` prints, and GET /metrics in Prometheus text format. It is a
 // separate Unix socket from the plugin's, mode 0600 in a 0700 directory.
 //

@@ -55,7 +55,7 @@ class AuthzService {
     DecideFunction decide_ = decide_request;
 };
 
-// What imagegate itself uses and containers must never see (SPEC §1.6).
+// What imagegate itself uses and containers must never see (docs/hardening.md).
 std::vector<std::string> imagegate_protected_paths(const Config &config);
 
 } // namespace imagegate

@@ -31,7 +31,7 @@ TEST_CASE("report: the fixture log as a table") {
     CHECK(ran.err.empty());
 }
 
-TEST_CASE("report --json: the SPEC's keys, every row") {
+TEST_CASE("report --json: the documented keys, every row") {
     CHECK(report_json(fixture_report()) == expected("rotated.report.json"));
     auto ran = run_captured(run_report, {"--json", "--log=" + rotated_log()});
     CHECK(ran.status == 0);

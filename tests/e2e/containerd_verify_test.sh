@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# SPEC §4 end to end: `imagegate containerd-verify` as containerd's bindir image verifier
+# docs/containerd.md end to end: `imagegate containerd-verify` as containerd's bindir image verifier
 # drives it (pkg/imageverifier/bindir/bindir.go): the executable in bin_dir is exec'd with
 #   -name REF -digest DIGEST -stdin-media-type application/vnd.oci.descriptor.v1+json
 # and the image's OCI descriptor as JSON on standard input; exit 0 allows the pull, anything
@@ -98,7 +98,7 @@ SIZE=$(stat -c %s "$W/index.json")
 printf '{"mediaType":"application/vnd.oci.image.index.v1+json","digest":"%s","size":%s}\n' "$DIGEST" "$SIZE" \
     >"$W/descriptor.json"
 
-# Policies: SPEC §2's example (acme, serial 42), and variants.
+# Policies: the example policy's (acme, serial 42), and variants.
 POLICY="$REPO/tests/fixtures/policies/acme.json"
 [[ -f $POLICY ]] || { echo "containerd_verify_test: $POLICY is missing" >&2; exit 2; }
 jq '.requireSignIn = true' "$POLICY" >"$W/signin.json"

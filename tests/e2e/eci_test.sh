@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The escalation corpus (issue 11, SPEC §1.6): Enhanced Container Isolation on Linux — being
+# The escalation corpus (issue 11, docs/hardening.md): Enhanced Container Isolation on Linux — being
 # allowed to talk to dockerd must not amount to root on the host. One entry per technique: a
 # real docker command or raw API request that would give host root (or write a protected path)
 # if allowed, which must be denied with a message naming the rule, and its harmless counterpart,

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The bypass corpus (issue 5, SPEC §1.6, docs/authz-protocol.md §2, §3, §6): real docker commands
+# The bypass corpus (issue 5, docs/hardening.md, docs/authz-protocol.md §2, §3, §6): real docker commands
 # and raw requests on dockerd's socket that try to get a restricted image or a protected host
 # path past imagegate. Each attempt must be denied with a message that names the rule; each
 # harmless counterpart must still work. The closing table counts the attempts by kind.

@@ -386,7 +386,7 @@ policy_from_template() {
         -e "s|@TMP@|$E2E_TMP|g" "$1" >"$2" || e2e_fatal "cannot write $2"
 }
 
-# make_config OUT [POLICY_FILE]: writes an imagegate.json (SPEC §2) whose every path is in
+# make_config OUT [POLICY_FILE]: writes an imagegate.json (README) whose every path is in
 # $E2E_TMP: decisionLog, adminSocket, cacheDir, dockerSockets (the current dockerd), and
 # policyFile when given (without it: the shipped default policy).
 make_config() {

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# SPEC §3 end to end: the organization policy signed, fetched over HTTPS from a real nginx
+# docs/policy-distribution.md end to end: the organization policy signed, fetched over HTTPS from a real nginx
 # (TLS with a CA this test makes, ETags), cached atomically, and never lost.
 #
 #     bash tests/e2e/policy_sync_test.sh build/imagegate

@@ -9,8 +9,8 @@
 
 namespace imagegate::fuzz {
 
-// The SPEC §2 example, made stricter so that more branches run: roles for named users,
-// root in containers and user namespaces restricted.
+// The example policy (acme, serial 42), made stricter so that more branches run: roles for named
+// users, root in containers and user namespaces restricted.
 inline constexpr std::string_view kStrictPolicy = R"({
   "organization": "acme", "serial": 42, "mode": "enforce",
   "imageAccess": { "enabled": true, "organizationNamespaces": ["acme", "acme-ci"],

@@ -70,7 +70,7 @@ TEST_CASE("namespace access control keeps pushes out of personal namespaces") {
     CHECK(decide_image(Action::Push, "ghcr.io/bob/app", "alice", *acme()).allow);
 }
 
-TEST_CASE("the role table of SPEC 1.5") {
+TEST_CASE("the role table of docs/policy.md") {
     // user → role: bob Reader on *, alice Manager on *, ci-runner Writer on group internal.
     struct Row {
         Action action;

@@ -14,7 +14,7 @@ std::vector<std::string> diagnostics(const std::string &text, bool strict = true
 }
 } // namespace
 
-TEST_CASE("the SPEC example policy lints clean") {
+TEST_CASE("the example policy (acme, serial 42) lints clean") {
     auto load = load_policy(imagegate::testing::fixture("policies/acme.json"), true);
     CHECK(load.diagnostics.empty());
     REQUIRE(load.policy);

@@ -24,7 +24,7 @@ inline std::shared_ptr<const Policy> load(const std::string &text) {
     return load.policy;
 }
 
-// The SPEC §2 example policy.
+// The example policy (acme, serial 42).
 inline std::shared_ptr<const Policy> acme() {
     static auto policy = load(fixture("policies/acme.json"));
     return policy;
