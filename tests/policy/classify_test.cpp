@@ -22,7 +22,7 @@ std::string refs(const ClassifiedRequest &c) {
 }
 } // namespace
 
-TEST_CASE("every row of the README's " What it decides " table maps to its action and references") {
+TEST_CASE("every row of the README's 'What it decides' table maps to its action and references") {
     struct Row {
         std::string method, uri, body;
         Action action;
