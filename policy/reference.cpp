@@ -187,6 +187,28 @@ bool looks_like_image_id(std::string_view text) {
            std::all_of(text.begin(), text.end(), is_hex_lower);
 }
 
+// What distribution/reference refuses in a repository path (the name without its registry),
+// or null: present, at most 255 characters, lower case, every component valid.
+static const char *path_problem(std::string_view path) {
+    if (path.empty())
+        return "missing repository name";
+    if (path.size() > kMaxNameLength)
+        return "repository name must not be longer than 255 characters";
+    if (std::any_of(path.begin(), path.end(), [](char c) { return c >= 'A' && c <= 'Z'; }))
+        return "repository name must be lowercase";
+    std::size_t start = 0;
+    while (true) {
+        auto slash = path.find('/', start);
+        std::string_view component =
+            path.substr(start, slash == std::string_view::npos ? slash : slash - start);
+        if (!valid_path_component(component))
+            return "invalid repository name";
+        if (slash == std::string_view::npos)
+            return nullptr;
+        start = slash + 1;
+    }
+}
+
 Result<Reference> parse_reference(std::string_view text) {
     if (text.empty())
         return invalid(text, "empty reference");
@@ -239,23 +261,8 @@ Result<Reference> parse_reference(std::string_view text) {
     // rule above: such a name is accepted, with that component as its registry.
     if (!domain.empty() && !valid_domain(domain) && !valid_path_component(domain))
         return invalid(text, "invalid registry name");
-    if (path.empty())
-        return invalid(text, "missing repository name");
-    if (path.size() > kMaxNameLength)
-        return invalid(text, "repository name must not be longer than 255 characters");
-    if (std::any_of(path.begin(), path.end(), [](char c) { return c >= 'A' && c <= 'Z'; }))
-        return invalid(text, "repository name must be lowercase");
-    std::size_t start = 0;
-    while (true) {
-        auto slash = path.find('/', start);
-        std::string_view component =
-            path.substr(start, slash == std::string_view::npos ? slash : slash - start);
-        if (!valid_path_component(component))
-            return invalid(text, "invalid repository name");
-        if (slash == std::string_view::npos)
-            break;
-        start = slash + 1;
-    }
+    if (const char *problem = path_problem(path))
+        return invalid(text, problem);
 
     // distribution/reference keeps the registry as written; Docker Hub's spellings fold to
     // docker.io.
