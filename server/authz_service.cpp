@@ -17,9 +17,6 @@ namespace imagegate {
 namespace {
 const std::string kActivateReply = R"({"Implements":["authz"]})";
 const std::string kAllowReply = R"({"Allow":true})";
-// How long one decision may spend asking dockerd (containers lent by --volumes-from, volumes,
-// images by ID). dockerd waits for an authorization plugin for ever; imagegate does not.
-constexpr std::chrono::milliseconds kDecisionBudget{5000};
 
 std::string deny_reply(std::string_view message) {
     return R"({"Allow":false,"Msg":)" + boost::json::serialize(boost::json::string(message)) + "}";
@@ -87,21 +84,6 @@ AuthzService::AuthzService(const Config &config, PolicyStore &store, Metrics &me
     environment_.plugin_names_self = base.empty() ? "imagegate" : base;
     environment_.facts.resolve_path = resolve_host_path;
     if (docker) {
-        environment_.facts.image_names = [docker](std::string_view id) {
-            return docker->image_names(id);
-        };
-        environment_.facts.image_user = [docker](std::string_view image) {
-            return docker->image_user(image);
-        };
-        environment_.facts.volume_devices = [docker](const std::vector<std::string> &v) {
-            return docker->volume_devices(v);
-        };
-        environment_.facts.container = [docker](std::string_view id) {
-            return docker->container(id);
-        };
-        environment_.facts.host_networks = [docker](const std::vector<std::string> &n) {
-            return docker->host_networks(n);
-        };
         environment_.own_lookup_token = docker->lookup_token();
     }
 }
@@ -160,14 +142,33 @@ Decision AuthzService::decide_parsed(const AuthzRequest &request, const ActivePo
     ctx.policy_problem = policy_problem(active, config_.max_age_seconds, Clock::now());
     if (docker_ && ctx.policy && ctx.policy->hardening.user_namespaces_required)
         ctx.facts.userns_remapped = docker_->userns_remapped();
-    DockerClient::Budget budget(kDecisionBudget);
+    // dockerd's answers, each lookup within this request's budget.
+    DockerClient::Budget budget(lookup_budget_);
+    if (DockerClient *docker = docker_) {
+        DockerClient::Budget *b = &budget;
+        ctx.facts.image_names = [docker, b](std::string_view id) {
+            return docker->image_names(id, b);
+        };
+        ctx.facts.image_user = [docker, b](std::string_view image) {
+            return docker->image_user(image, b);
+        };
+        ctx.facts.volume_devices = [docker, b](const std::vector<std::string> &v) {
+            return docker->volume_devices(v, b);
+        };
+        ctx.facts.container = [docker, b](std::string_view id) { return docker->container(id, b); };
+        ctx.facts.host_networks = [docker, b](const std::vector<std::string> &n) {
+            return docker->host_networks(n, b);
+        };
+    }
     Decision decision = decide_(request, ctx);
     if (!budget.exhausted())
         return decision;
     // Whatever the lookups that did not happen would have said: fail closed.
     return deny_decision(std::move(decision), Cause::LookupBudget,
                          "imagegate: request denied: it could not be decided within " +
-                             std::to_string(kDecisionBudget.count() / 1000) + " s (" +
+                             (lookup_budget_.count() % 1000 == 0
+                                  ? std::to_string(lookup_budget_.count() / 1000) + " s ("
+                                  : std::to_string(lookup_budget_.count()) + " ms (") +
                              std::to_string(budget.lookups()) +
                              " lookups of dockerd; the request names too many containers or "
                              "volumes, or dockerd is slow to answer)",

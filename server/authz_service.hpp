@@ -33,6 +33,8 @@ class AuthzService {
     // reach the fail-closed branches (an exception inside the decision).
     using DecideFunction = std::function<Decision(const AuthzRequest &, const DecisionContext &)>;
     void set_decide_function(DecideFunction decide) { decide_ = std::move(decide); }
+    // How long one decision may spend asking dockerd (default 5 s; tests shorten it).
+    void set_lookup_budget(std::chrono::milliseconds budget) { lookup_budget_ = budget; }
 
   private:
     // A decision and what its log line and counters need.
@@ -53,6 +55,10 @@ class AuthzService {
     // Everything a decision reads besides the policy, built once in the constructor.
     DecisionContext environment_;
     DecideFunction decide_ = decide_request;
+    // How long one decision may spend asking dockerd (containers lent by --volumes-from,
+    // volumes, images by ID). dockerd waits for an authorization plugin for ever; imagegate
+    // does not.
+    std::chrono::milliseconds lookup_budget_{5000};
 };
 
 // What imagegate itself uses and containers must never see (docs/hardening.md).

@@ -22,15 +22,6 @@ namespace json = boost::json;
 namespace {
 inline constexpr std::size_t kMaxDockerReply = 8 * 1024 * 1024;
 
-// The Budget of the decision under way on this thread, if any.
-struct BudgetState {
-    bool active = false;
-    std::chrono::steady_clock::time_point deadline;
-    bool exhausted = false;
-    int lookups = 0;
-};
-thread_local BudgetState t_budget;
-
 std::optional<std::string> roundtrip(const std::string &socket_path, const std::string &request,
                                      int timeout_ms, int *status) {
     // dockerd may need this very server to authorize the lookup: keep a thread free for it.
@@ -72,29 +63,17 @@ DockerClient::DockerClient(std::vector<std::string> sockets, int timeout_ms)
     }
 }
 
-DockerClient::Budget::Budget(std::chrono::milliseconds limit) {
-    t_budget = BudgetState{true, std::chrono::steady_clock::now() + limit, false, 0};
-}
-DockerClient::Budget::~Budget() {
-    t_budget = BudgetState{};
-}
-bool DockerClient::Budget::exhausted() const {
-    return t_budget.exhausted;
-}
-int DockerClient::Budget::lookups() const {
-    return t_budget.lookups;
-}
-
-std::optional<json::value> DockerClient::get_json(const std::string &path, int *status) const {
+std::optional<json::value> DockerClient::get_json(const std::string &path, int *status,
+                                                  Budget *budget) const {
     int timeout_ms = timeout_ms_;
-    if (t_budget.active) {
+    if (budget) {
         auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-            t_budget.deadline - std::chrono::steady_clock::now());
+            budget->deadline_ - std::chrono::steady_clock::now());
         if (left.count() <= 0) {
-            t_budget.exhausted = true;
+            budget->exhausted_ = true;
             return std::nullopt;
         }
-        ++t_budget.lookups;
+        ++budget->lookups_;
         timeout_ms = std::min<int>(timeout_ms, static_cast<int>(left.count()));
     }
     // dockerd shows this header to imagegate's AuthZ handler, which lets its own lookups
@@ -106,8 +85,8 @@ std::optional<json::value> DockerClient::get_json(const std::string &path, int *
     for (const auto &s : sockets_) {
         int code = 0;
         auto body = roundtrip(s, request, timeout_ms, &code);
-        if (t_budget.active && std::chrono::steady_clock::now() >= t_budget.deadline)
-            t_budget.exhausted = true;
+        if (budget && std::chrono::steady_clock::now() >= budget->deadline_)
+            budget->exhausted_ = true;
         if (!body)
             continue;
         if (status)
@@ -153,10 +132,10 @@ std::optional<bool> DockerClient::userns_remapped() {
     return userns_.load();
 }
 
-ImageLookup DockerClient::image_names(std::string_view id) const {
+ImageLookup DockerClient::image_names(std::string_view id, Budget *budget) const {
     ImageLookup lookup;
     int status = 0;
-    auto v = get_json("/images/" + escape_path(id) + "/json", &status);
+    auto v = get_json("/images/" + escape_path(id) + "/json", &status, budget);
     if (status == 404)
         lookup.state = ImageLookup::State::NotFound;
     if (!v || status != 200 || !v->is_object())
@@ -171,9 +150,9 @@ ImageLookup DockerClient::image_names(std::string_view id) const {
     return lookup;
 }
 
-std::optional<std::string> DockerClient::image_user(std::string_view image) const {
+std::optional<std::string> DockerClient::image_user(std::string_view image, Budget *budget) const {
     int status = 0;
-    auto v = get_json("/images/" + escape_path(image) + "/json", &status);
+    auto v = get_json("/images/" + escape_path(image) + "/json", &status, budget);
     if (!v || status != 200 || !v->is_object())
         return std::nullopt;
     auto *config = v->as_object().if_contains("Config");
@@ -185,10 +164,10 @@ std::optional<std::string> DockerClient::image_user(std::string_view image) cons
     return std::string(user->as_string());
 }
 
-ContainerLookup DockerClient::container(std::string_view id) const {
+ContainerLookup DockerClient::container(std::string_view id, Budget *budget) const {
     ContainerLookup lookup;
     int status = 0;
-    auto v = get_json("/containers/" + escape_path(id) + "/json", &status);
+    auto v = get_json("/containers/" + escape_path(id) + "/json", &status, budget);
     if (status == 404)
         lookup.state = ContainerLookup::State::NotFound;
     if (!v || status != 200)
@@ -216,15 +195,15 @@ std::string bind_device(const json::value &volume) {
 }
 } // namespace
 
-std::optional<VolumeDevices>
-DockerClient::volume_devices(const std::vector<std::string> &volumes) const {
+std::optional<VolumeDevices> DockerClient::volume_devices(const std::vector<std::string> &volumes,
+                                                          Budget *budget) const {
     constexpr std::size_t kLookupsOneByOne = 8;
     std::set<std::string_view> wanted(volumes.begin(), volumes.end());
     VolumeDevices devices;
     if (wanted.size() <= kLookupsOneByOne) {
         for (std::string_view name : wanted) {
             int status = 0;
-            auto v = get_json("/volumes/" + escape_path(name), &status);
+            auto v = get_json("/volumes/" + escape_path(name), &status, budget);
             if (status == 404)
                 continue; // dockerd creates it, empty
             if (!v || status != 200)
@@ -235,7 +214,7 @@ DockerClient::volume_devices(const std::vector<std::string> &volumes) const {
         return devices;
     }
     int status = 0;
-    auto list = get_json("/volumes", &status);
+    auto list = get_json("/volumes", &status, budget);
     if (!list || status != 200 || !list->is_object())
         return std::nullopt;
     auto *all = list->as_object().if_contains("Volumes");
@@ -258,7 +237,7 @@ DockerClient::volume_devices(const std::vector<std::string> &volumes) const {
 }
 
 std::optional<std::vector<std::string>>
-DockerClient::host_networks(const std::vector<std::string> &names) const {
+DockerClient::host_networks(const std::vector<std::string> &names, Budget *budget) const {
     std::vector<std::string> host;
     auto flag = [&](const std::string &name) {
         if (std::find(host.begin(), host.end(), name) == host.end())
@@ -275,7 +254,7 @@ DockerClient::host_networks(const std::vector<std::string> &names) const {
     // 1. dockerd's networks (and the swarm networks it lists): a name, an ID or any prefix of
     //    the ID of a host-driver network (dockerd's FindNetwork: exact ID, name, unique prefix).
     int status = 0;
-    auto list = get_json("/networks", &status);
+    auto list = get_json("/networks", &status, budget);
     if (!list || status != 200 || !list->is_array())
         return std::nullopt;
     for (const auto &n : list->as_array()) {
@@ -292,7 +271,7 @@ DockerClient::host_networks(const std::vector<std::string> &names) const {
     //    own: swarm resolves a service's Target by that ID or any prefix unique among swarm's
     //    networks (daemon/cluster/services.go). 404/503: this node runs no swarm.
     status = 0;
-    auto swarm_host = get_json("/networks/host?scope=swarm", &status);
+    auto swarm_host = get_json("/networks/host?scope=swarm", &status, budget);
     if (!swarm_host)
         return std::nullopt;
     if (status == 200 && swarm_host->is_object())
@@ -305,7 +284,7 @@ DockerClient::host_networks(const std::vector<std::string> &names) const {
         if (wanted.empty() || std::find(host.begin(), host.end(), wanted) != host.end())
             continue;
         status = 0;
-        auto found = get_json("/networks/" + escape_path(wanted), &status);
+        auto found = get_json("/networks/" + escape_path(wanted), &status, budget);
         if (!found)
             return std::nullopt;
         if (status == 404)

@@ -4,7 +4,19 @@
 
 #include <doctest/doctest.h>
 
+#include "common/unix_socket.hpp"
+#include "server/docker_client.hpp"
+
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
 #include <stdexcept>
+#include <thread>
+#include <vector>
 
 using namespace imagegate;
 
@@ -58,4 +70,53 @@ TEST_CASE("a readable request reaches the decision, and its cause is counted") {
     HttpReply reply = s.ask(R"({"RequestMethod":"GET","RequestURI":"/v1.41/info"})");
     CHECK(reply.body.find("\"Allow\":false") != std::string::npos);
     CHECK(s.counted("hardening"));
+}
+
+TEST_CASE("lookups of a dockerd that does not answer use up the budget: cause lookup_budget") {
+    // A dockerd that accepts connections and never answers.
+    std::string dir = std::filesystem::temp_directory_path() / "ig-budget.XXXXXX";
+    REQUIRE(::mkdtemp(dir.data()));
+    std::string socket = dir + "/docker.sock";
+    auto listening = listen_unix(socket, 0600, 16);
+    REQUIRE(listening);
+    std::atomic<bool> stop{false};
+    std::vector<int> held;
+    std::thread silent([&] {
+        while (!stop) {
+            pollfd p{listening.value(), POLLIN, 0};
+            if (::poll(&p, 1, 20) > 0) {
+                int fd = ::accept4(listening.value(), nullptr, nullptr, SOCK_CLOEXEC);
+                if (fd >= 0)
+                    held.push_back(fd);
+            }
+        }
+    });
+    {
+        Service s;
+        DockerClient docker({socket}, 2000);
+        AuthzService service{s.config, s.store, s.metrics, s.log, &docker};
+        service.set_lookup_budget(std::chrono::milliseconds(300));
+        int asked = 0;
+        service.set_decide_function([&](const AuthzRequest &, const DecisionContext &ctx) {
+            for (int i = 0; i < 100; ++i, ++asked)
+                if (ctx.facts.container("c" + std::to_string(i)).state ==
+                    ContainerLookup::State::Found)
+                    break;
+            Decision d;
+            d.allow = true;
+            return d;
+        });
+        HttpReply reply = service.handle("POST", "/AuthZPlugin.AuthZReq",
+                                         R"({"RequestMethod":"GET","RequestURI":"/v1.41/info"})");
+        CHECK(reply.body.find("\"Allow\":false") != std::string::npos);
+        CHECK(reply.body.find("could not be decided within 300 ms") != std::string::npos);
+        CHECK(s.counted("lookup_budget"));
+        CHECK(asked == 100); // later lookups do not start: they fail at once
+    }
+    stop = true;
+    silent.join();
+    for (int fd : held)
+        ::close(fd);
+    ::close(listening.value());
+    std::filesystem::remove_all(dir);
 }
