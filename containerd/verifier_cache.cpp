@@ -138,6 +138,20 @@ template <class F> void each_member(std::string_view members, F &&f) {
 
 // What one reference can look up (decide_image): its Docker Hub namespace, its registry, and
 // its match name in resource sets (ResourceSet::matches: equal, or under a prefix at a '/').
+// A field added to Policy changes its size: put it in a field list of policy/policy.hpp if a
+// pull decision reads it (or say there that pulls do not), then update this number.
+static_assert(sizeof(Policy) == 1120, "Policy changed: does a pull decision read the new field? "
+                                      "See the field lists in policy/policy.hpp");
+
+// The entry of a field list (policy/policy.hpp) with this name, or null.
+template <class Field, std::size_t N>
+const Field *find_field(const Field (&fields)[N], std::string_view name) {
+    for (const Field &f : fields)
+        if (f.name == name)
+            return &f;
+    return nullptr;
+}
+
 struct Slice {
     bool keep_all = true;
     std::string namespace_, registry, name;
@@ -299,13 +313,10 @@ std::string serialize_verifier_policy(const ActivePolicy &active, std::string_vi
     put(out, "organization", p.organization);
     put(out, "serial", std::to_string(p.serial));
     put(out, "mode", p.mode == Mode::Audit ? "audit" : "enforce");
-    put(out, "requireSignIn", p.require_sign_in ? "1" : "0");
-    put(out, "imageAccess", p.image_access_enabled ? "1" : "0");
-    put(out, "namespaceAccess", p.namespace_access_enabled ? "1" : "0");
-    put(out, "registryAccess", p.registry_access_enabled ? "1" : "0");
-    put(out, "dockerOfficial", setting_text(p.docker_official));
-    put(out, "verifiedPublisher", setting_text(p.verified_publisher));
-    put(out, "sponsoredOpenSource", setting_text(p.sponsored_open_source));
+    for (const auto &f : kPullFlags)
+        put(out, f.name, p.*f.member ? "1" : "0");
+    for (const auto &f : kPullSettings)
+        put(out, f.name, setting_text(p.*f.member));
     put(out, "owner", !user.empty() && p.owners.contains(user) ? "1" : "0");
     const Grants *grants = user.empty() ? &p.default_grants : p.grants_for(user);
     put(out, "hasGrants", grants ? "1" : "0");
@@ -314,11 +325,9 @@ std::string serialize_verifier_policy(const ActivePolicy &active, std::string_vi
     bool ok = put_resources(out, "grantReader", g.resources(Role::Reader)) &&
               put_resources(out, "grantWriter", g.resources(Role::Writer)) &&
               put_resources(out, "grantManager", g.resources(Role::Manager)) &&
-              put_set(out, "orgNamespaces", p.organization_namespaces) &&
-              put_set(out, "verifiedNamespaces", p.verified_publisher_namespaces) &&
-              put_set(out, "sponsoredNamespaces", p.sponsored_open_source_namespaces) &&
-              put_resources(out, "allowlist", p.repository_allowlist) &&
-              put_set(out, "registries", p.allowed_registries);
+              put_resources(out, "allowlist", p.repository_allowlist);
+    for (const auto &f : kPullSets)
+        ok = ok && put_set(out, f.name, p.*f.member);
     if (!ok)
         return {};
     put(out, "end", std::to_string(out.size()));
@@ -378,14 +387,9 @@ Result<ActivePolicy> parse_verifier_policy(std::string_view text, std::string_vi
         std::string_view tag = line.substr(0, separator), raw = line.substr(separator + 1);
         bool ok = true;
         if (line[separator] == '\t') { // a set
-            if (tag == "orgNamespaces")
-                read_set(raw, slice.namespace_, slice, p->organization_namespaces);
-            else if (tag == "verifiedNamespaces")
-                read_set(raw, slice.namespace_, slice, p->verified_publisher_namespaces);
-            else if (tag == "sponsoredNamespaces")
-                read_set(raw, slice.namespace_, slice, p->sponsored_open_source_namespaces);
-            else if (tag == "registries")
-                read_set(raw, slice.registry, slice, p->allowed_registries);
+            if (const PolicySetField *f = find_field(kPullSets, tag))
+                read_set(raw, f->slice == SliceBy::Namespace ? slice.namespace_ : slice.registry,
+                         slice, (*p).*f->member);
             else if (tag == "allowlist")
                 ok = read_resources(raw, slice, p->repository_allowlist);
             else if (tag == "grantReader")
@@ -427,20 +431,10 @@ Result<ActivePolicy> parse_verifier_policy(std::string_view text, std::string_vi
         else if (tag == "mode") {
             ok = value == "audit" || value == "enforce";
             p->mode = value == "audit" ? Mode::Audit : Mode::Enforce;
-        } else if (tag == "requireSignIn")
-            ok = flag(value, p->require_sign_in);
-        else if (tag == "imageAccess")
-            ok = flag(value, p->image_access_enabled);
-        else if (tag == "namespaceAccess")
-            ok = flag(value, p->namespace_access_enabled);
-        else if (tag == "registryAccess")
-            ok = flag(value, p->registry_access_enabled);
-        else if (tag == "dockerOfficial")
-            ok = setting(value, p->docker_official);
-        else if (tag == "verifiedPublisher")
-            ok = setting(value, p->verified_publisher);
-        else if (tag == "sponsoredOpenSource")
-            ok = setting(value, p->sponsored_open_source);
+        } else if (const PolicyFlagField *f = find_field(kPullFlags, tag))
+            ok = flag(value, (*p).*f->member);
+        else if (const PolicySettingField *f = find_field(kPullSettings, tag))
+            ok = setting(value, (*p).*f->member);
         else if (tag == "owner")
             ok = flag(value, owner);
         else if (tag == "hasGrants")

@@ -139,6 +139,47 @@ struct Policy {
     const Grants *grants_for(std::string_view user) const;
 };
 
+// The fields of Policy that a pull decision reads (decide_image) besides the organization,
+// serial, mode, owners and grants, with their names in the containerd verifier's compact
+// policy, which is written and read from these lists alone (containerd/verifier_cache.cpp). A
+// field a pull decision reads goes in one of them; tests/containerd/verifier_cache_test.cpp
+// checks every listed field survives the round trip, and the size check below makes a new
+// Policy field a compile error until it is placed (here, or as not read by pulls).
+struct PolicyFlagField {
+    std::string_view name;
+    bool Policy::*member;
+};
+struct PolicySettingField {
+    std::string_view name;
+    Setting Policy::*member;
+};
+enum class SliceBy { Namespace, Registry }; // what a verifier keeps of a set for one reference
+struct PolicySetField {
+    std::string_view name;
+    StringSet Policy::*member;
+    SliceBy slice;
+};
+inline constexpr PolicyFlagField kPullFlags[] = {
+    {"requireSignIn", &Policy::require_sign_in},
+    {"imageAccess", &Policy::image_access_enabled},
+    {"namespaceAccess", &Policy::namespace_access_enabled},
+    {"registryAccess", &Policy::registry_access_enabled},
+};
+inline constexpr PolicySettingField kPullSettings[] = {
+    {"dockerOfficial", &Policy::docker_official},
+    {"verifiedPublisher", &Policy::verified_publisher},
+    {"sponsoredOpenSource", &Policy::sponsored_open_source},
+};
+inline constexpr PolicySetField kPullSets[] = {
+    {"orgNamespaces", &Policy::organization_namespaces, SliceBy::Namespace},
+    {"verifiedNamespaces", &Policy::verified_publisher_namespaces, SliceBy::Namespace},
+    {"sponsoredNamespaces", &Policy::sponsored_open_source_namespaces, SliceBy::Namespace},
+    {"registries", &Policy::allowed_registries, SliceBy::Registry},
+};
+// Also carried, by hand: organization, serial, mode, the owners flag, the user's grants and
+// repositoryAllowlist (a ResourceSet). Not read by pulls: teams, service IDs, hardening,
+// source_text, other users' grants.
+
 struct Diagnostic {
     enum class Severity { Error, Warning } severity;
     std::string path; // JSON path, "$.accessPolicies[2].roles[0]"
