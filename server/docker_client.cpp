@@ -66,6 +66,7 @@ DockerClient::DockerClient(std::vector<std::string> sockets, int timeout_ms)
 std::optional<json::value> DockerClient::get_json(const std::string &path, int *status,
                                                   Budget *budget) const {
     int timeout_ms = timeout_ms_;
+    bool budget_bound = false; // the budget, not the client's own timeout, limits this lookup
     if (budget) {
         auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
             budget->deadline_ - std::chrono::steady_clock::now());
@@ -74,6 +75,7 @@ std::optional<json::value> DockerClient::get_json(const std::string &path, int *
             return std::nullopt;
         }
         ++budget->lookups_;
+        budget_bound = left.count() < timeout_ms;
         timeout_ms = std::min<int>(timeout_ms, static_cast<int>(left.count()));
     }
     // dockerd shows this header to imagegate's AuthZ handler, which lets its own lookups
@@ -85,7 +87,10 @@ std::optional<json::value> DockerClient::get_json(const std::string &path, int *
     for (const auto &s : sockets_) {
         int code = 0;
         auto body = roundtrip(s, request, timeout_ms, &code);
-        if (budget && std::chrono::steady_clock::now() >= budget->deadline_)
+        // A lookup that failed for want of the budget's time used it up, even when it gave up
+        // a moment before the deadline.
+        if (budget &&
+            (std::chrono::steady_clock::now() >= budget->deadline_ || (!body && budget_bound)))
             budget->exhausted_ = true;
         if (!body)
             continue;
