@@ -1,11 +1,10 @@
 // Every sub-command: `int run_NAME(args)`, args without the program and command names.
 #pragma once
+#include "common/args.hpp"
 #include <string>
 #include <vector>
 
 namespace imagegate {
-
-using Args = std::vector<std::string>;
 
 int run_serve(const Args &args);
 int run_check(const Args &args);

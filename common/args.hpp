@@ -1,12 +1,15 @@
 // Small helpers for sub-command argument parsing.
 #pragma once
-#include "cli/commands.hpp"
-
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
+#include <vector>
 
 namespace imagegate {
+
+// A sub-command's arguments, without the program and command names.
+using Args = std::vector<std::string>;
 
 // Takes "--name VALUE" or "--name=VALUE" at args[i]; advances i past the value.
 // Returns nullopt when args[i] is not that option; throws UsageError when the value is missing.

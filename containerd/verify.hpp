@@ -9,7 +9,7 @@
 // (verifier_main.cpp), which decides from the compact policy (verifier_cache.hpp) without
 // loading cpp-httplib and OpenSSL, and hands every other case to the former.
 #pragma once
-#include "cli/commands.hpp"
+#include "common/args.hpp"
 #include "common/config.hpp"
 #include "common/result.hpp"
 #include "policy/active_policy.hpp"

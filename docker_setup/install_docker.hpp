@@ -1,10 +1,10 @@
-// install-docker / uninstall-docker (README): wire imagegate into dockerd's daemon.json.
+// What install-docker and uninstall-docker (cli/install_docker_cmd.cpp) work with: the
+// daemon.json editor (daemon_json.cpp) and what runs on the host (dockerd_host.cpp).
 //
 // The list lives in daemon.json, not in a --authorization-plugin flag, because dockerd re-reads
 // the list from daemon.json only on SIGHUP: a list given only by flag is emptied by a reload
 // (docs/authz-protocol.md §3). A flag and the file together stop dockerd from starting.
 #pragma once
-#include "cli/commands.hpp"
 #include "common/result.hpp"
 
 #include <cstddef>
@@ -58,9 +58,5 @@ struct DockerHost {
     std::filesystem::path root = "/";
     std::function<int(int pid, int signal)> send_signal; // empty: ::kill
 };
-
-int install_docker(const Args &args, const DockerHost &host, std::ostream &out, std::ostream &err);
-int uninstall_docker(const Args &args, const DockerHost &host, std::ostream &out,
-                     std::ostream &err);
 
 } // namespace imagegate

@@ -1,5 +1,5 @@
 // install-docker / uninstall-docker: the daemon.json edit, the flag-conflict checks, the reload.
-#include "docker_setup/install_docker.hpp"
+#include "cli/install_docker_cmd.hpp"
 
 #include <doctest/doctest.h>
 

@@ -1,7 +1,10 @@
-// install-docker / uninstall-docker: edit daemon.json safely, check dockerd's flags, reload.
-#include "docker_setup/install_docker.hpp"
+// `imagegate install-docker` / `uninstall-docker`: edit daemon.json safely (docker_setup/),
+// check dockerd's flags and that the plugin answers, reload.
+#include "cli/install_docker_cmd.hpp"
+
 #include "common/files.hpp"
 #include "common/unix_socket.hpp"
+#include "docker_setup/install_docker.hpp"
 
 #include <algorithm>
 #include <array>
@@ -17,9 +20,7 @@
 #include <boost/json.hpp>
 #include <fcntl.h>
 #include <poll.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 namespace imagegate {
@@ -33,307 +34,7 @@ constexpr int kExitOk = 0;
 constexpr int kExitRefused = 1; // flag conflict, plugin unreachable, write failure
 constexpr int kExitUsage = 2;   // bad usage, or a daemon.json that cannot be edited
 
-// ---- daemon.json text ----------------------------------------------------------------------
-
-std::string line_and_column(std::string_view text, std::size_t offset) {
-    std::size_t line = 1, column = 1;
-    for (std::size_t i = 0; i < offset && i < text.size(); ++i) {
-        if (text[i] == '\n') {
-            ++line;
-            column = 1;
-        } else {
-            ++column;
-        }
-    }
-    return "line " + std::to_string(line) + ", column " + std::to_string(column);
-}
-
-bool is_blank(std::string_view text) {
-    return std::all_of(text.begin(), text.end(),
-                       [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; });
-}
-
-Result<json::object> parse_daemon_json(std::string_view text, std::string_view file) {
-    // dockerd treats an empty daemon.json as no configuration (daemon/config/config.go).
-    if (is_blank(text))
-        return json::object{};
-    json::parse_options options;
-    options.max_depth = kMaxDaemonJsonDepth;
-    json::stream_parser parser({}, options);
-    boost::system::error_code ec;
-    std::size_t consumed = parser.write(text.data(), text.size(), ec);
-    if (!ec)
-        parser.finish(ec);
-    if (ec) {
-        return Error{std::string(file) + ": not valid JSON (" + ec.message() + " at " +
-                     line_and_column(text, consumed) + "); not changed"};
-    }
-    json::value value = parser.release();
-    if (!value.is_object()) {
-        return Error{std::string(file) + ": not a JSON object (dockerd's daemon.json is one " +
-                     "object of settings); not changed"};
-    }
-    return std::move(value.as_object());
-}
-
-void append_indent(std::string &out, int depth) {
-    out.append(static_cast<std::size_t>(depth) * 2, ' ');
-}
-
-// Two-space indentation, as Docker's documentation writes daemon.json.
-void append_pretty(std::string &out, const json::value &value, int depth) {
-    if (value.is_object() && !value.as_object().empty()) {
-        out += "{\n";
-        bool first = true;
-        for (const auto &member : value.as_object()) {
-            if (!first)
-                out += ",\n";
-            first = false;
-            append_indent(out, depth + 1);
-            out += json::serialize(json::string_view(member.key()));
-            out += ": ";
-            append_pretty(out, member.value(), depth + 1);
-        }
-        out += "\n";
-        append_indent(out, depth);
-        out += "}";
-    } else if (value.is_array() && !value.as_array().empty()) {
-        out += "[\n";
-        bool first = true;
-        for (const auto &element : value.as_array()) {
-            if (!first)
-                out += ",\n";
-            first = false;
-            append_indent(out, depth + 1);
-            append_pretty(out, element, depth + 1);
-        }
-        out += "\n";
-        append_indent(out, depth);
-        out += "]";
-    } else {
-        out += json::serialize(value);
-    }
-}
-
-std::string pretty(const json::object &object) {
-    std::string out;
-    append_pretty(out, json::value(object), 0);
-    out += "\n";
-    return out;
-}
-
-// The list, or null when absent; an error when it is there but not a list of strings.
-Result<json::array *> plugin_list(json::object &object, std::string_view file) {
-    auto it = object.find(kAuthorizationPluginsKey);
-    if (it == object.end())
-        return static_cast<json::array *>(nullptr);
-    auto *list = it->value().if_array();
-    bool strings = list && std::all_of(list->begin(), list->end(),
-                                       [](const json::value &v) { return v.is_string(); });
-    if (!strings) {
-        return Error{std::string(file) + ": \"" + std::string(kAuthorizationPluginsKey) +
-                     "\" is not a list of plugin names; not changed"};
-    }
-    return list;
-}
-
 } // namespace
-
-Result<DaemonJsonEdit> add_authorization_plugin(std::string_view text, std::string_view name,
-                                                std::string_view file) {
-    auto object = parse_daemon_json(text, file);
-    if (!object)
-        return Error{object.error()};
-    auto list = plugin_list(object.value(), file);
-    if (!list)
-        return Error{list.error()};
-    DaemonJsonEdit edit;
-    if (*list == nullptr) {
-        object.value()[kAuthorizationPluginsKey] = json::array{json::string(name)};
-        edit.changed = true;
-    } else if (std::none_of((*list)->begin(), (*list)->end(),
-                            [&](const json::value &v) { return v.as_string() == name; })) {
-        (*list)->emplace_back(json::string(name));
-        edit.changed = true;
-    }
-    edit.text = pretty(object.value());
-    return edit;
-}
-
-Result<DaemonJsonEdit> remove_authorization_plugin(std::string_view text, std::string_view name,
-                                                   std::string_view file) {
-    auto object = parse_daemon_json(text, file);
-    if (!object)
-        return Error{object.error()};
-    auto list = plugin_list(object.value(), file);
-    if (!list)
-        return Error{list.error()};
-    DaemonJsonEdit edit;
-    if (*list != nullptr) {
-        json::array &plugins = **list;
-        std::size_t before = plugins.size();
-        json::array kept;
-        for (const auto &plugin : plugins) {
-            if (plugin.as_string() != name)
-                kept.push_back(plugin);
-        }
-        edit.changed = kept.size() != before;
-        if (kept.empty()) {
-            object.value().erase(kAuthorizationPluginsKey);
-        } else {
-            plugins = std::move(kept);
-        }
-    }
-    edit.text = pretty(object.value());
-    return edit;
-}
-
-// ---- what runs on the host -----------------------------------------------------------------
-
-namespace {
-
-// At most limit + 1 bytes of PATH (the caller tells "larger than limit" from the size).
-std::optional<std::string> read_small_file(const fs::path &path, std::size_t limit) {
-    auto data = read_file_head(path.string(), limit + 1);
-    if (!data)
-        return std::nullopt;
-    return std::move(data).value();
-}
-
-std::vector<std::string> split_nul(const std::string &data) {
-    std::vector<std::string> parts;
-    std::size_t start = 0;
-    while (start < data.size()) {
-        std::size_t end = data.find('\0', start);
-        if (end == std::string::npos)
-            end = data.size();
-        parts.push_back(data.substr(start, end - start));
-        start = end + 1;
-    }
-    return parts;
-}
-
-// pflag accepts "--flag=value" and "--flag value".
-std::optional<std::string> flag_value(const std::vector<std::string> &argv, std::size_t &i,
-                                      std::string_view flag) {
-    const std::string &arg = argv[i];
-    if (arg == flag) {
-        if (i + 1 < argv.size())
-            return argv[++i];
-        return std::string();
-    }
-    if (arg.size() > flag.size() && arg.compare(0, flag.size(), flag) == 0 &&
-        arg[flag.size()] == '=') {
-        return arg.substr(flag.size() + 1);
-    }
-    return std::nullopt;
-}
-
-} // namespace
-
-std::vector<DockerdProcess> find_dockerd_processes(const fs::path &proc_root) {
-    std::vector<DockerdProcess> found;
-    std::error_code ec;
-    for (const auto &entry : fs::directory_iterator(proc_root, ec)) {
-        const std::string pid_text = entry.path().filename().string();
-        if (pid_text.empty() || !std::all_of(pid_text.begin(), pid_text.end(),
-                                             [](char c) { return c >= '0' && c <= '9'; })) {
-            continue;
-        }
-        auto cmdline = read_small_file(entry.path() / "cmdline", 64 * 1024);
-        if (!cmdline || cmdline->empty())
-            continue;
-        auto argv = split_nul(*cmdline);
-        if (argv.empty() || fs::path(argv[0]).filename() != "dockerd")
-            continue;
-        DockerdProcess process;
-        process.pid = std::stoi(pid_text);
-        if (auto status = read_small_file(entry.path() / "status", 64 * 1024)) {
-            auto uid = status->find("\nUid:\t");
-            process.rootless = uid != std::string::npos && status->compare(uid + 6, 2, "0\t") != 0;
-        }
-        for (std::size_t i = 1; i < argv.size(); ++i) {
-            if (auto v = flag_value(argv, i, "--authorization-plugin")) {
-                process.authorization_plugin_flags.push_back(*v);
-            } else if (auto c = flag_value(argv, i, "--config-file")) {
-                process.config_file = *c;
-            }
-        }
-        found.push_back(std::move(process));
-    }
-    std::sort(found.begin(), found.end(),
-              [](const DockerdProcess &a, const DockerdProcess &b) { return a.pid < b.pid; });
-    return found;
-}
-
-std::vector<std::string> find_flag_in_docker_units(const fs::path &root) {
-    struct Line {
-        std::string where;
-        std::string text;
-    };
-    auto exec_start_lines = [](const fs::path &file) {
-        std::vector<Line> lines;
-        std::ifstream in(file);
-        std::string line;
-        int number = 0;
-        while (std::getline(in, line)) {
-            ++number;
-            if (line.rfind("ExecStart=", 0) == 0)
-                lines.push_back({file.string() + ":" + std::to_string(number), line});
-        }
-        return lines;
-    };
-    std::vector<Line> effective;
-    for (const char *unit :
-         {"etc/systemd/system/docker.service", "run/systemd/system/docker.service",
-          "lib/systemd/system/docker.service", "usr/lib/systemd/system/docker.service"}) {
-        if (fs::exists(root / unit)) {
-            effective = exec_start_lines(root / unit);
-            break;
-        }
-    }
-    // Drop-ins apply in file-name order; an empty "ExecStart=" clears what came before.
-    std::vector<fs::path> dropins;
-    for (const char *dir :
-         {"etc/systemd/system/docker.service.d", "run/systemd/system/docker.service.d",
-          "lib/systemd/system/docker.service.d", "usr/lib/systemd/system/docker.service.d"}) {
-        std::error_code ec;
-        for (const auto &entry : fs::directory_iterator(root / dir, ec)) {
-            if (entry.path().extension() == ".conf")
-                dropins.push_back(entry.path());
-        }
-    }
-    std::sort(dropins.begin(), dropins.end(),
-              [](const fs::path &a, const fs::path &b) { return a.filename() < b.filename(); });
-    for (const auto &dropin : dropins) {
-        for (auto &line : exec_start_lines(dropin)) {
-            if (line.text == "ExecStart=") {
-                effective.clear();
-            } else {
-                effective.push_back(std::move(line));
-            }
-        }
-    }
-    std::vector<std::string> hits;
-    for (const auto &line : effective) {
-        if (line.text.find("--authorization-plugin") != std::string::npos)
-            hits.push_back(line.where);
-    }
-    // Debian's docker.service passes $DOCKER_OPTS from /etc/default/docker.
-    std::ifstream defaults(root / "etc/default/docker");
-    std::string line;
-    int number = 0;
-    while (std::getline(defaults, line)) {
-        ++number;
-        auto first = line.find_first_not_of(" \t");
-        if (first == std::string::npos || line[first] == '#')
-            continue;
-        if (line.find("--authorization-plugin") != std::string::npos) {
-            hits.push_back((root / "etc/default/docker").string() + ":" + std::to_string(number));
-        }
-    }
-    return hits;
-}
 
 namespace {
 
@@ -457,7 +158,8 @@ Result<CurrentFile> read_current(const std::string &file) {
     if (!S_ISREG(current.status.st_mode))
         return Error{file + ": not a regular file; not changed"};
     current.exists = true;
-    auto text = read_small_file(current.target, kMaxDaemonJsonBytes);
+    // One byte more than the limit: a larger file is told from one at the limit.
+    auto text = read_file_head(current.target.string(), kMaxDaemonJsonBytes + 1);
     if (!text)
         return Error{file + ": cannot read: " + errno_text()};
     if (text->size() > kMaxDaemonJsonBytes) {
