@@ -14,5 +14,6 @@ int run_report(const Args &args);
 int run_install_docker(const Args &args);
 int run_uninstall_docker(const Args &args);
 int run_containerd_verify(const Args &args);
+int run_gateway(const Args &args);
 
 } // namespace imagegate

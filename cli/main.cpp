@@ -20,6 +20,7 @@ Commands:
   install-docker      add imagegate to dockerd's daemon.json
   uninstall-docker    remove it
   containerd-verify   containerd image verifier (bindir plugin)
+  gateway             the registry gateway: decides the pulls dockerd makes itself
   version
 
 Run `imagegate COMMAND --help` for a command's options.
@@ -47,6 +48,7 @@ int main(int argc, char **argv) {
         {"install-docker", run_install_docker},
         {"uninstall-docker", run_uninstall_docker},
         {"containerd-verify", run_containerd_verify},
+        {"gateway", run_gateway},
     };
     if (command == "--help" || command == "-h" || command == "help") {
         std::cout << kUsage;

@@ -3,6 +3,7 @@
 
 #include <boost/json.hpp>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -13,6 +14,80 @@ namespace json = boost::json;
 
 namespace {
 inline constexpr std::size_t kMaxConfigBytes = 1024 * 1024;
+
+bool is_host_port(std::string_view s) {
+    auto colon = s.rfind(':');
+    if (colon == std::string_view::npos || colon == 0 || colon + 1 == s.size())
+        return false;
+    std::string_view port = s.substr(colon + 1);
+    if (port.size() > 5 ||
+        !std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; }))
+        return false;
+    int n = std::stoi(std::string(port));
+    return n >= 1 && n <= 65535;
+}
+
+// The "gateway" object (docs/gateway.md); errors go to FAIL with the key's path.
+template <class Fail> void read_gateway(const json::value &v, GatewayConfig &g, Fail &fail) {
+    if (!v.is_object())
+        return fail("gateway", "must be an object");
+    bool override_given = false;
+    for (const auto &kv : v.as_object()) {
+        std::string key = "gateway." + std::string(kv.key());
+        const json::value &x = kv.value();
+        if (kv.key() == "listen") {
+            if (!x.is_string() || !is_host_port(x.as_string()))
+                fail(key, "must be \"HOST:PORT\" (default 127.0.0.1:3128)");
+            else
+                g.listen = std::string(x.as_string());
+        } else if (kv.key() == "caDir" || kv.key() == "certsDir") {
+            if (!x.is_string() || x.as_string().empty() || x.as_string()[0] != '/')
+                fail(key, "must be an absolute path");
+            else
+                (kv.key() == "caDir" ? g.ca_dir : g.certs_dir) = std::string(x.as_string());
+        } else if (kv.key() == "registries") {
+            if (!x.is_array()) {
+                fail(key, "must be an array of registry names");
+                continue;
+            }
+            g.registries.clear();
+            for (const auto &r : x.as_array()) {
+                if (!r.is_string() || r.as_string().empty() ||
+                    r.as_string().find_first_of("/ \t@") != json::string::npos)
+                    fail(key, "must be an array of registry names (\"docker.io\", "
+                              "\"ghcr.io\", \"HOST:PORT\")");
+                else
+                    g.registries.emplace_back(r.as_string());
+            }
+        } else if (kv.key() == "upstreamOverride") {
+            override_given = true;
+            if (!x.is_object()) {
+                fail(key, "must be an object of \"HOST:PORT\": \"ADDRESS:PORT\"");
+                continue;
+            }
+            for (const auto &o : x.as_object()) {
+                if (!is_host_port(o.key()) || !o.value().is_string() ||
+                    !is_host_port(o.value().as_string()))
+                    fail(key + "." + std::string(o.key()),
+                         "must map \"HOST:PORT\" to \"ADDRESS:PORT\"");
+                else
+                    g.upstream_override.emplace_back(std::string(o.key()),
+                                                     std::string(o.value().as_string()));
+            }
+        } else if (kv.key() == "allowUpstreamOverride") {
+            if (!x.is_bool())
+                fail(key, "must be true or false");
+            else
+                g.allow_upstream_override = x.as_bool();
+        } else {
+            fail(key, "unknown key");
+        }
+    }
+    if (override_given && !g.allow_upstream_override)
+        fail("gateway.upstreamOverride",
+             "sends registry traffic to other addresses, for tests only: refused unless "
+             "gateway.allowUpstreamOverride is true");
+}
 
 } // namespace
 
@@ -89,6 +164,8 @@ Result<Config> load_config(const std::string &path) {
                 else
                     c.docker_sockets.emplace_back(s.as_string());
             }
+        } else if (k == "gateway") {
+            read_gateway(v, c.gateway, fail);
         } else {
             fail(k, "unknown key");
         }

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace imagegate {
@@ -14,6 +15,26 @@ inline constexpr const char *kCacheStateFile = "sync-state.json";
 
 inline constexpr const char *kDefaultConfigPath = "/etc/imagegate/imagegate.json";
 inline constexpr const char *kDefaultSocket = "/run/docker/plugins/imagegate.sock";
+
+inline constexpr const char *kDefaultGatewayListen = "127.0.0.1:3128";
+inline constexpr const char *kDefaultGatewayCaDir = "/var/lib/imagegate/gateway";
+inline constexpr const char *kDefaultDockerCertsDir = "/etc/docker/certs.d";
+
+// The registry gateway (docs/gateway.md), configuration key "gateway".
+struct GatewayConfig {
+    std::string listen = kDefaultGatewayListen; // HOST:PORT, a loopback address
+    std::string ca_dir = kDefaultGatewayCaDir;  // ca.crt, ca.key (0600 root)
+    // Registries to intercept ("docker.io", "ghcr.io", "reg.example:5000"); empty: docker.io
+    // and every registry the policy's "registries" list names.
+    std::vector<std::string> registries;
+    // Where dockerd reads per-host CAs; the gateway adds HOST/*.crt (except its own CA) to the
+    // system trust store when it verifies the upstream registry.
+    std::string certs_dir = kDefaultDockerCertsDir;
+    // Test only (like curl --resolve): "HOST:PORT" → "ADDRESS:PORT" where the gateway connects
+    // instead; refused unless allow_upstream_override is also set.
+    std::vector<std::pair<std::string, std::string>> upstream_override;
+    bool allow_upstream_override = false;
+};
 
 struct Config {
     std::string path; // the file it was read from; empty for built-in defaults
@@ -32,6 +53,7 @@ struct Config {
     std::string admin_socket = "/run/imagegate/admin.sock";
     std::vector<std::string> docker_sockets{"/var/run/docker.sock", "/run/docker.sock"};
     std::string containerd_user;
+    GatewayConfig gateway;
     bool uses_default_policy() const { return policy_file.empty() && policy_url.empty(); }
 };
 

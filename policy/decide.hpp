@@ -92,8 +92,13 @@ struct DecisionContext {
 };
 
 // One image under one action, for `check`, containerd-verify, `policy impact` and serve.
+// ROLES: Skip for the registry gateway (docs/gateway.md), where no request names a user: roles
+// and grants are not checked, only what holds for everyone (registries, categories,
+// allowlists, namespace access).
+enum class Roles { Check, Skip };
 ImageDecision decide_image(Action action, std::string_view reference, std::string_view user,
-                           const Policy &policy, bool tag_target = false);
+                           const Policy &policy, bool tag_target = false,
+                           Roles roles_check = Roles::Check);
 
 // The one way a request is denied: the message a user sees and its cause, together. In audit
 // mode dockerd is still told to allow (the policy's denial is logged as a would-be denial).
