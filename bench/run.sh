@@ -11,7 +11,7 @@
 #   BENCH_BUILD=DIR        build directory (default build-bench)
 #   BENCH_ROUNDS=N         dockerd rounds (default 8: fewer leave the ratios at the mercy of noise); BENCH_DIRECT_ROUNDS=N (default 3)
 #   BENCH_QUICK=1          short runs everywhere: checks the harness, not the numbers
-#   BENCH_SKIP=LIST        any of micro,direct,memory,dockerd,verifier (comma separated)
+#   BENCH_SKIP=LIST        any of micro,direct,memory,dockerd,verifier,gateway,report (comma separated)
 #   BENCH_NO_BUILD=1       use the binaries already built
 #   BENCH_KEEP=1           keep the work directory (logs, raw results)
 #   BENCH_TMP=DIR          where the work directory goes (default /dev/shm, else /tmp)
@@ -379,6 +379,7 @@ if ! skipped dockerd && dockerd_usable; then
 fi
 
 skipped verifier || [[ -z $IMAGEGATE ]] || { say "containerd-verify, exec to exit (issue 10)"; bash "$ROOT/bench/verifier_bench.sh" "$IMAGEGATE" --kv "$RESULTS" >&2; }
+skipped gateway || [[ -z $IMAGEGATE ]] || { say "the registry gateway: blob, pull and manifest cost, RSS (issue 17)"; bash "$ROOT/bench/gateway_bench.sh" "$IMAGEGATE" --kv "$RESULTS" >&2; }
 skipped report || [[ -z $IMAGEGATE ]] || { say "report and policy impact on 1,000,000 decisions (issue 12)"; bash "$ROOT/bench/report_bench.sh" "$IMAGEGATE" --kv "$RESULTS" >&2; }
 record "section=meta loadavg_end=$(cut -d' ' -f1 /proc/loadavg)"
 

@@ -293,6 +293,31 @@ def main():
             else:
                 upper_bound(t, figure, v, target, "n/a" if v is None else f"{v:.2f} s", ref, f"<= {target:g} s")
 
+    gateway = {r.get("test"): r for r in rows if r.get("section") == "gateway"}
+    if gateway:
+        t.section("The registry gateway (issue 17; medians of rounds, side by side)")
+        pull = gateway.get("pull", {})
+        ratio = num(pull.get("throughput_ratio"))
+        figure = f"docker pull of a {pull.get('mib', '?')} MiB image, throughput vs without"
+        if ratio is None:
+            t.row(figure, "n/a", "", ">= 0.9x", "", "n/a")
+        else:
+            t.row(figure, f"{num(pull.get('gateway_s')):.2f} s", f"{num(pull.get('direct_s')):.2f} s",
+                  ">= 0.9x", f"{ratio:.2f}", "met" if ratio >= 0.9 else "MISSED")
+        blob = gateway.get("blob", {})
+        t.row(f"  blob GET of {blob.get('mib', '?')} MiB (MiB/s)", blob.get("gateway_mib_s", "n/a"),
+              blob.get("direct_mib_s", "n/a"), "", blob.get("ratio", ""), "")
+        rss = gateway.get("rss", {})
+        growth = num(rss.get("growth_kib"))
+        moved = num(rss.get("bytes"))
+        label = f"RSS growth moving a {(moved or 0) / 1048576:.0f} MiB blob"
+        upper_bound(t, label, growth, 16384, "n/a" if growth is None else f"{growth / 1024:.1f} MiB",
+                    "", "< 16 MiB")
+        m = gateway.get("manifest", {})
+        added = num(m.get("added_p50_us"))
+        t.row("added p50 per manifest request", fmt_us(added, sign=True),
+              fmt_us(num(m.get("direct_p50_us"))), "", "", "")
+
     print(t.render())
     print()
     print(f"{t.met} met, {t.missed} MISSED, {t.na} n/a.  Load average {meta.get('loadavg_start', '?')} at the start, "

@@ -145,10 +145,11 @@ bool is_hop_by_hop(std::string_view name, const Head &head) {
     return false;
 }
 
-std::string headers_text(const Head &head, const Framing &framing) {
+// KEEP_LENGTH: a body-less answer (to HEAD, a 304) says how long the body would be.
+std::string headers_text(const Head &head, const Framing &framing, bool keep_length = false) {
     std::string text;
     for (const auto &h : head.headers)
-        if (!is_hop_by_hop(h.name, head))
+        if (!is_hop_by_hop(h.name, head) || (keep_length && iequals(h.name, "content-length")))
             text += h.name + ": " + h.value + "\r\n";
     if (framing.kind == Framing::Kind::Chunked)
         text += "Transfer-Encoding: chunked\r\n";
@@ -448,8 +449,9 @@ std::string request_head_text(const Head &request, const Framing &framing) {
 }
 
 std::string response_head_text(const Head &response, const Framing &framing, bool close) {
+    bool keep_length = framing.kind == Framing::Kind::None && response.count("Content-Length") == 1;
     std::string text = "HTTP/1.1 " + response.second + " " + response.third + "\r\n" +
-                       headers_text(response, framing);
+                       headers_text(response, framing, keep_length);
     if (close)
         text += "Connection: close\r\n";
     return text + "\r\n";
