@@ -323,7 +323,11 @@ void Gateway::Impl::serve(int fd) {
     set_send_timeout(fd, limits.idle);
     FdStream client(fd);
     Reader reader(client);
-    auto head = reader.read_head(head_limits(), false);
+    // A new connection gets the head deadline for its first byte too: idle connections do not
+    // hold the proxy's slots for long.
+    HeadLimits first = head_limits();
+    first.idle = first.deadline;
+    auto head = reader.read_head(first, false);
     if (!head) {
         if (head.error() != "closed")
             client.write(plain_response(head.error().starts_with("too large") ? 431 : 400,

@@ -245,6 +245,23 @@ TEST_CASE("http_wire: heads are written anew without hop-by-hop headers") {
                   "Content-Length: 0\r\n\r\n");
 }
 
+TEST_CASE("http_wire: an answer without a body keeps its Content-Length") {
+    // dockerd's pull reads the manifest's size from the answer to HEAD ("missing or empty
+    // Content-Length header" without it).
+    auto h =
+        head_of("HTTP/1.1 200 OK\r\nContent-Length: 528\r\nDocker-Content-Digest: d\r\n\r\n", true);
+    REQUIRE(h);
+    auto framing = response_framing(*h, "HEAD");
+    REQUIRE(framing);
+    CHECK(framing->kind == Framing::Kind::None);
+    CHECK(response_head_text(*h, *framing, false) ==
+          "HTTP/1.1 200 OK\r\nContent-Length: 528\r\nDocker-Content-Digest: d\r\n\r\n");
+    auto get = response_framing(*h, "GET");
+    REQUIRE(get);
+    CHECK(get->kind == Framing::Kind::Length);
+    CHECK(get->length == 528);
+}
+
 TEST_CASE("http_wire: a chunked body is relayed whole, trailers dropped") {
     Bytes in("5\r\nhello\r\n0\r\nX-Trailer: 1\r\n\r\nNEXT");
     int out[2];
