@@ -141,8 +141,14 @@ std::string plain_response(int status, std::string_view reason, std::string_view
            (close ? "\r\nConnection: close" : "") + "\r\n\r\n" + std::string(body);
 }
 
+// The message is also the status line's reason phrase: an answer to HEAD has no body, and
+// BuildKit (containerd's resolver) prints the status line of a failed HEAD ("pulling from host
+// registry-1.docker.io failed with status code [manifests latest]: 403 imagegate: ...").
 std::string denial_response(std::string_view message, bool close) {
-    return plain_response(403, "Forbidden", "application/json",
+    std::string reason;
+    for (char c : message.substr(0, 400))
+        reason += (c >= 0x20 && c < 0x7f) ? c : '?';
+    return plain_response(403, reason.empty() ? "Forbidden" : reason, "application/json",
                           registry_error_body("DENIED", message) + "\n", close);
 }
 
