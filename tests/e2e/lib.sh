@@ -214,8 +214,12 @@ _dockerd_launch() {
     # A dead proxy for everything but loopback: nothing in a test may reach the internet,
     # and a fall-back from the mirror to registry-1.docker.io fails at once instead of
     # hanging on DNS.
-    HTTP_PROXY=http://127.0.0.1:9 HTTPS_PROXY=http://127.0.0.1:9 \
-        NO_PROXY=127.0.0.1,localhost,::1 \
+    # E2E_DOCKERD_PROXY (the registry gateway suite): that proxy for everything instead, with
+    # E2E_DOCKERD_SSL_CERT_DIR as Go's extra root directory (docs/gateway.md).
+    local proxy=${E2E_DOCKERD_PROXY:-http://127.0.0.1:9} no_proxy=127.0.0.1,localhost,::1
+    [[ -n ${E2E_DOCKERD_PROXY:-} ]] && no_proxy=
+    HTTP_PROXY=$proxy HTTPS_PROXY=$proxy NO_PROXY=$no_proxy \
+        SSL_CERT_DIR=${E2E_DOCKERD_SSL_CERT_DIR:-} \
         dockerd "${args[@]}" "$@" >>"$DOCKERD_LOG" 2>&1 &
     DOCKERD_PID=$!
     echo "$DOCKERD_PID" >"$dir/launched.pid"
