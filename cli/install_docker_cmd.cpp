@@ -58,6 +58,7 @@ saves what it replaces as FILE.imagegate.bak; writes atomically with the file's 
                       /run/docker/plugins/imagegate.sock, "imagegate:latest" for the managed plugin
   --reload            check that the plugin answers, then send SIGHUP to the dockerd reading FILE
   --force             write even though dockerd is started with --authorization-plugin
+  --gateway           point dockerd at the registry gateway instead (--gateway --help)
 
 Exit status: 0 done (or nothing to do), 1 refused (flag conflict, plugin not answering, write
 failed), 2 bad usage or a FILE that is not a JSON object (left unchanged).
@@ -73,6 +74,7 @@ empty. Saves what it replaces as FILE.imagegate.bak; writes atomically with the 
   --daemon-json FILE  the daemon.json to edit
   --name NAME         the plugin name to remove ("imagegate:latest" for the managed plugin)
   --reload            send SIGHUP to the dockerd reading FILE afterwards
+  --gateway           undo install-docker --gateway instead (--gateway --help)
 
 Exit status: 0 done (or nothing to do), 1 write failed, 2 bad usage or a FILE that is not a
 JSON object (left unchanged).
@@ -115,6 +117,70 @@ Result<Options> parse_options(const Args &args, bool install) {
         }
     }
     return options;
+}
+
+constexpr const char *kGatewayUsage =
+    R"(usage: imagegate install-docker --gateway [--config FILE] [--certs-dir DIR]
+                                [--dockerd-version X.Y] [--daemon-json FILE]
+       imagegate uninstall-docker --gateway [--config FILE]
+
+Points dockerd at the registry gateway (docs/gateway.md): makes the gateway CA if needed and
+writes it to CERTS_DIR/HOST/ca.crt for each intercepted registry (imagegate-gateway-ca.crt
+beside an admin's own ca.crt), writes the systemd drop-in
+/etc/systemd/system/docker.service.d/imagegate-gateway.conf (the proxy environment for dockerd
+< 23, SSL_CERT_DIR always) and, for dockerd >= 23, daemon.json "proxies". What it created is
+listed in CA_DIR/installed.json; uninstall-docker --gateway removes exactly that.
+
+  --config FILE          the imagegate configuration (gateway.listen, caDir, certsDir, registries)
+  --certs-dir DIR        instead of gateway.certsDir (default /etc/docker/certs.d)
+  --dockerd-version X.Y  instead of asking `dockerd --version`
+  --daemon-json FILE     the daemon.json of a dockerd >= 23 (default /etc/docker/daemon.json)
+)";
+
+// The flags after --gateway; nullopt when --gateway is not among ARGS.
+std::optional<Result<GatewaySetup>> gateway_options(const Args &args, bool &help) {
+    if (std::find(args.begin(), args.end(), "--gateway") == args.end())
+        return std::nullopt;
+    GatewaySetup setup;
+    for (std::size_t i = 0; i < args.size(); ++i) {
+        const std::string &arg = args[i];
+        std::string *target = arg == "--config"            ? &setup.config_flag
+                              : arg == "--certs-dir"       ? &setup.certs_dir
+                              : arg == "--dockerd-version" ? &setup.dockerd_version
+                              : arg == "--daemon-json"     ? &setup.daemon_json
+                                                           : nullptr;
+        if (target) {
+            if (i + 1 >= args.size() || args[i + 1].empty())
+                return Result<GatewaySetup>(Error{arg + " needs a value"});
+            *target = args[++i];
+        } else if (arg == "--help" || arg == "-h") {
+            help = true;
+        } else if (arg != "--gateway") {
+            return Result<GatewaySetup>(Error{"unknown argument \"" + arg + "\" with --gateway"});
+        }
+    }
+    return Result<GatewaySetup>(setup);
+}
+
+// install-docker/uninstall-docker --gateway; -1 when ARGS do not ask for it.
+int maybe_gateway(const Args &args, bool install, const DockerHost &host, std::ostream &out,
+                  std::ostream &err) {
+    bool help = false;
+    auto setup = gateway_options(args, help);
+    if (!setup)
+        return -1;
+    if (help) {
+        out << kGatewayUsage;
+        return kExitOk;
+    }
+    if (!*setup) {
+        err << "imagegate " << (install ? "install-docker" : "uninstall-docker") << ": "
+            << setup->error() << "\n"
+            << kGatewayUsage;
+        return kExitUsage;
+    }
+    return install ? install_gateway(setup->value(), host, out, err)
+                   : uninstall_gateway(setup->value(), host, out, err);
 }
 
 std::string errno_text() {
@@ -357,6 +423,8 @@ void warn_other_config_files(const std::string &file, const DockerHost &host, st
 } // namespace
 
 int install_docker(const Args &args, const DockerHost &host, std::ostream &out, std::ostream &err) {
+    if (int gateway = maybe_gateway(args, true, host, out, err); gateway >= 0)
+        return gateway;
     auto options = parse_options(args, true);
     if (!options) {
         err << "imagegate install-docker: " << options.error() << "\n" << kInstallUsage;
@@ -424,6 +492,8 @@ int install_docker(const Args &args, const DockerHost &host, std::ostream &out, 
 
 int uninstall_docker(const Args &args, const DockerHost &host, std::ostream &out,
                      std::ostream &err) {
+    if (int gateway = maybe_gateway(args, false, host, out, err); gateway >= 0)
+        return gateway;
     auto options = parse_options(args, false);
     if (!options) {
         err << "imagegate uninstall-docker: " << options.error() << "\n" << kUninstallUsage;

@@ -169,3 +169,51 @@ Result<DaemonJsonEdit> remove_authorization_plugin(std::string_view text, std::s
 }
 
 } // namespace imagegate
+
+namespace imagegate {
+
+Result<DaemonJsonEdit> set_gateway_proxies(std::string_view text, std::string_view proxy_url,
+                                           std::string_view file) {
+    auto parsed = parse_daemon_json(text, file);
+    if (!parsed)
+        return Error{parsed.error()};
+    json::object o = std::move(parsed).value();
+    json::object *object = &o;
+    json::object proxies{{"http-proxy", proxy_url}, {"https-proxy", proxy_url}, {"no-proxy", ""}};
+    DaemonJsonEdit edit;
+    auto it = object->find(kProxiesKey);
+    if (it != object->end() && !it->value().is_object())
+        return Error{std::string(file) + ": \"proxies\" is not an object; not changed"};
+    if (it == object->end() || it->value().as_object() != proxies) {
+        (*object)[kProxiesKey] = proxies;
+        edit.changed = true;
+    }
+    edit.text = pretty(o);
+    return edit;
+}
+
+Result<DaemonJsonEdit> remove_gateway_proxies(std::string_view text, std::string_view proxy_url,
+                                              std::string_view file) {
+    auto parsed = parse_daemon_json(text, file);
+    if (!parsed)
+        return Error{parsed.error()};
+    json::object o = std::move(parsed).value();
+    json::object *object = &o;
+    DaemonJsonEdit edit;
+    auto it = object->find(kProxiesKey);
+    if (it != object->end() && it->value().is_object()) {
+        const json::object &p = it->value().as_object();
+        auto is = [&](std::string_view key, std::string_view want) {
+            auto v = p.find(key);
+            return v != p.end() && v->value().is_string() && v->value().as_string() == want;
+        };
+        if (is("http-proxy", proxy_url) && is("https-proxy", proxy_url)) {
+            object->erase(kProxiesKey);
+            edit.changed = true;
+        }
+    }
+    edit.text = pretty(o);
+    return edit;
+}
+
+} // namespace imagegate

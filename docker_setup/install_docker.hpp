@@ -39,6 +39,15 @@ Result<DaemonJsonEdit> add_authorization_plugin(std::string_view text, std::stri
 Result<DaemonJsonEdit> remove_authorization_plugin(std::string_view text, std::string_view name,
                                                    std::string_view file);
 
+// dockerd >= 23 reads its proxy from daemon.json "proxies" (docs/gateway.md).
+inline constexpr std::string_view kProxiesKey = "proxies";
+// Sets "proxies" to PROXY_URL for http and https and an empty no-proxy.
+Result<DaemonJsonEdit> set_gateway_proxies(std::string_view text, std::string_view proxy_url,
+                                           std::string_view file);
+// Removes "proxies" when it is the one set_gateway_proxies wrote for PROXY_URL.
+Result<DaemonJsonEdit> remove_gateway_proxies(std::string_view text, std::string_view proxy_url,
+                                              std::string_view file);
+
 // A running dockerd, read from PROC/PID/cmdline.
 struct DockerdProcess {
     int pid = 0;
@@ -58,5 +67,36 @@ struct DockerHost {
     std::filesystem::path root = "/";
     std::function<int(int pid, int signal)> send_signal; // empty: ::kill
 };
+
+// ---- install-docker --gateway / uninstall-docker --gateway (gateway_setup.cpp) ----
+
+struct GatewaySetup {
+    std::string config_flag;     // --config: the imagegate configuration (gateway, policy)
+    std::string certs_dir;       // --certs-dir: instead of gateway.certsDir
+    std::string dockerd_version; // --dockerd-version X.Y: instead of asking `dockerd --version`
+    std::string daemon_json; // --daemon-json: for dockerd >= 23 (default /etc/docker/daemon.json)
+};
+
+// "20.10" of "Docker version 20.10.24+dfsg1, build 297e128"; the major version, or -1.
+int docker_major_version(std::string_view version_text);
+
+// The drop-in that points dockerd at the gateway (under HOST.root).
+inline constexpr const char *kGatewayDropIn =
+    "etc/systemd/system/docker.service.d/imagegate-gateway.conf";
+// What install-docker --gateway created, for uninstall-docker --gateway: CA_DIR/installed.json.
+inline constexpr const char *kGatewayManifest = "installed.json";
+
+// The drop-in's text for a gateway at PROXY_URL and its trust directory; ENVIRONMENT_PROXY: the
+// proxy variables too (dockerd < 23).
+std::string gateway_drop_in(std::string_view proxy_url, std::string_view trust_dir,
+                            bool environment_proxy);
+// "FILE:LINE: NAME" for each proxy or certificate variable that /etc/default/docker or another
+// docker.service drop-in sets (they may route pulls around the gateway).
+std::vector<std::string> find_proxy_settings(const std::filesystem::path &root);
+
+int install_gateway(const GatewaySetup &setup, const DockerHost &host, std::ostream &out,
+                    std::ostream &err);
+int uninstall_gateway(const GatewaySetup &setup, const DockerHost &host, std::ostream &out,
+                      std::ostream &err);
 
 } // namespace imagegate

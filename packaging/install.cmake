@@ -46,4 +46,4 @@ ig_install_config_once("${IG_SOURCE_DIR}/packaging/imagegate.json")
 ig_install_config_once("${ig_stage}/policy.json")
 
 file(INSTALL DESTINATION "${IG_DOCDIR}" TYPE FILE
-     FILES "${IG_SOURCE_DIR}/docs/deploy.md" "${IG_SOURCE_DIR}/README.md")
+     FILES "${IG_SOURCE_DIR}/docs/deploy.md" "${IG_SOURCE_DIR}/docs/gateway.md" "${IG_SOURCE_DIR}/README.md")

@@ -15,4 +15,4 @@ set(IG_DOCDIR "${IG_PREFIX}/share/doc/imagegate")
 # and containerd runs every executable in its verifier bin_dir (docs/containerd.md).
 set(IG_SYSCONFDIR "/etc/imagegate")
 set(IG_VERIFIER_DIR "/opt/containerd/image-verifier/bin")
-set(IG_UNITS imagegate.socket imagegate.service imagegate-sync.service imagegate-sync.timer)
+set(IG_UNITS imagegate.socket imagegate.service imagegate-sync.service imagegate-sync.timer imagegate-gateway.service)

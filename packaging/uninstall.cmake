@@ -12,7 +12,7 @@ set(files "${root}${IG_BINARY}" "${root}${IG_VERIFY_BINARY}")
 foreach(unit IN LISTS IG_UNITS)
   list(APPEND files "${root}${IG_UNITDIR}/${unit}")
 endforeach()
-list(APPEND files "${root}${IG_DOCDIR}/deploy.md" "${root}${IG_DOCDIR}/README.md")
+list(APPEND files "${root}${IG_DOCDIR}/deploy.md" "${root}${IG_DOCDIR}/gateway.md" "${root}${IG_DOCDIR}/README.md")
 # The verifier wrapper only if it is ours and runs this prefix's binary.
 set(wrapper "${root}${IG_VERIFIER_DIR}/imagegate")
 if(EXISTS "${wrapper}")
