@@ -14,7 +14,7 @@
 #               the gateway adds per manifest request
 #   rss         the gateway's VmHWM before and after it moved the 1 GiB blob (target < 16 MiB)
 # --kv appends `section=gateway ...` lines to FILE (bench/run.sh's results).
-# Environment: BENCH_QUICK=1 (32 MiB image, 64 MiB blob, 1 round), BENCH_GATEWAY_ROUNDS=N (3),
+# Environment: BENCH_QUICK=1 (32 MiB image, 64 MiB blob, 1 round), BENCH_GATEWAY_ROUNDS=N (5),
 # BENCH_TMP=DIR (default /dev/shm, else /tmp).
 set -uo pipefail
 
@@ -32,7 +32,7 @@ done
 IMAGEGATE=$(realpath "$IMAGEGATE")
 [[ $(id -u) == 0 ]] || { echo "gateway_bench: needs root (a dockerd)" >&2; exit 2; }
 QUICK=${BENCH_QUICK:-0}
-ROUNDS=${BENCH_GATEWAY_ROUNDS:-3}
+ROUNDS=${BENCH_GATEWAY_ROUNDS:-5}
 IMAGE_MIB=512
 BLOB_MIB=1024
 if [[ $QUICK == 1 ]]; then ROUNDS=1; IMAGE_MIB=32; BLOB_MIB=64; fi
@@ -95,15 +95,15 @@ upload() { # FILE → digest
     location=$(curl -sf --cacert ca.pem -X POST -D - -o /dev/null "$REG/v2/library/big/blobs/uploads/" |
         awk 'tolower($1) == "location:" {print $2}' | tr -d '\r')
     [[ $location == /* ]] && location=$REG$location
-    curl -sf --cacert ca.pem -X PUT -H 'Content-Type: application/octet-stream' --data-binary "@$1" \
-        "$location&digest=$digest" -o /dev/null || { echo "gateway_bench: upload of $1 failed" >&2; exit 1; }
+    # -T streams the file (--data-binary would hold it in memory).
+    curl -sf --cacert ca.pem -X PUT -H 'Content-Type: application/octet-stream' -T "$1" \
+        "$location&digest=$digest" -o /dev/null || { echo "gateway_bench: upload of $1 failed" >&2; return 1; }
     echo "$digest"
 }
-LAYER=$(upload layer.tar)
-BLOB=$(upload blob.bin)
+LAYER=$(upload layer.tar) && BLOB=$(upload blob.bin) || exit 1
 rm -f blob.bin
 printf '{"architecture":"amd64","os":"linux","config":{},"rootfs":{"type":"layers","diff_ids":["%s"]}}' "$LAYER" >config.json
-CONFIG=$(upload config.json)
+CONFIG=$(upload config.json) || exit 1
 cat >manifest.json <<EOF
 {"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json",
  "config":{"mediaType":"application/vnd.docker.container.image.v1+json","size":$(stat -c %s config.json),"digest":"$CONFIG"},
@@ -175,9 +175,14 @@ pull_seconds() { # REF
     awk -v s="$start" -v e="$end" 'BEGIN{printf "%.3f\n", (e-s)/1e9}'
 }
 pull_seconds "127.0.0.1:$REG_PORT/library/big" >/dev/null # warm-up: page cache, dockerd
-for r in $(seq "$ROUNDS"); do
-    pull_seconds "127.0.0.1:$REG_PORT/library/big" >>pull-direct.txt
-    pull_seconds "docker.io/library/big" >>pull-gateway.txt
+for r in $(seq "$ROUNDS"); do # the order alternates: neither always follows the other's rmi
+    if ((r % 2)); then
+        pull_seconds "127.0.0.1:$REG_PORT/library/big" >>pull-direct.txt
+        pull_seconds "docker.io/library/big" >>pull-gateway.txt
+    else
+        pull_seconds "docker.io/library/big" >>pull-gateway.txt
+        pull_seconds "127.0.0.1:$REG_PORT/library/big" >>pull-direct.txt
+    fi
 done
 pd=$(median <pull-direct.txt)
 pg=$(median <pull-gateway.txt)

@@ -454,6 +454,7 @@ Result<std::shared_ptr<SSL_CTX>> LeafMinter::server_context(const std::string &h
         SSL_CTX_use_PrivateKey(ctx.get(), impl_->leaf_key.get()) != 1)
         return Error{"cannot make a TLS context for " + host + ": " + openssl_error()};
     SSL_CTX_set_options(ctx.get(), SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
+    SSL_CTX_set_read_ahead(ctx.get(), 1);
     auto renew_in = std::chrono::seconds(kLeafValiditySeconds - kLeafRenewBeforeSeconds);
     impl_->contexts[host] = {ctx, now + renew_in};
     return ctx;

@@ -487,6 +487,7 @@ std::shared_ptr<SSL_CTX> Gateway::Impl::upstream_context(const std::string &host
         return nullptr;
     }
     SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER, nullptr);
+    SSL_CTX_set_read_ahead(ctx.get(), 1);
     // The admin's certs.d CAs for this registry, but never the gateway's own CA.
     std::string own;
     if (auto pem = read_file(config.gateway.ca_dir + "/" + kGatewayCaCert, 64 * 1024))

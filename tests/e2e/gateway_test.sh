@@ -16,7 +16,7 @@ openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=registr
     -keyout "$W/registry.key" -out "$W/registry.csr" 2>/dev/null &&
     openssl x509 -req -in "$W/registry.csr" -CA "$W/test-ca.pem" -CAkey "$W/test-ca.key" -CAcreateserial \
         -days 1 -out "$W/registry.pem" \
-        -extfile <(printf 'subjectAltName=DNS:registry-1.docker.io,IP:127.0.0.1\n') 2>/dev/null ||
+        -extfile <(printf 'subjectAltName=DNS:registry-1.docker.io,DNS:ghcr.io,IP:127.0.0.1\n') 2>/dev/null ||
     e2e_fatal "openssl: registry certificate"
 REG_PORT=$(free_port)
 cat >"$W/registry.yml" <<EOF
@@ -31,6 +31,28 @@ REG=https://127.0.0.1:$REG_PORT
 wait_until 20 curl -sf --cacert "$W/test-ca.pem" "$REG/v2/" || e2e_fatal "the TLS registry did not start"
 # The gateway trusts the registry as an admin would: a *.crt in certs.d/registry-1.docker.io/.
 cp "$W/test-ca.pem" "$W/certs.d/registry-1.docker.io/upstream-test-ca.crt"
+
+# A second registry, as ghcr.io, that wants tokens from a token server on another port (an
+# openssl s_server): what the gateway may tunnel to only once an allowed answer named it.
+TOKEN_PORT=$(free_port)
+AUTH_PORT=$(free_port)
+mkdir -p "$W/www" "$W/store2" "$W/certs.d/ghcr.io"
+echo '{"token":"e2e-token"}' >"$W/www/token"
+(cd "$W/www" && exec openssl s_server -quiet -accept "127.0.0.1:$TOKEN_PORT" -cert "$W/registry.pem" \
+    -key "$W/registry.key" -WWW) >"$W/token-server.log" 2>&1 &
+E2E_REGISTRY_PIDS+=($!)
+cat >"$W/registry2.yml" <<YAML
+version: 0.1
+log: {level: error}
+storage: {filesystem: {rootdirectory: $W/store2}}
+http: {addr: 127.0.0.1:$AUTH_PORT, tls: {certificate: $W/registry.pem, key: $W/registry.key}}
+auth: {token: {realm: "https://127.0.0.1:$TOKEN_PORT/token", service: e2e, issuer: e2e, rootcertbundle: $W/test-ca.pem}}
+YAML
+docker-registry serve "$W/registry2.yml" >"$W/registry2.log" 2>&1 &
+E2E_REGISTRY_PIDS+=($!)
+wait_until 20 curl -s --cacert "$W/test-ca.pem" -o /dev/null "https://127.0.0.1:$AUTH_PORT/v2/" ||
+    e2e_fatal "the token-auth registry did not start"
+cp "$W/test-ca.pem" "$W/certs.d/ghcr.io/upstream-test-ca.crt"
 
 # upload REPO FILE: pushes FILE as a blob of REPO with the registry API; prints its digest.
 upload() {
@@ -68,7 +90,8 @@ cat >"$config" <<EOF
 {"policyFile": "$policy", "decisionLog": "$W/decisions.jsonl", "socket": "$W/plugin.sock",
  "adminSocket": "",
  "gateway": {"listen": "127.0.0.1:$GW_PORT", "caDir": "$W/gateway-ca", "certsDir": "$W/certs.d",
-             "upstreamOverride": {"registry-1.docker.io:443": "127.0.0.1:$REG_PORT"},
+             "upstreamOverride": {"registry-1.docker.io:443": "127.0.0.1:$REG_PORT",
+                                  "ghcr.io:443": "127.0.0.1:$AUTH_PORT"},
              "allowUpstreamOverride": true}}
 EOF
 GW_PID=
@@ -107,6 +130,17 @@ grep -q 'certificate verify failed\|unable to get local issuer' "$W/gateway.log"
     pass "the gateway said why: the registry's certificate did not verify" ||
     fail "the gateway log lacks the verification failure" "$(tail -5 "$W/gateway.log")"
 start_gateway
+
+section "token servers: tunnelled only once an allowed registry named them"
+TOKEN_URL=https://127.0.0.1:$TOKEN_PORT/token
+via_gateway_test_ca() { curl -s --max-time 20 -x "http://127.0.0.1:$GW_PORT" --cacert "$W/test-ca.pem" "$@"; }
+check "CONNECT to the token server before any registry named it: 403" \
+    bash -c "curl -s --max-time 20 -x http://127.0.0.1:$GW_PORT --cacert '$W/test-ca.pem' -o /dev/null -w '%{http_connect}' $TOKEN_URL | grep -q '^403$'"
+check "ghcr.io (intercepted) answers 401 naming its token server" \
+    bash -c "$GW -D - -o /dev/null https://ghcr.io/v2/ | grep -qi 'www-authenticate: Bearer realm=.https://127.0.0.1:$TOKEN_PORT/token'"
+expect_output "e2e-token" via_gateway_test_ca "$TOKEN_URL"
+check "the tunnel is blind: the token server's own certificate, not a gateway leaf" \
+    bash -c "! curl -s --max-time 20 -x http://127.0.0.1:$GW_PORT --cacert '$W/gateway-ca/ca.crt' -o /dev/null $TOKEN_URL"
 
 # ---- dockerd through the gateway
 E2E_DOCKERD_PROXY=http://127.0.0.1:$GW_PORT E2E_DOCKERD_SSL_CERT_DIR=$W/gateway-ca/trust start_dockerd
