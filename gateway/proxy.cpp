@@ -26,6 +26,7 @@
 #include <filesystem>
 #include <map>
 #include <mutex>
+#include <set>
 #include <thread>
 
 namespace imagegate {
@@ -193,6 +194,8 @@ struct Gateway::Impl {
     Metrics *metrics = nullptr;
     GatewayLimits limits;
     std::atomic<std::size_t> connections{0};
+    std::mutex clients_mutex;
+    std::set<int> clients; // client sockets being served, shut down by stop()
 
     std::mutex learned_mutex;
     std::map<std::string, SteadyClock::time_point> learned; // wire host → until
@@ -245,6 +248,9 @@ Gateway::Gateway(Config config, std::vector<std::string> wire_hosts,
 
 Gateway::~Gateway() {
     stop();
+    // A connection thread still running keeps using what it points to: never free it under it.
+    if (!wait_idle(std::chrono::milliseconds(3000)))
+        (void)impl_.release();
 }
 
 Result<void> Gateway::bind() {
@@ -307,8 +313,16 @@ void Gateway::run() {
         impl_->connections++;
         int one = 1;
         ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        {
+            std::lock_guard lock(impl_->clients_mutex);
+            impl_->clients.insert(fd);
+        }
         std::thread([impl = impl_.get(), fd] {
             impl->serve(fd);
+            {
+                std::lock_guard lock(impl->clients_mutex);
+                impl->clients.erase(fd);
+            }
             ::close(fd);
             impl->connections--;
         }).detach();
@@ -322,6 +336,20 @@ void Gateway::stop() {
         ::shutdown(listen_fd_, SHUT_RDWR);
         ::close(listen_fd_);
     }
+    // Every connection's thread wakes up and ends (its reads and writes fail).
+    std::lock_guard lock(impl_->clients_mutex);
+    for (int fd : impl_->clients)
+        ::shutdown(fd, SHUT_RDWR);
+}
+
+bool Gateway::wait_idle(std::chrono::milliseconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (impl_->connections.load() > 0) {
+        if (std::chrono::steady_clock::now() >= deadline)
+            return false;
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return true;
 }
 
 // One client connection: a CONNECT, a metrics request, or a refusal.

@@ -53,7 +53,10 @@ class Gateway {
     int port() const { return port_; }
     // Accepts until stop(); each connection is served on its own thread.
     void run();
+    // Stops accepting and shuts down every client connection.
     void stop();
+    // After stop(): true once every connection's thread has ended, false after TIMEOUT.
+    bool wait_idle(std::chrono::milliseconds timeout);
 
     struct Impl;
 
