@@ -166,6 +166,33 @@ Result<Config> load_config(const std::string &path) {
             }
         } else if (k == "gateway") {
             read_gateway(v, c.gateway, fail);
+        } else if (k == "registryCredentials") {
+            str(v, k, c.trust.registry_credentials);
+        } else if (k == "signatureTimeoutSeconds") {
+            num(v, k, c.trust.timeout_seconds, 1);
+        } else if (k == "registryCertsDir") {
+            str(v, k, c.trust.certs_dir);
+        } else if (k == "signatureRegistries") {
+            if (!v.is_object()) {
+                fail(k, "must be an object: REGISTRY -> URL");
+                continue;
+            }
+            for (const auto &e : v.as_object()) {
+                std::string key = "signatureRegistries." + std::string(e.key());
+                if (!e.value().is_string()) {
+                    fail(key, "must be a URL string");
+                    continue;
+                }
+                std::string url(e.value().as_string());
+                bool https = url.starts_with("https://");
+                bool loopback_http = url.starts_with("http://127.") ||
+                                     url.starts_with("http://localhost") ||
+                                     url.starts_with("http://[::1]");
+                if (!https && !loopback_http)
+                    fail(key, "must be an https:// URL (http:// only for a loopback address)");
+                else
+                    c.trust.signature_registries.emplace_back(std::string(e.key()), url);
+            }
         } else {
             fail(k, "unknown key");
         }

@@ -36,6 +36,19 @@ struct GatewayConfig {
     bool allow_upstream_override = false;
 };
 
+// Reading signatures for the policy's trust rules (docs/trust.md).
+struct TrustConfig {
+    // A docker config.json ("auths") with credentials imagegate reads signatures with; root-only
+    // (owner root, no group or other bits). Empty: anonymous reads.
+    std::string registry_credentials;
+    // Where a registry's signatures are read instead of the registry itself, REGISTRY → URL
+    // ("docker.io" → "https://mirror.example"): a mirror, as dockerd's registry-mirrors. http://
+    // only for loopback addresses.
+    std::vector<std::pair<std::string, std::string>> signature_registries;
+    std::int64_t timeout_seconds = 10;              // one verification, all its reads
+    std::string certs_dir = kDefaultDockerCertsDir; // HOST/*.crt added to the system's CAs
+};
+
 struct Config {
     std::string path; // the file it was read from; empty for built-in defaults
     std::string socket = kDefaultSocket;
@@ -54,6 +67,7 @@ struct Config {
     std::vector<std::string> docker_sockets{"/var/run/docker.sock", "/run/docker.sock"};
     std::string containerd_user;
     GatewayConfig gateway;
+    TrustConfig trust;
     bool uses_default_policy() const { return policy_file.empty() && policy_url.empty(); }
 };
 

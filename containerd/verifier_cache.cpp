@@ -140,7 +140,7 @@ template <class F> void each_member(std::string_view members, F &&f) {
 // its match name in resource sets (ResourceSet::matches: equal, or under a prefix at a '/').
 // A field added to Policy changes its size: put it in a field list of policy/policy.hpp if a
 // pull decision reads it (or say there that pulls do not), then update this number.
-static_assert(sizeof(Policy) == 1120, "Policy changed: does a pull decision read the new field? "
+static_assert(sizeof(Policy) == 1232, "Policy changed: does a pull decision read the new field? "
                                       "See the field lists in policy/policy.hpp");
 
 // The entry of a field list (policy/policy.hpp) with this name, or null.
@@ -279,6 +279,9 @@ std::shared_ptr<const Policy> policy_for_user(const Policy &p, std::string_view 
     c->verified_publisher_namespaces = p.verified_publisher_namespaces;
     c->sponsored_open_source_namespaces = p.sponsored_open_source_namespaces;
     c->repository_allowlist = p.repository_allowlist;
+    c->repository_allowlist_pinned = p.repository_allowlist_pinned;
+    c->trust = p.trust;
+    c->trust_source = p.trust_source;
     c->namespace_access_enabled = p.namespace_access_enabled;
     c->registry_access_enabled = p.registry_access_enabled;
     c->allowed_registries = p.allowed_registries;
@@ -328,6 +331,9 @@ std::string serialize_verifier_policy(const ActivePolicy &active, std::string_vi
               put_resources(out, "allowlist", p.repository_allowlist);
     for (const auto &f : kPullSets)
         ok = ok && put_set(out, f.name, p.*f.member);
+    ok = ok && put_set(out, "allowlistPinned", p.repository_allowlist_pinned);
+    if (!p.trust_source.empty())
+        put(out, "trust", p.trust_source);
     if (!ok)
         return {};
     put(out, "end", std::to_string(out.size()));
@@ -392,6 +398,9 @@ Result<ActivePolicy> parse_verifier_policy(std::string_view text, std::string_vi
                          slice, (*p).*f->member);
             else if (tag == "allowlist")
                 ok = read_resources(raw, slice, p->repository_allowlist);
+            else if (tag == "allowlistPinned")
+                each_member(raw,
+                            [&](std::string_view m) { p->repository_allowlist_pinned.emplace(m); });
             else if (tag == "grantReader")
                 ok = read_resources(raw, slice, grant_sets[static_cast<int>(Role::Reader)]);
             else if (tag == "grantWriter")
@@ -426,7 +435,14 @@ Result<ActivePolicy> parse_verifier_policy(std::string_view text, std::string_vi
                 std::chrono::duration_cast<Clock::duration>(std::chrono::nanoseconds(ns)));
         } else if (tag == "organization")
             p->organization = std::string(value);
-        else if (tag == "serial")
+        else if (tag == "trust") {
+            auto rules = load_trust_rules(value);
+            ok = rules.ok();
+            if (ok) {
+                p->trust = std::move(rules).value();
+                p->trust_source = std::string(value);
+            }
+        } else if (tag == "serial")
             ok = integer(value, p->serial);
         else if (tag == "mode") {
             ok = value == "audit" || value == "enforce";

@@ -6,6 +6,7 @@
 #include "decision_log/line.hpp"
 #include "policy/active_policy.hpp"
 #include "policy/reference.hpp"
+#include "trust/verifier.hpp"
 
 #include <boost/json.hpp>
 
@@ -322,7 +323,8 @@ VerifyVerdict blocked_pull(std::string_view name, std::string_view why, int exit
 }
 
 VerifyVerdict judge_pull(std::string_view name, std::string_view user, const ActivePolicy *active,
-                         std::string_view policy_problem) {
+                         std::string_view policy_problem, std::string_view digest,
+                         const std::function<TrustVerdict(const TrustCheck &)> &verify_signature) {
     if (!active || !active->policy)
         return blocked_pull(name,
                             policy_problem.empty() ? "no valid imagegate policy has been loaded"
@@ -346,7 +348,41 @@ VerifyVerdict judge_pull(std::string_view name, std::string_view user, const Act
              "(set containerdUser in imagegate.json) " +
              "(policy " + std::to_string(p.serial) + ")");
     }
-    if (v.image.allow) {
+    if (v.image.allow && !p.trust.empty())
+        if (auto ref = parse_reference(name))
+            if (const TrustRule *rule = trust_rule_for(p.trust, ref->match_name())) {
+                // Trust (docs/trust.md): the digest containerd is about to unpack.
+                v.image.trust_rule = rule->name;
+                v.image.digest = std::string(digest);
+                TrustVerdict t;
+                t.reason = "signatures are not checked here";
+                if (verify_signature && !digest.empty())
+                    t = verify_signature(TrustCheck{ref->registry_key(), ref->path,
+                                                    ref->match_name(), std::string(digest), rule});
+                if (t.state == TrustVerdict::State::Verified) {
+                    v.image.key_id = t.key_id;
+                } else {
+                    std::string why = "trust rule " + rule->name + ": " + ref->match_name() + "@" +
+                                      std::string(digest) + ": " +
+                                      (t.state == TrustVerdict::State::Unavailable
+                                           ? "cannot check its signature: "
+                                           : "") +
+                                      t.reason + " " + policy_signature(p);
+                    if (rule->effective_mode(p.mode) == Mode::Audit) {
+                        v.image.trust_audit = true;
+                        v.image.trust_denial = std::move(why);
+                    } else {
+                        deny(std::move(why));
+                        v.image.cause = Cause::Trust;
+                    }
+                }
+            }
+    if (v.image.allow && v.image.trust_audit) {
+        v.exit_code = kVerifyAllow;
+        v.line = verdict_line("imagegate: allowed pull of " + v.image.normalized +
+                              " (trust rule in audit mode; enforced, it would deny it: " +
+                              v.image.trust_denial + ")");
+    } else if (v.image.allow) {
         v.exit_code = kVerifyAllow;
         std::string why = v.image.reason.empty() ? "" : ": " + v.image.reason;
         v.line = verdict_line("imagegate: allowed pull of " + v.image.normalized + why + " " +
@@ -423,9 +459,11 @@ int verify(const Args &argv, const VerifierPolicyLoader &load) {
                 blocked_pull(a.name, "cannot load the policy: " + active.error(), kVerifyNoPolicy);
         } else {
             const ActivePolicy *policy = active.value().get();
-            verdict =
-                judge_pull(a.name, config->containerd_user, policy,
-                           policy_problem(policy, config.value().max_age_seconds, Clock::now()));
+            SignatureVerifier verifier(config->trust);
+            verdict = judge_pull(
+                a.name, config->containerd_user, policy,
+                policy_problem(policy, config.value().max_age_seconds, Clock::now()), a.digest,
+                [&verifier](const TrustCheck &check) { return verifier.verify(check); });
             context.organization = policy->policy->organization;
             context.policy_serial = policy->policy->serial;
             context.audit = verdict.audit;

@@ -67,9 +67,12 @@ struct VerifyVerdict {
 };
 
 // The pull of `name` as `user` under `active` (null: no policy), denied with `policy_problem`
-// when that is not empty (stale cache, README).
-VerifyVerdict judge_pull(std::string_view name, std::string_view user, const ActivePolicy *active,
-                         std::string_view policy_problem);
+// when that is not empty (stale cache, README). A trust rule covering `name` (docs/trust.md)
+// needs `digest` to carry a signature that VERIFY_SIGNATURE accepts.
+VerifyVerdict
+judge_pull(std::string_view name, std::string_view user, const ActivePolicy *active,
+           std::string_view policy_problem, std::string_view digest = {},
+           const std::function<TrustVerdict(const TrustCheck &)> &verify_signature = {});
 
 // A pull blocked before any policy decided it (bad input, unreadable policy): the line and
 // the log record say `why`.

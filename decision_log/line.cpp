@@ -86,9 +86,30 @@ std::string decision_line(const LogContext &c, std::string_view action, std::str
 }
 
 std::string image_decision_line(const ImageDecision &i, const LogContext &c) {
-    return decision_line(c, action_name(i.action), i.normalized, category_name(i.category),
-                         i.registry, i.allow, i.reason, i.tag_target,
-                         cause_name(i.allow ? Cause::None : i.cause));
+    if (i.trust_rule.empty())
+        return decision_line(c, action_name(i.action), i.normalized, category_name(i.category),
+                             i.registry, i.allow, i.reason, i.tag_target,
+                             cause_name(i.allow ? Cause::None : i.cause));
+    // Trust (docs/trust.md): the rule, the key and the digest; a rule in audit mode logs its
+    // would-be denial as one, in audit mode.
+    LogContext context = c;
+    bool audit = i.allow && i.trust_audit;
+    if (audit)
+        context.audit = true;
+    if (context.digest.empty())
+        context.digest = i.digest;
+    std::string line = decision_line(context, action_name(i.action), i.normalized,
+                                     category_name(i.category), i.registry, i.allow && !audit,
+                                     audit ? i.trust_denial : i.reason, i.tag_target,
+                                     cause_name(audit     ? Cause::Trust
+                                                : i.allow ? Cause::None
+                                                          : i.cause));
+    line.pop_back(); // the closing brace
+    field(line, "trustRule", i.trust_rule);
+    if (!i.key_id.empty())
+        field(line, "keyId", i.key_id);
+    line += '}';
+    return line;
 }
 
 std::string rotated_log_name(const std::string &path, int index) {

@@ -30,6 +30,8 @@ std::string_view cause_name(Cause cause) {
         return "lookup_budget";
     case Cause::Internal:
         return "internal";
+    case Cause::Trust:
+        return "trust";
     }
     return "internal";
 }

@@ -21,6 +21,7 @@ enum class Cause {
     LookupFailed,      // dockerd could not answer a lookup the decision needs
     LookupBudget,      // the decision's dockerd lookups ran out of time
     Internal,          // an exception inside the decision
+    Trust, // a trust rule: no valid signature, a tag under requireDigest (docs/trust.md)
 };
 
 inline constexpr Cause kAllCauses[] = {
@@ -37,10 +38,12 @@ inline constexpr Cause kAllCauses[] = {
     Cause::LookupFailed,
     Cause::LookupBudget,
     Cause::Internal,
+    Cause::Trust,
 };
 
 // "none", "image", "registry", "hardening", "sign_in", "plugin_management", "swarm_membership",
-// "unreadable_request", "no_policy", "stale_policy", "lookup_failed", "lookup_budget", "internal".
+// "unreadable_request", "no_policy", "stale_policy", "lookup_failed", "lookup_budget", "internal",
+// "trust".
 std::string_view cause_name(Cause cause);
 std::optional<Cause> cause_from_name(std::string_view name);
 

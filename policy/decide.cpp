@@ -235,7 +235,9 @@ static bool image_access(const Reference &ref, const std::string &name, Action a
         d.reason = "Image Access Management applies to Docker Hub only";
     } else if (!user.empty() && policy.owners.contains(user)) {
         d.reason = "owners are not restricted by " + iam();
-    } else if (policy.repository_allowlist.matches(name)) {
+    } else if (policy.repository_allowlist.matches(name) ||
+               (!ref.digest.empty() &&
+                policy.repository_allowlist_pinned.contains(name + "@" + ref.digest))) {
         d.reason = "on " + iam() + "'s repository allowlist";
     } else if (!category_allowed(d.category, policy)) {
         denial =
@@ -249,6 +251,13 @@ static bool image_access(const Reference &ref, const std::string &name, Action a
     }
 
     return true;
+}
+
+const TrustRule *digest_required(const Reference &ref, const Policy &policy) {
+    if (!ref.digest.empty() || policy.trust.empty())
+        return nullptr;
+    const TrustRule *rule = trust_rule_for(policy.trust, ref.match_name());
+    return rule && rule->require_digest ? rule : nullptr;
 }
 
 ImageDecision decide_image(Action action, std::string_view reference, std::string_view user,
@@ -310,6 +319,18 @@ ImageDecision decide_image(Action action, std::string_view reference, std::strin
 
     if (std::string denial; !image_access(*ref, name, action, tag_target, user, policy, d, denial))
         return deny(std::move(denial));
+
+    if (action == Action::Pull)
+        if (const TrustRule *rule = digest_required(*ref, policy)) {
+            std::string why = "trust rule " + rule->name +
+                              " requires a digest: pull REPOSITORY@sha256:… instead of a tag " +
+                              policy_serial(policy);
+            d.trust_rule = rule->name;
+            if (rule->effective_mode(policy.mode) == Mode::Enforce)
+                return deny(std::move(why), Cause::Trust);
+            d.trust_audit = true;
+            d.trust_denial = std::move(why);
+        }
 
     bool publishes = action == Action::Push || (action == Action::Tag && tag_target);
     if (publishes && policy.namespace_access_enabled && ref->is_docker_hub() &&
@@ -794,6 +815,111 @@ std::optional<Problem> check_action(const AuthzRequest &request, const Classifie
     return std::nullopt;
 }
 
+// Trust (docs/trust.md) for the image a container is created from: the repositories it runs as
+// (the name it is given by, or every name of an image given by ID, as dockerd resolves it),
+// each covered by a trust rule needing a verified cosign signature on a digest the local image
+// was pulled at. Fills the image decision's trust keys; a refusal comes back as a Problem and
+// AUDIT tells whether the refusing rule only logs.
+struct TrustProblem {
+    Problem problem;
+    bool audit = false;
+};
+
+std::optional<TrustProblem> check_trust_of_run(const ImageUse &use, const DecisionContext &ctx,
+                                               const Policy &policy, ImageDecision &image) {
+    ImageLookup lookup;
+    if (ctx.facts.image_names)
+        lookup = ctx.facts.image_names(use.reference);
+    auto named = parse_reference(use.reference);
+    // dockerd's GetImage reads the string as a name first, then as an ID prefix.
+    bool by_name = false;
+    std::vector<std::string> repositories;
+    if (named && !use.reference.starts_with("sha256:")) {
+        if (lookup.state != ImageLookup::State::Found)
+            by_name = true;
+        else
+            for (const auto &n : lookup.names)
+                if (auto r = parse_reference(n); r && r->match_name() == named->match_name())
+                    by_name = true;
+    }
+    if (by_name) {
+        repositories.push_back(named->match_name());
+    } else if (lookup.state == ImageLookup::State::Found) {
+        for (const auto &n : lookup.names)
+            if (auto r = parse_reference(n);
+                r && std::find(repositories.begin(), repositories.end(), r->match_name()) ==
+                         repositories.end())
+                repositories.push_back(r->match_name());
+    }
+    auto refuse = [&](const TrustRule *rule, std::string why) {
+        image.trust_rule = rule ? rule->name : "";
+        std::string reason =
+            (rule ? "trust rule " + rule->name + ": " : "") + why + " " + policy_serial(policy);
+        return TrustProblem{Problem{Cause::Trust, reason},
+                            rule && rule->effective_mode(policy.mode) == Mode::Audit};
+    };
+    if (repositories.empty()) {
+        // A local image with no name (imported, loaded, built untagged): only a rule on every
+        // repository covers it, and no signature can name it.
+        for (const TrustRule &rule : policy.trust)
+            if (rule.repositories.everything)
+                return lookup.state == ImageLookup::State::Found
+                           ? refuse(&rule, "the image has no name, so no signature can name it")
+                           : refuse(&rule, "imagegate cannot ask dockerd which image \"" +
+                                               use.reference + "\" is");
+        return std::nullopt;
+    }
+    for (const std::string &repository : repositories) {
+        const TrustRule *rule = trust_rule_for(policy.trust, repository);
+        if (!rule)
+            continue;
+        image.trust_rule = rule->name;
+        std::vector<std::string> digests;
+        if (by_name && !named->digest.empty()) {
+            digests.push_back(named->digest);
+        } else {
+            if (by_name && rule->require_digest)
+                return refuse(rule, "it requires a digest: run " + repository +
+                                        "@sha256:… instead of a tag");
+            if (lookup.state == ImageLookup::State::NotFound)
+                continue; // dockerd answers "No such image"; the CLI pulls and asks again
+            if (lookup.state != ImageLookup::State::Found)
+                return refuse(rule, "imagegate cannot ask dockerd which image \"" + use.reference +
+                                        "\" is, so it cannot check its signature");
+            for (const auto &n : lookup.names)
+                if (auto r = parse_reference(n);
+                    r && !r->digest.empty() && r->match_name() == repository)
+                    digests.push_back(r->digest);
+            if (digests.empty())
+                return refuse(rule, "the local image was not pulled from " + repository +
+                                        " (built, loaded, imported or tagged here): it has no "
+                                        "registry digest there that a signature could name");
+        }
+        auto repo = parse_reference(repository);
+        TrustVerdict verdict;
+        verdict.reason = "signatures are not checked here";
+        std::string checked;
+        for (const auto &digest : digests) {
+            checked = digest;
+            if (!ctx.facts.verify_signature)
+                break;
+            TrustCheck check{repo->registry_key(), repo->path, repository, digest, rule};
+            verdict = ctx.facts.verify_signature(check);
+            if (verdict.state == TrustVerdict::State::Verified)
+                break;
+        }
+        image.digest = checked;
+        if (verdict.state != TrustVerdict::State::Verified)
+            return refuse(rule, repository + "@" + checked + ": " +
+                                    (verdict.state == TrustVerdict::State::Unavailable
+                                         ? "cannot check its signature: "
+                                         : "") +
+                                    verdict.reason);
+        image.key_id = verdict.key_id;
+    }
+    return std::nullopt;
+}
+
 } // namespace
 
 Decision decide_request(const AuthzRequest &request, const DecisionContext &ctx) {
@@ -840,6 +966,45 @@ Decision decide_request(const AuthzRequest &request, const DecisionContext &ctx)
     for (auto stage : {check_manager_only, check_container_settings, check_entered_container})
         if (Problem problem = stage(request, c, ctx, *p); !problem.empty())
             return finish_deny(problem.cause, deny_line(c.endpoint, problem.reason));
+
+    // Trust last: it may read the registry, and only for what would otherwise run.
+    std::string audit_denial;
+    if (!p->trust.empty() && c.action == Action::Run)
+        for (const auto &use : c.images) {
+            if (use.need != ImageUse::Need::Run)
+                continue;
+            auto it = std::find_if(d.images.begin(), d.images.end(), [&](const ImageDecision &i) {
+                return i.reference == use.reference ||
+                       i.reference.starts_with(use.reference + " (");
+            });
+            ImageDecision scratch;
+            ImageDecision &image = it == d.images.end() ? scratch : *it;
+            auto problem = check_trust_of_run(use, ctx, *p, image);
+            if (!problem)
+                continue;
+            std::string message = deny_line("run of " + image.normalized, problem->problem.reason);
+            if (problem->audit) {
+                image.trust_audit = true;
+                image.trust_denial = problem->problem.reason;
+                if (audit_denial.empty())
+                    audit_denial = message;
+                continue;
+            }
+            image.allow = false;
+            image.cause = Cause::Trust;
+            image.reason = problem->problem.reason;
+            image.message = message;
+            return finish_deny(Cause::Trust, message);
+        }
+    for (const ImageDecision &id : d.images)
+        if (id.trust_audit && audit_denial.empty())
+            audit_denial = deny_line("pull of " + id.normalized, id.trust_denial);
+    if (!audit_denial.empty()) {
+        // A trust rule in audit mode: logged as a would-be denial, allowed.
+        d = deny_decision(std::move(d), Cause::Trust, audit_denial, p);
+        d.allow = true;
+        return d;
+    }
 
     d.allow = true;
     return d;

@@ -4,6 +4,8 @@
 #include "policy/cause.hpp"
 #include "policy/classify.hpp"
 #include "policy/policy.hpp"
+#include "policy/reference.hpp"
+#include "policy/trust.hpp"
 
 #include <functional>
 #include <map>
@@ -24,6 +26,12 @@ struct ImageDecision {
     Cause cause = Cause::None; // Image or Registry when denied
     std::string reason;        // why, in words; empty when allowed for no particular reason
     std::string message;       // the one line a user sees on deny
+    // Trust (docs/trust.md): the rule that covered the image, the key whose signature verified
+    // and the digest it was checked at. trust_audit: a rule in audit mode would deny it (allow
+    // stays true), for the reason in trust_denial.
+    std::string trust_rule, key_id, digest;
+    bool trust_audit = false;
+    std::string trust_denial;
 };
 
 struct Decision {
@@ -79,6 +87,9 @@ struct HostFacts {
     // An existing container's settings: what --volumes-from and container:X lend, what exec,
     // attach and docker cp enter.
     std::function<ContainerLookup(std::string_view container)> container;
+    // Whether a digest carries a signature a trust rule accepts (trust/verifier). Absent: the
+    // check cannot be made here, and a rule that needs it denies.
+    std::function<TrustVerdict(const TrustCheck &check)> verify_signature;
 };
 
 struct DecisionContext {
@@ -103,6 +114,9 @@ ImageDecision decide_image(Action action, std::string_view reference, std::strin
 // The one way a request is denied: the message a user sees and its cause, together. In audit
 // mode dockerd is still told to allow (the policy's denial is logged as a would-be denial).
 Decision deny_decision(Decision decision, Cause cause, std::string message, const Policy *policy);
+
+// requireDigest (docs/trust.md): the rule that refuses REF for naming a tag, or null.
+const TrustRule *digest_required(const Reference &ref, const Policy &policy);
 
 // A whole AuthZ request.
 Decision decide_request(const AuthzRequest &request, const DecisionContext &context);

@@ -363,6 +363,97 @@ class Loader {
             out.exact.push_back(patterns_->exact_id(name));
     }
 
+    // `trust` (docs/trust.md): rules of repository patterns, PEM keys, mode, requireDigest.
+    void trust(const json::value &v, const std::string &path) {
+        if (!v.is_array()) {
+            error(path, "must be an array of trust rules");
+            return;
+        }
+        p_->trust_source = json::serialize(v);
+        std::size_t i = 0;
+        for (const auto &item : v.as_array()) {
+            std::string rp = path + "[" + std::to_string(i++) + "]";
+            auto *o = object(item, rp);
+            if (!o)
+                continue;
+            TrustRule rule;
+            rule.name = rp;
+            RoleGrant patterns;
+            bool has_repositories = false, has_keys = false;
+            fields(*o, rp,
+                   {{"name",
+                     [&](const json::value &e, const std::string &ep) {
+                         if (auto s = string(e, ep)) {
+                             if (s->empty())
+                                 error(ep, "must not be empty");
+                             else
+                                 rule.name = *s;
+                         }
+                     }},
+                    {"repositories",
+                     [&](const json::value &e, const std::string &ep) {
+                         has_repositories = true;
+                         auto list = strings(e, ep);
+                         if (e.is_array() && e.as_array().empty())
+                             error(ep, "must name at least one repository pattern");
+                         for (auto &[pattern, pp] : list)
+                             resource(pattern, pp, patterns, false);
+                     }},
+                    {"keys",
+                     [&](const json::value &e, const std::string &ep) {
+                         has_keys = true;
+                         auto list = strings(e, ep);
+                         if (e.is_array() && e.as_array().empty())
+                             error(ep, "must hold at least one PEM public key");
+                         for (auto &[pem, kp] : list) {
+                             auto key = PublicKey::from_pem(pem);
+                             if (!key) {
+                                 error(kp, key.error());
+                                 continue;
+                             }
+                             for (const auto &k : rule.keys)
+                                 if (k->id() == key.value()->id())
+                                     warning(kp,
+                                             "the same key as an earlier one (" + k->id() + ")");
+                             rule.keys.push_back(std::move(key).value());
+                         }
+                     }},
+                    {"mode",
+                     [&](const json::value &e, const std::string &ep) {
+                         if (auto s = string(e, ep)) {
+                             rule.mode_given = true;
+                             if (*s == "enforce")
+                                 rule.mode = Mode::Enforce;
+                             else if (*s == "audit")
+                                 rule.mode = Mode::Audit;
+                             else
+                                 error(ep, "unknown mode " + quoted(*s) +
+                                               " (expected \"enforce\" or \"audit\")");
+                         }
+                     }},
+                    {"requireDigest", [&](const json::value &e, const std::string &ep) {
+                         if (auto b = boolean(e, ep))
+                             rule.require_digest = *b;
+                     }}});
+            if (!has_repositories)
+                error(rp + ".repositories", "missing: the repository patterns the rule covers");
+            if (!has_keys)
+                error(rp + ".keys", "missing: the PEM public keys whose signatures it accepts");
+            rule.repositories.everything = patterns.everything;
+            for (auto id : patterns.exact)
+                rule.repositories.exact.insert(*patterns_->exact_names[id]);
+            for (auto id : patterns.prefixes)
+                rule.repositories.prefixes.insert(*patterns_->prefix_names[id]);
+            std::vector<std::string> ids;
+            for (const auto &k : rule.keys)
+                ids.push_back(k->id());
+            std::sort(ids.begin(), ids.end());
+            for (const auto &id : ids)
+                rule.key_set += (rule.key_set.empty() ? "" : ",") + id;
+            p_->trust.push_back(std::move(rule));
+        }
+    }
+
     std::optional<Role> role(const json::value &v, const std::string &path) {
         auto s = string(v, path);
         if (!s)
@@ -454,7 +545,8 @@ class Loader {
                          p_->require_sign_in = *b;
                  }},
                 {"hardening",
-                 [&](const json::value &v, const std::string &path) { hardening(v, path); }}});
+                 [&](const json::value &v, const std::string &path) { hardening(v, path); }},
+                {"trust", [&](const json::value &v, const std::string &path) { trust(v, path); }}});
         if (!has_org)
             error("$.organization", "missing: the policy must name its organization");
         if (p_->image_access_enabled && strict_) {
@@ -631,15 +723,22 @@ class Loader {
                              continue;
                          }
                          auto ref = parse_reference(entry);
+                         std::string_view before_digest =
+                             std::string_view(entry).substr(0, entry.find('@'));
+                         bool has_tag =
+                             before_digest.find(':', before_digest.find('/') == std::string::npos
+                                                         ? 0
+                                                         : before_digest.find('/')) !=
+                             std::string_view::npos;
                          if (!ref)
                              error(child, ref.error());
-                         else if (ref->digest.size() ||
-                                  entry.find(':', entry.find('/') == std::string::npos
-                                                      ? 0
-                                                      : entry.find('/')) != std::string::npos)
+                         else if (has_tag)
                              error(child, "a repository allowlist entry names a repository, "
-                                          "without tag or digest: " +
+                                          "without tag (a digest may pin it): " +
                                               quoted(entry));
+                         else if (!ref->digest.empty())
+                             p_->repository_allowlist_pinned.insert(ref->match_name() + "@" +
+                                                                    ref->digest);
                          else
                              p_->repository_allowlist.exact.insert(ref->match_name());
                      }
@@ -749,6 +848,20 @@ std::string canonical_capability(std::string_view cap) {
 
 PolicyLoad load_policy(std::string_view json_text, bool strict) {
     return Loader(strict).run(json_text);
+}
+
+Result<std::vector<TrustRule>> load_trust_rules(std::string_view trust_json) {
+    std::string text = "{\"organization\":\"-\",\"trust\":";
+    text += trust_json;
+    text += "}";
+    auto load = load_policy(text, false);
+    if (!load.policy) {
+        for (const auto &d : load.diagnostics)
+            if (d.severity == Diagnostic::Severity::Error)
+                return Error{"trust rules: " + d.str()};
+        return Error{"trust rules: cannot be read"};
+    }
+    return load.policy->trust;
 }
 
 std::string_view default_policy_json() {

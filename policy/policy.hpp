@@ -2,6 +2,7 @@
 #pragma once
 #include "common/result.hpp"
 #include "policy/paths.hpp"
+#include "policy/trust_key.hpp"
 
 #include <array>
 #include <cstdint>
@@ -104,6 +105,19 @@ struct Hardening {
     bool root_in_container_restricted = false;
 };
 
+// A `trust` rule (docs/trust.md): images of these repositories run only with a cosign signature
+// by one of these keys. Matching and the check itself: policy/trust.hpp, trust/.
+struct TrustRule {
+    std::string name;         // the rule's "name", else its JSON path "$.trust[N]"
+    ResourceSet repositories; // patterns as in grants, matched against REGISTRY/PATH
+    std::vector<std::shared_ptr<const PublicKey>> keys;
+    bool mode_given = false; // absent: the policy's mode
+    Mode mode = Mode::Enforce;
+    bool require_digest = false;
+    std::string key_set; // the keys' ids, sorted and joined: part of the verdict cache key
+    Mode effective_mode(Mode policy_mode) const { return mode_given ? mode : policy_mode; }
+};
+
 struct Policy {
     std::string organization;
     std::int64_t serial = 0;
@@ -117,6 +131,7 @@ struct Policy {
     StringSet verified_publisher_namespaces;
     StringSet sponsored_open_source_namespaces;
     ResourceSet repository_allowlist;
+    StringSet repository_allowlist_pinned; // "docker.io/acme/app@sha256:…": that digest only
 
     bool namespace_access_enabled = false;
 
@@ -133,6 +148,9 @@ struct Policy {
     bool require_sign_in = false;
 
     Hardening hardening;
+
+    std::vector<TrustRule> trust; // docs/trust.md
+    std::string trust_source; // the `trust` array as JSON text (the containerd verifier's cache)
 
     std::string source_text; // the exact bytes it was parsed from (for `status`, impact replays)
 
@@ -176,9 +194,10 @@ inline constexpr PolicySetField kPullSets[] = {
     {"sponsoredNamespaces", &Policy::sponsored_open_source_namespaces, SliceBy::Namespace},
     {"registries", &Policy::allowed_registries, SliceBy::Registry},
 };
-// Also carried, by hand: organization, serial, mode, the owners flag, the user's grants and
-// repositoryAllowlist (a ResourceSet). Not read by pulls: teams, service IDs, hardening,
-// source_text, other users' grants.
+// Also carried, by hand: organization, serial, mode, the owners flag, the user's grants,
+// repositoryAllowlist (a ResourceSet) with its pinned entries, and the trust rules (as their
+// JSON, trust_source, read again by load_trust_rules). Not read by pulls: teams, service IDs,
+// hardening, source_text, other users' grants.
 
 struct Diagnostic {
     enum class Severity { Error, Warning } severity;
@@ -202,5 +221,9 @@ PolicyLoad load_policy(std::string_view json_text, bool strict);
 // Verified Publisher images allowed, Registry Access Management off, defaultRoles Manager,
 // hardening on.
 std::string_view default_policy_json();
+
+// The trust rules of a `trust` array given as JSON text (Policy::trust_source), read exactly as
+// load_policy reads them.
+Result<std::vector<TrustRule>> load_trust_rules(std::string_view trust_json);
 
 } // namespace imagegate

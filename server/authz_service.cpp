@@ -83,6 +83,10 @@ AuthzService::AuthzService(const Config &config, PolicyStore &store, Metrics &me
     environment_.protected_paths = imagegate_protected_paths(config);
     environment_.plugin_names_self = base.empty() ? "imagegate" : base;
     environment_.facts.resolve_path = resolve_host_path;
+    verifier_ = std::make_shared<SignatureVerifier>(config.trust);
+    environment_.facts.verify_signature = [verifier = verifier_](const TrustCheck &check) {
+        return verifier->verify(check);
+    };
     if (docker) {
         environment_.own_lookup_token = docker->lookup_token();
     }

@@ -1,6 +1,8 @@
 // The AuthZ plugin endpoints (docs/authz-protocol.md §1): turns a message into a decision,
 // a reply, a log line and a counter. Every failure inside ends in a deny (fail closed).
 #pragma once
+#include "trust/verifier.hpp"
+
 #include "common/config.hpp"
 #include "decision_log/writer.hpp"
 #include "distribution/policy_store.hpp"
@@ -9,6 +11,7 @@
 #include "server/docker_client.hpp"
 #include "server/http_server.hpp"
 #include "server/metrics.hpp"
+#include <memory>
 
 #include <cstdint>
 #include <functional>
@@ -54,6 +57,7 @@ class AuthzService {
     DockerClient *docker_;
     // Everything a decision reads besides the policy, built once in the constructor.
     DecisionContext environment_;
+    std::shared_ptr<SignatureVerifier> verifier_; // trust rules' signature checks (docs/trust.md)
     DecideFunction decide_ = decide_request;
     // How long one decision may spend asking dockerd (containers lent by --volumes-from,
     // volumes, images by ID). dockerd waits for an authorization plugin for ever; imagegate
