@@ -43,6 +43,14 @@ static int run_lint(const Args &args) {
         std::cout << args[0] << ": " << d.str() << "\n";
     }
     if (errors == 0) {
+        // Trust rules (docs/trust.md): the key ids the decision log will name.
+        for (const TrustRule &rule : load.policy->trust) {
+            std::cout << args[0] << ": trust rule " << rule.name << ":";
+            for (const auto &key : rule.keys)
+                std::cout << " " << key->id() << " (" << key->algorithm() << ")";
+            std::cout << (rule.require_digest ? ", requireDigest" : "")
+                      << (rule.mode_given && rule.mode == Mode::Audit ? ", audit" : "") << "\n";
+        }
         std::cout << args[0] << ": ok (" << load.policy->organization << " policy "
                   << load.policy->serial << ", " << warnings << " warning"
                   << (warnings == 1 ? "" : "s") << ")\n";

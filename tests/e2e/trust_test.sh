@@ -1,0 +1,186 @@
+#!/usr/bin/env bash
+# Trusted content (issue 19, docs/trust.md) end to end: images signed by an independent signer,
+# tests/signer (Debian's sigstore library and go-containerregistry, not imagegate's code), in a
+# real registry serving as Docker Hub; a real dockerd asking imagegate at containers/create; and
+# `imagegate containerd-verify` exec'd as containerd would. Every way past a trust rule the
+# issue names is tried: unsigned, wrongly signed, signed for another digest, re-tagged after
+# signing, signed for another repository, payload with an extra field, a corrupted signature,
+# a huge signature manifest, an image built here, and the registry down.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+repos=(acme/signed acme/unsigned acme/wrongkey acme/otherdigest acme/otherrepo acme/extra
+    acme/corrupt acme/huge acme/retag acme/ed acme/rsa acme/late acme/appended
+    pinned/app audited/app free/app)
+setup_world "${repos[@]}"
+
+# The signer: Debian's Go sources in GOPATH mode (scripts/deps.sh installs them).
+SIGNER="$E2E_TMP/imagegate-test-signer"
+GO111MODULE=off GOPATH=/usr/share/gocode GOCACHE="$(dirname "$IMAGEGATE")/go-cache" GOFLAGS= \
+    go build -o "$SIGNER" "$E2E_REPO_DIR/tests/signer/signer.go" ||
+    e2e_fatal "cannot build tests/signer (needs golang-github-sigstore-sigstore-dev: scripts/deps.sh)"
+
+keys="$E2E_TMP/keys"
+mkdir -p "$keys"
+newkey() { # NAME OPENSSL-GENPKEY-ARGS...
+    local name=$1; shift
+    openssl genpkey "$@" -out "$keys/$name.key" 2>/dev/null &&
+        openssl pkey -in "$keys/$name.key" -pubout -out "$keys/$name.pub" 2>/dev/null ||
+        e2e_fatal "openssl: key $name"
+}
+newkey ec -algorithm EC -pkeyopt ec_paramgen_curve:P-256
+newkey other -algorithm EC -pkeyopt ec_paramgen_curve:P-256
+newkey ed -algorithm ED25519
+newkey rsa -algorithm RSA -pkeyopt rsa_keygen_bits:2048
+
+# sign KEY REPO [SIGNER-OPTIONS...]: signs REPO's seeded digest in the registry, as
+# docker.io/REPO (index.docker.io, as go-containerregistry names Docker Hub).
+sign() {
+    local key=$1 repo=$2; shift 2
+    "$SIGNER" -insecure -key "$keys/$key.key" -image "$REGISTRY/$repo@${IMAGE_DIGEST[$repo]}" \
+        -identity "index.docker.io/$repo" "$@" >/dev/null || e2e_fatal "sign $repo $*"
+}
+sign ec acme/signed
+sign other acme/wrongkey
+sign ec acme/otherdigest -payload-digest "${IMAGE_DIGEST[acme/unsigned]}"
+sign ec acme/otherrepo -identity "index.docker.io/acme/signed"
+sign ec acme/extra -extra
+sign ec acme/corrupt -corrupt
+sign ec acme/huge -copies 80
+sign ec acme/retag
+sign ed acme/ed
+sign rsa acme/rsa
+sign ec acme/late
+sign other acme/appended
+sign ec acme/appended -append # a second signature, by a key of the rule, after one that is not
+sign ec pinned/app
+sign ec audited/app -corrupt
+
+# Re-tagged after signing: acme/retag:latest now names another image, pushed over it.
+"$DOCKER_CLI" import -c 'CMD ["/bin/sh"]' -c "LABEL org.imagegate.e2e=retagged" \
+    "$(make_rootfs_tar)" "$REGISTRY/acme/retag:latest" >/dev/null &&
+    "$DOCKER_CLI" push -q "$REGISTRY/acme/retag:latest" >/dev/null &&
+    "$DOCKER_CLI" rmi "$REGISTRY/acme/retag:latest" >/dev/null || e2e_fatal "re-tag acme/retag"
+
+pem() { jq -Rs . "$keys/$1.pub"; }
+policy="$E2E_TMP/trust-policy.json"
+cat >"$policy" <<EOF
+{
+  "organization": "acme",
+  "serial": 19,
+  "defaultRoles": ["Manager"],
+  "imageAccess": {"enabled": false},
+  "trust": [
+    {"name": "pinned", "repositories": ["docker.io/pinned/*"], "keys": [$(pem ec)], "requireDigest": true},
+    {"name": "audited", "repositories": ["docker.io/audited/*"], "keys": [$(pem ec)], "mode": "audit"},
+    {"name": "acme-signed", "repositories": ["docker.io/acme/*"], "keys": [$(pem ec), $(pem ed), $(pem rsa)]}
+  ]
+}
+EOF
+config="$E2E_TMP/trust-config.json"
+make_config "$config.base" "$policy"
+jq --arg reg "http://$REGISTRY" '. + {signatureRegistries: {"docker.io": $reg}, signatureTimeoutSeconds: 5}' \
+    "$config.base" >"$config"
+expect_output "trust rule acme-signed: SHA256:" "$IMAGEGATE" policy lint "$policy"
+start_imagegate --config "$config"
+restart_dockerd --authorization-plugin="$IG_NAME"
+
+run() { dk run --rm --network none "$@" true; }
+for repo in "${repos[@]}"; do
+    [[ $repo == pinned/* ]] && continue
+    expect_ok dk pull -q "$repo"
+done
+
+section "a signed image runs; the decision log names the rule, the key and the digest"
+expect_ok run acme/signed
+check "the log line of the run has trustRule, keyId and digest" grep -q \
+    "\"action\":\"image.run\",\"reference\":\"docker.io/acme/signed:latest\".*\"decision\":\"allow\".*\"digest\":\"${IMAGE_DIGEST[acme/signed]}\",\"trustRule\":\"acme-signed\",\"keyId\":\"SHA256:" \
+    "$IG_DECISION_LOG"
+expect_ok run "acme/signed@${IMAGE_DIGEST[acme/signed]}"
+signed_id=$(dk image inspect -f '{{.Id}}' acme/signed)
+expect_ok run "$signed_id"
+expect_ok run acme/ed
+expect_ok run acme/rsa
+expect_ok run acme/appended
+
+section "what is not signed by a key of the rule for this digest and repository is denied"
+expect_denied 'trust rule acme-signed: docker.io/acme/unsigned@sha256:' run acme/unsigned
+expect_message_has "no cosign signature" "sha256-${IMAGE_DIGEST[acme/unsigned]#sha256:}.sig does not exist"
+expect_denied "trust rule acme-signed" run acme/wrongkey
+expect_message_has "no signature verifies with a key of the rule"
+expect_denied "trust rule acme-signed" run acme/otherdigest
+expect_message_has "is for another digest, ${IMAGE_DIGEST[acme/unsigned]}"
+expect_denied "trust rule acme-signed" run acme/otherrepo
+expect_message_has "is for another repository, index.docker.io/acme/signed"
+expect_denied "trust rule acme-signed" run acme/extra
+expect_message_has 'unknown field "also"'
+expect_denied "trust rule acme-signed" run acme/corrupt
+expect_message_has "no signature verifies"
+expect_denied "trust rule acme-signed" run acme/huge
+expect_message_has "layers, more than 64"
+expect_denied "trust rule acme-signed" run acme/retag
+expect_message_has "no cosign signature"
+unsigned_id=$(dk image inspect -f '{{.Id}}' acme/unsigned)
+expect_denied "trust rule acme-signed" run "$unsigned_id"
+expect_denied "trust rule acme-signed" run "${unsigned_id#sha256:}"
+
+section "a name that was not pulled from the repository has no digest a signature could name"
+expect_ok dk tag acme/unsigned acme/signed:fake
+expect_denied "the local image was not pulled from docker.io/acme/signed" run acme/signed:fake
+expect_ok dk tag free/app acme/signed:free-image
+expect_denied "trust rule acme-signed" run acme/signed:free-image
+"$DOCKER_CLI" import -c 'CMD ["/bin/sh"]' "$(make_rootfs_tar)" acme/built:1 >/dev/null 2>&1
+expect_denied "the local image was not pulled from docker.io/acme/built" run acme/built:1
+expect_ok run free/app
+
+section "requireDigest: tags refused, digests allowed when signed"
+expect_denied "trust rule pinned requires a digest" dk pull -q pinned/app
+expect_ok dk pull -q "pinned/app@${IMAGE_DIGEST[pinned/app]}"
+expect_ok run "pinned/app@${IMAGE_DIGEST[pinned/app]}"
+expect_ok dk tag "pinned/app@${IMAGE_DIGEST[pinned/app]}" pinned/app:v1
+expect_denied "trust rule pinned: it requires a digest" run pinned/app:v1
+
+section "a rule in audit mode logs its would-be denial and allows"
+expect_ok run audited/app
+check "the audit line: deny, mode audit, cause trust, rule audited" grep -q \
+    '"action":"image.run","reference":"docker.io/audited/app:latest".*"decision":"deny".*"mode":"audit".*"cause":"trust".*"trustRule":"audited"' \
+    "$IG_DECISION_LOG"
+
+section "report and policy impact show trust decisions"
+expect_output "trust" "$IMAGEGATE" report --log "$IG_DECISION_LOG"
+
+section "containerd-verify decides the digest containerd is about to unpack"
+verify() { # NAME DIGEST
+    local d="{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"$2\",\"size\":500}"
+    "$IMAGEGATE" containerd-verify --config "$IG_CONFIG" -name "$1" -digest "$2" \
+        -stdin-media-type application/vnd.oci.descriptor.v1+json <<<"$d"
+}
+expect_output "allowed pull of docker.io/acme/signed:latest" verify docker.io/acme/signed:latest "${IMAGE_DIGEST[acme/signed]}"
+expect_fail "trust rule acme-signed" verify docker.io/acme/unsigned:latest "${IMAGE_DIGEST[acme/unsigned]}"
+expect_fail "is for another digest" verify docker.io/acme/otherdigest:latest "${IMAGE_DIGEST[acme/otherdigest]}"
+expect_fail "no signature verifies" verify docker.io/acme/wrongkey:latest "${IMAGE_DIGEST[acme/wrongkey]}"
+expect_fail "requires a digest" verify docker.io/pinned/app:latest "${IMAGE_DIGEST[pinned/app]}"
+expect_output "allowed pull" verify "docker.io/pinned/app@${IMAGE_DIGEST[pinned/app]}" "${IMAGE_DIGEST[pinned/app]}"
+check "containerd's line has trustRule and keyId" grep -q \
+    "\"source\":\"containerd\".*\"digest\":\"${IMAGE_DIGEST[acme/signed]}\",\"trustRule\":\"acme-signed\",\"keyId\":\"SHA256:" \
+    "$IG_DECISION_LOG"
+
+section "registry credentials must be root's alone"
+echo '{"auths":{"docker.io":{"auth":"dXNlcjpwYXNz"}}}' >"$E2E_TMP/creds.json"
+chmod 0644 "$E2E_TMP/creds.json"
+jq --arg c "$E2E_TMP/creds.json" '. + {registryCredentials: $c}' "$IG_CONFIG" >"$E2E_TMP/creds-config.json"
+verify_with() { # CONFIG NAME DIGEST
+    local d="{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"$3\",\"size\":500}"
+    "$IMAGEGATE" containerd-verify --config "$1" -name "$2" -digest "$3" \
+        -stdin-media-type application/vnd.oci.descriptor.v1+json <<<"$d"
+}
+expect_fail "must be readable by root only" verify_with "$E2E_TMP/creds-config.json" docker.io/acme/signed:latest "${IMAGE_DIGEST[acme/signed]}"
+chmod 0600 "$E2E_TMP/creds.json"
+expect_output "allowed pull" verify_with "$E2E_TMP/creds-config.json" docker.io/acme/signed:latest "${IMAGE_DIGEST[acme/signed]}"
+
+section "the registry down: denied, fail closed; a cached verdict still answers"
+stop_pid "$REGISTRY_PID" 10
+expect_denied "cannot check its signature" run acme/late
+expect_ok run acme/signed
+expect_fail "cannot check its signature" verify docker.io/acme/late:latest "${IMAGE_DIGEST[acme/late]}"
+
+e2e_finish
