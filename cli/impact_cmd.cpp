@@ -6,6 +6,7 @@
 #include "common/args.hpp"
 #include "distribution/policy_source.hpp"
 #include "policy/decide.hpp"
+#include "policy/reference.hpp"
 
 #include <boost/json.hpp>
 
@@ -42,6 +43,12 @@ struct Logged {
     std::uint64_t allowed = 0, denied = 0;
     std::int64_t last_allowed_ms = std::numeric_limits<std::int64_t>::min();
     std::int64_t last_denied_ms = std::numeric_limits<std::int64_t>::min();
+    std::vector<std::string> key_ids; // keys whose signatures verified for it (docs/trust.md)
+    void add_key(std::string_view id) {
+        if (!id.empty() && key_ids.size() < 8 &&
+            std::find(key_ids.begin(), key_ids.end(), id) == key_ids.end())
+            key_ids.emplace_back(id);
+    }
 };
 
 // A request as one number: action (4 bits), tag target (1), reference (27), user (32).
@@ -79,6 +86,7 @@ struct Tally {
         }
         Logged &l =
             logged[pack(*action, r.tag_target, references.id(r.reference), users.id(r.user))];
+        l.add_key(r.key_id);
         if (r.allow) {
             ++l.allowed;
             l.last_allowed_ms = std::max(l.last_allowed_ms, r.time_ms);
@@ -100,21 +108,44 @@ struct Tally {
             l.denied += o.denied;
             l.last_allowed_ms = std::max(l.last_allowed_ms, o.last_allowed_ms);
             l.last_denied_ms = std::max(l.last_denied_ms, o.last_denied_ms);
+            for (const auto &id : o.key_ids)
+                l.add_key(id);
         });
     }
 };
 
 // The decision `serve` takes for one image of a request (decide_request): requireSignIn
 // refuses a request without a user before any image is looked at; then decide_image.
-ImageDecision replay(const Request &q, const Tally &t, const Policy &policy) {
+// A run under a trust rule (docs/trust.md) is replayed from the log: it stays allowed when a
+// signature by one of the rule's keys verified for it then (impact reads no registry).
+ImageDecision replay(const Request &q, const Tally &t, const Policy &policy, const Logged &l) {
     std::string_view user = t.users.name(q.user);
-    ImageDecision d =
-        decide_image(q.action, t.references.name(q.reference), user, policy, q.tag_target);
+    std::string_view reference = t.references.name(q.reference);
+    ImageDecision d = decide_image(q.action, reference, user, policy, q.tag_target);
     if (policy.require_sign_in && user.empty() && d.allow) {
         d.allow = false;
         d.reason = policy.organization +
                    "'s policy requires signing in: the local socket has no user (policy " +
                    std::to_string(policy.serial) + ")";
+    }
+    auto ref = parse_reference(reference);
+    const TrustRule *rule = ref && q.action == Action::Run && d.allow
+                                ? trust_rule_for(policy.trust, ref->match_name())
+                                : nullptr;
+    if (rule && rule->effective_mode(policy.mode) == Mode::Enforce) {
+        bool seen = std::any_of(l.key_ids.begin(), l.key_ids.end(), [&](const std::string &id) {
+            return std::any_of(rule->keys.begin(), rule->keys.end(),
+                               [&](const auto &k) { return k->id() == id; });
+        });
+        if (rule->require_digest && ref->digest.empty()) {
+            d.allow = false;
+            d.reason = "trust rule " + rule->name + ": it requires a digest";
+        } else if (!seen) {
+            d.allow = false;
+            d.reason = "trust rule " + rule->name +
+                       ": no signature by its keys verified for this image in the log";
+        }
+        d.trust_rule = rule->name;
     }
     return d;
 }
@@ -198,7 +229,7 @@ Result<Impact> replay_decision_log(const std::vector<std::string> &files,
     std::vector<Outcome> outcomes(entries.size());
     auto decide_range = [&](std::size_t from, std::size_t to) {
         for (std::size_t i = from; i < to; ++i) {
-            ImageDecision d = replay(unpack(entries[i].first), t, policy);
+            ImageDecision d = replay(unpack(entries[i].first), t, policy, *entries[i].second);
             const Logged &logged = *entries[i].second;
             Outcome &o = outcomes[i];
             o.allow = d.allow;

@@ -102,7 +102,7 @@ struct Denials {
 // One thread's tallies; merged when every thread is done.
 struct Tally {
     DecisionCounts totals;
-    CountsByName by_category, by_registry, by_cause;
+    CountsByName by_category, by_registry, by_cause, by_trust_rule, by_key;
     Interner users, actions; // numbered here; by_user counts by the same numbers
     std::vector<DecisionCounts> by_user;
     Denials denied, would_deny;             // by reference
@@ -122,6 +122,10 @@ struct Tally {
         count(by_category.at(r.category), r);
         count(by_registry.at(r.registry), r);
         count(by_cause.at(r.cause), r);
+        if (!r.trust_rule.empty())
+            count(by_trust_rule.at(r.trust_rule), r);
+        if (!r.key_id.empty())
+            count(by_key.at(r.key_id), r);
         std::uint32_t user = users.id(r.user);
         if (user >= by_user.size())
             by_user.resize(user + 1);
@@ -166,6 +170,8 @@ struct Tally {
         by_category.merge(other.by_category);
         by_registry.merge(other.by_registry);
         by_cause.merge(other.by_cause);
+        by_trust_rule.merge(other.by_trust_rule);
+        by_key.merge(other.by_key);
         for (std::uint32_t id = 0; id < other.users.size(); ++id) {
             std::uint32_t to = users.id(other.users.name(id));
             if (to >= by_user.size())
@@ -257,6 +263,8 @@ Result<Report> build_report(const std::vector<std::string> &files,
     report.by_category = t.by_category.rows(false);
     report.by_registry = t.by_registry.rows(false);
     report.by_cause = t.by_cause.rows(false);
+    report.by_trust_rule = t.by_trust_rule.rows(false);
+    report.by_key = t.by_key.rows(false);
     report.by_user = t.user_rows();
     report.references = t.denial_rows(t.denied, t.would_deny);
     report.other_denials = t.denial_rows(t.other_denied, t.other_would_deny);
@@ -316,6 +324,12 @@ std::string report_table(const Report &r, const std::string &log_path, std::size
     counts_table("CATEGORY", r.by_category, "(none)");
     counts_table("REGISTRY", r.by_registry, "(none)");
     counts_table("CAUSE", r.by_cause, "unknown");
+    if (!r.by_trust_rule.empty()) {
+        // Trust rules (docs/trust.md): what each covered, and the keys whose signatures verified.
+        counts_table("TRUST RULE", r.by_trust_rule, "(none)");
+        if (!r.by_key.empty())
+            counts_table("SIGNED BY KEY", r.by_key, "(none)");
+    }
     counts_table("USER", r.by_user, "(no user)");
 
     out += "\nReferences most often denied";
@@ -395,6 +409,8 @@ std::string report_json(const Report &r) {
     o["byCategory"] = breakdowns(r.by_category, "category");
     o["byRegistry"] = breakdowns(r.by_registry, "registry");
     o["byCause"] = breakdowns(r.by_cause, "cause");
+    o["byTrustRule"] = breakdowns(r.by_trust_rule, "trustRule");
+    o["byKeyId"] = breakdowns(r.by_key, "keyId");
     o["byUser"] = breakdowns(r.by_user, "user");
     o["from"] = r.totals.total() ? json::value(r.scan.first_time) : json::value(nullptr);
     o["to"] = r.totals.total() ? json::value(r.scan.last_time) : json::value(nullptr);

@@ -42,9 +42,11 @@ struct Report {
     DecisionCounts totals;
     std::vector<Breakdown> by_category; // most decisions first
     std::vector<Breakdown> by_registry;
-    std::vector<Breakdown> by_cause;   // cause_name() (policy/cause.hpp); "unknown" for old lines
-    std::vector<Breakdown> by_user;    // most denials first
-    std::vector<DenialRow> references; // image denials, most first
+    std::vector<Breakdown> by_cause; // cause_name() (policy/cause.hpp); "unknown" for old lines
+    std::vector<Breakdown> by_user;  // most denials first
+    std::vector<Breakdown> by_trust_rule; // images a trust rule covered (docs/trust.md)
+    std::vector<Breakdown> by_key;        // runs and pulls a key's signature let through
+    std::vector<DenialRow> references;    // image denials, most first
     std::vector<DenialRow>
         other_denials; // denials that name no image (hardening, protocol, sign-in)
 };

@@ -122,12 +122,15 @@ enum Field {
     kMode,
     kTagTarget,
     kCause,
+    kTrustRule,
+    kKeyId,
+    kDigest,
     kFieldCount
 };
 static_assert(kFieldCount <= 16, "LineScratch keeps 16 repaired fields");
 constexpr std::array<std::string_view, kFieldCount> kFieldNames{
-    "time",     "user",   "action", "reference", "category", "registry",
-    "decision", "reason", "mode",   "tagTarget", "cause"};
+    "time",   "user", "action",    "reference", "category",  "registry", "decision",
+    "reason", "mode", "tagTarget", "cause",     "trustRule", "keyId",    "digest"};
 
 // Called for every key of every line: at most three comparisons of a known length (inlined).
 template <std::size_t N> bool is(std::string_view key, const char (&name)[N]) {
@@ -138,16 +141,22 @@ int field_of(std::string_view key) {
     case 4:
         return is(key, "time") ? kTime : is(key, "user") ? kUser : is(key, "mode") ? kMode : -1;
     case 5:
-        return is(key, "cause") ? kCause : -1;
+        return is(key, "cause") ? kCause : is(key, "keyId") ? kKeyId : -1;
     case 6:
-        return is(key, "action") ? kAction : is(key, "reason") ? kReason : -1;
+        return is(key, "action")   ? kAction
+               : is(key, "reason") ? kReason
+               : is(key, "digest") ? kDigest
+                                   : -1;
     case 8:
         return is(key, "category")   ? kCategory
                : is(key, "registry") ? kRegistry
                : is(key, "decision") ? kDecision
                                      : -1;
     case 9:
-        return is(key, "reference") ? kReference : is(key, "tagTarget") ? kTagTarget : -1;
+        return is(key, "reference")   ? kReference
+               : is(key, "tagTarget") ? kTagTarget
+               : is(key, "trustRule") ? kTrustRule
+                                      : -1;
     default:
         return -1;
     }
@@ -423,6 +432,9 @@ ParsedLine record_of(const Fields &f) {
         return missing("\"reason\" is not a string");
     if (!optional_string(kCause, r.cause))
         return missing("\"cause\" is not a string");
+    if (!optional_string(kTrustRule, r.trust_rule) || !optional_string(kKeyId, r.key_id) ||
+        !optional_string(kDigest, r.digest))
+        return missing("\"trustRule\", \"keyId\" or \"digest\" is not a string");
     if (r.cause.empty()) {
         // Lines written before the "cause" key: an image line's denial is the image's (or its
         // registry's); any other denial cannot be told apart from the line alone.

@@ -51,6 +51,8 @@ struct LogRecord {
     // cause_name() of policy/cause.hpp; for lines written before the "cause" key, inferred
     // ("none" when allowed, "image" or "registry" for an image line) or "unknown".
     std::string_view cause;
+    // Trust (docs/trust.md): the rule that covered the image, the key that verified, the digest.
+    std::string_view trust_rule, key_id, digest;
     bool allow = false; // what the policy decided
     bool audit = false; // mode "audit": a deny was logged, not enforced
     bool tag_target = false;

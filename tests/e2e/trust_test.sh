@@ -146,7 +146,22 @@ check "the audit line: deny, mode audit, cause trust, rule audited" grep -q \
     "$IG_DECISION_LOG"
 
 section "report and policy impact show trust decisions"
-expect_output "trust" "$IMAGEGATE" report --log "$IG_DECISION_LOG"
+expect_output "TRUST RULE" "$IMAGEGATE" report --log "$IG_DECISION_LOG"
+expect_message_has "acme-signed" "SIGNED BY KEY" "SHA256:"
+report_json() { "$IMAGEGATE" report --json --log "$IG_DECISION_LOG"; }
+check "report --json: acme-signed denied runs, audited would deny" bash -c \
+    "$(declare -f report_json); report_json | jq -e '
+        ([.byTrustRule[] | select(.trustRule == \"acme-signed\") | .denied] | .[0] >= 10) and
+        ([.byTrustRule[] | select(.trustRule == \"audited\") | .wouldDeny] | .[0] >= 1)'"
+# The rule keeps only the Ed25519 key: runs verified by the ECDSA key would break.
+jq '.serial = 20 | .trust[2].keys = [.trust[2].keys[1]]' "$policy" >"$E2E_TMP/new-policy.json"
+impact() { "$IMAGEGATE" policy impact "$E2E_TMP/new-policy.json" --log "$IG_DECISION_LOG" --json; }
+check "impact: runs of acme/signed would break, acme/ed's would not" bash -c \
+    "$(declare -f impact); impact | jq -e '
+        ([.allowToDeny.references[].reference] | index(\"docker.io/acme/signed:latest\")) != null and
+        ([.allowToDeny.references[].reference] | index(\"docker.io/acme/ed:latest\")) == null and
+        ([.allowToDeny.references[] | select(.reference == \"docker.io/acme/signed:latest\") | .reason][0]
+            | contains(\"trust rule acme-signed\"))'"
 
 section "containerd-verify decides the digest containerd is about to unpack"
 verify() { # NAME DIGEST
