@@ -2,6 +2,7 @@
 #include "containerd/verifier_cache.hpp"
 #include "containerd/verify.hpp"
 #include "distribution/policy_source.hpp"
+#include "trust/verifier.hpp"
 
 namespace imagegate {
 
@@ -25,10 +26,15 @@ load_verifier_policy(const Config &config, std::string_view reference,
 }
 
 int run_containerd_verify(const Args &args) {
-    return run_verification(args, [](const Config &config, std::string_view reference,
-                                     std::vector<std::string> *warnings) {
-        return load_verifier_policy(config, reference, warnings);
-    });
+    return run_verification(
+        args,
+        [](const Config &config, std::string_view reference, std::vector<std::string> *warnings) {
+            return load_verifier_policy(config, reference, warnings);
+        },
+        [](const TrustConfig &trust) -> SignatureCheck {
+            auto verifier = std::make_shared<SignatureVerifier>(trust);
+            return [verifier](const TrustCheck &check) { return verifier->verify(check); };
+        });
 }
 
 } // namespace imagegate

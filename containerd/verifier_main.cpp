@@ -3,14 +3,17 @@
 //
 // Takes containerd's flags (those of `imagegate containerd-verify`) and decides from the
 // compact policy in cacheDir (verifier_cache.hpp) when it matches. It links neither
-// cpp-httplib nor OpenSSL, whose loading and initialisation are about two thirds of an
-// `imagegate` process start. Anything else goes unchanged to `imagegate containerd-verify`:
-// no compact form yet, flags it rejects, or --help. That includes the first pull after a
-// policy change, which also stores the compact form. Standard input is not read before the
-// hand-over.
+// cpp-httplib nor libssl (libcrypto only, for trust rules' keys), whose loading and
+// initialisation are about two thirds of an `imagegate` process start. A pull a trust rule
+// covers goes to `imagegate containerd-verify`, which checks signatures (docs/trust.md). Anything
+// else goes unchanged to `imagegate containerd-verify`: no compact form yet, flags it rejects, or
+// --help. That includes the first pull after a policy change, which also stores the compact form.
+// Standard input is not read before the hand-over.
 #include "common/config.hpp"
 #include "containerd/verifier_cache.hpp"
 #include "containerd/verify.hpp"
+#include "policy/reference.hpp"
+#include "policy/trust.hpp"
 
 #include <unistd.h>
 
@@ -54,7 +57,14 @@ int main(int argc, char **argv) {
         if (auto config = resolve_config(parsed->config_flag, parsed->policy_flag)) {
             VerifierCacheKey key =
                 verifier_cache_key(config.value(), std::chrono::system_clock::now(), imagegate);
-            if (auto compact = read_verifier_cache(config.value(), key, parsed->name)) {
+            auto compact = read_verifier_cache(config.value(), key, parsed->name);
+            // A pull a trust rule covers needs the signature check (docs/trust.md), which
+            // only `imagegate containerd-verify` links: hand it over.
+            if (compact && compact->policy && !compact->policy->trust.empty())
+                if (auto ref = parse_reference(parsed->name);
+                    !ref || trust_rule_for(compact->policy->trust, ref->match_name()))
+                    compact.reset();
+            if (compact) {
                 auto active = std::make_shared<const ActivePolicy>(std::move(*compact));
                 return run_verification(
                     args, [&](const Config &, std::string_view, std::vector<std::string> *) {

@@ -6,7 +6,6 @@
 #include "decision_log/line.hpp"
 #include "policy/active_policy.hpp"
 #include "policy/reference.hpp"
-#include "trust/verifier.hpp"
 
 #include <boost/json.hpp>
 
@@ -400,7 +399,8 @@ VerifyVerdict judge_pull(std::string_view name, std::string_view user, const Act
 }
 
 namespace {
-int verify(const Args &argv, const VerifierPolicyLoader &load) {
+int verify(const Args &argv, const VerifierPolicyLoader &load,
+           const SignatureCheckFactory &signature_check) {
     auto args = parse_verify_args(argv);
     if (!args) {
         // containerd shows standard output only: the reason goes there too.
@@ -459,11 +459,11 @@ int verify(const Args &argv, const VerifierPolicyLoader &load) {
                 blocked_pull(a.name, "cannot load the policy: " + active.error(), kVerifyNoPolicy);
         } else {
             const ActivePolicy *policy = active.value().get();
-            SignatureVerifier verifier(config->trust);
-            verdict = judge_pull(
-                a.name, config->containerd_user, policy,
-                policy_problem(policy, config.value().max_age_seconds, Clock::now()), a.digest,
-                [&verifier](const TrustCheck &check) { return verifier.verify(check); });
+            SignatureCheck check = signature_check ? signature_check(config->trust) : nullptr;
+            verdict =
+                judge_pull(a.name, config->containerd_user, policy,
+                           policy_problem(policy, config.value().max_age_seconds, Clock::now()),
+                           a.digest, check);
             context.organization = policy->policy->organization;
             context.policy_serial = policy->policy->serial;
             context.audit = verdict.audit;
@@ -475,9 +475,10 @@ int verify(const Args &argv, const VerifierPolicyLoader &load) {
 }
 } // namespace
 
-int run_verification(const Args &argv, const VerifierPolicyLoader &load) {
+int run_verification(const Args &argv, const VerifierPolicyLoader &load,
+                     const SignatureCheckFactory &signature_check) {
     try {
-        return verify(argv, load);
+        return verify(argv, load, signature_check);
     } catch (const std::exception &e) {
         // A bug must still block the pull and say so where containerd looks: standard output.
         std::cout << verdict_line(deny_text("", std::string("internal error: ") + e.what()))

@@ -86,9 +86,16 @@ std::string verdict_line(std::string_view text);
 using VerifierPolicyLoader = std::function<Result<std::shared_ptr<const ActivePolicy>>(
     const Config &config, std::string_view reference, std::vector<std::string> *warnings)>;
 
+// The signature check for trust rules (docs/trust.md) under a configuration: trust/verifier in
+// `imagegate containerd-verify`; absent in imagegate-containerd-verify, which hands a pull a
+// trust rule covers over to the former and so links no TLS library.
+using SignatureCheck = std::function<TrustVerdict(const TrustCheck &)>;
+using SignatureCheckFactory = std::function<SignatureCheck(const TrustConfig &)>;
+
 // The whole command: flags, standard input, configuration, policy (from `load`), decision,
 // decision log, the reason line on standard output; returns the exit status. Never throws.
-int run_verification(const Args &args, const VerifierPolicyLoader &load);
+int run_verification(const Args &args, const VerifierPolicyLoader &load,
+                     const SignatureCheckFactory &signature_check = {});
 
 // The loader of `imagegate containerd-verify` (containerd_verify_cmd.cpp): the compact form
 // when it matches, else the full load_configured_policy, whose compact form is then stored

@@ -7,7 +7,11 @@ packages=(
   libbenchmark-dev clang-14 clang-format-14 libclang-rt-14-dev
   docker.io docker-registry busybox-static curl openssl systemd jq python3 dpkg-dev file nginx-light
   golang-go golang-github-docker-docker-dev
+  golang-github-containers-image-dev
 )
+# The trust tests' independent signer (tests/signer) is built from Debian's sigstore library,
+# which bookworm has in bookworm-backports only.
+backports=(golang-github-sigstore-sigstore-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -17,4 +21,18 @@ if ((${#missing[@]})); then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q
   apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+missing=()
+for p in "${backports[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "imagegate: installing ${missing[*]} from bookworm-backports" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  if ! grep -rqs "bookworm-backports" /etc/apt/sources.list /etc/apt/sources.list.d/; then
+    echo "deb http://deb.debian.org/debian bookworm-backports main" \
+      >/etc/apt/sources.list.d/imagegate-bookworm-backports.list
+  fi
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends -t bookworm-backports "${missing[@]}"
 fi

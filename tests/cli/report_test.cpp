@@ -71,7 +71,7 @@ TEST_CASE("report of an empty log, and of a window with nothing in it") {
     CHECK(
         report_json(*empty) ==
         R"({"total":0,"allowed":0,"denied":0,"wouldDeny":0,"references":[],"otherDenials":[],"byCategory":[],)"
-        R"("byRegistry":[],"byCause":[],"byUser":[],"from":null,"to":null,"since":null,"files":[")" +
+        R"("byRegistry":[],"byCause":[],"byTrustRule":[],"byKeyId":[],"byUser":[],"from":null,"to":null,"since":null,"files":[")" +
             dir / "decisions.jsonl" + R"("],"skippedLines":0})" + "\n");
 
     auto later = build_report(decision_log_files(rotated_log()),

@@ -175,6 +175,17 @@ expect_fail "is for another digest" verify docker.io/acme/otherdigest:latest "${
 expect_fail "no signature verifies" verify docker.io/acme/wrongkey:latest "${IMAGE_DIGEST[acme/wrongkey]}"
 expect_fail "requires a digest" verify docker.io/pinned/app:latest "${IMAGE_DIGEST[pinned/app]}"
 expect_output "allowed pull" verify "docker.io/pinned/app@${IMAGE_DIGEST[pinned/app]}" "${IMAGE_DIGEST[pinned/app]}"
+LEAN="$(dirname "$IMAGEGATE")/imagegate-containerd-verify"
+verify_lean() { # NAME DIGEST: the lean verifier hands a covered pull to imagegate containerd-verify
+    local d="{\"mediaType\":\"application/vnd.oci.image.manifest.v1+json\",\"digest\":\"$2\",\"size\":500}"
+    "$LEAN" --config "$IG_CONFIG" -name "$1" -digest "$2" \
+        -stdin-media-type application/vnd.oci.descriptor.v1+json <<<"$d"
+}
+if [[ -x $LEAN ]]; then
+    expect_output "allowed pull of docker.io/acme/signed:latest" verify_lean docker.io/acme/signed:latest "${IMAGE_DIGEST[acme/signed]}"
+    expect_fail "no signature verifies" verify_lean docker.io/acme/wrongkey:latest "${IMAGE_DIGEST[acme/wrongkey]}"
+    expect_output "allowed pull of docker.io/free/app:latest" verify_lean docker.io/free/app:latest "${IMAGE_DIGEST[free/app]}"
+fi
 check "containerd's line has trustRule and keyId" grep -q \
     "\"source\":\"containerd\".*\"digest\":\"${IMAGE_DIGEST[acme/signed]}\",\"trustRule\":\"acme-signed\",\"keyId\":\"SHA256:" \
     "$IG_DECISION_LOG"
