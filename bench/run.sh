@@ -380,6 +380,7 @@ fi
 
 skipped verifier || [[ -z $IMAGEGATE ]] || { say "containerd-verify, exec to exit (issue 10)"; bash "$ROOT/bench/verifier_bench.sh" "$IMAGEGATE" --kv "$RESULTS" >&2; }
 skipped gateway || [[ -z $IMAGEGATE ]] || { say "the registry gateway: blob, pull and manifest cost, RSS (issue 17)"; bash "$ROOT/bench/gateway_bench.sh" "$IMAGEGATE" --kv "$RESULTS" >&2; }
+skipped trust || [[ -z $IMAGEGATE ]] || { say "trust rules: a signature check at containers/create, uncached and cached (issue 19)"; bash "$ROOT/bench/trust_bench.sh" "$IMAGEGATE" --kv "$RESULTS" >&2; }
 skipped report || [[ -z $IMAGEGATE ]] || { say "report and policy impact on 1,000,000 decisions (issue 12)"; bash "$ROOT/bench/report_bench.sh" "$IMAGEGATE" --kv "$RESULTS" >&2; }
 record "section=meta loadavg_end=$(cut -d' ' -f1 /proc/loadavg)"
 

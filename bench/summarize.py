@@ -318,6 +318,16 @@ def main():
         t.row("added p50 per manifest request", fmt_us(added, sign=True),
               fmt_us(num(m.get("direct_p50_us"))), "", "", "")
 
+    trust = {r.get("test"): r for r in rows if r.get("section") == "trust"}
+    if trust:
+        c = trust.get("create", {})
+        t.section(f"Trust rules (issue 19): POST /containers/create through dockerd, medians of {c.get('images', '?')} signed images")
+        t.row("  without a trust rule", fmt_us(num(c.get("none_p50_us"))), "", "", "", "")
+        t.row("  first (uncached) verification, added", fmt_us(num(c.get("uncached_added_us")), sign=True),
+              fmt_us(num(c.get("uncached_p50_us"))), "", "", "")
+        t.row("  cached verification, added", fmt_us(num(c.get("cached_added_us")), sign=True),
+              fmt_us(num(c.get("cached_p50_us"))), "", "", "")
+
     print(t.render())
     print()
     print(f"{t.met} met, {t.missed} MISSED, {t.na} n/a.  Load average {meta.get('loadavg_start', '?')} at the start, "
