@@ -4,6 +4,7 @@
 #include "common/config.hpp"
 #include "distribution/policy_source.hpp"
 #include "policy/decide.hpp"
+#include "policy/reference.hpp"
 #include "server/authz_service.hpp"
 
 #include <iostream>
@@ -90,10 +91,24 @@ int run_check(const Args &args) {
         } else {
             d = decide_image(*action, ref, user, policy);
         }
+        // Trust rules (docs/trust.md): a run by tag under requireDigest is refused; otherwise
+        // the signature is checked by serve and containerd-verify, not here.
+        std::string trust_note;
+        if (auto parsed = parse_reference(ref); parsed && d.allow && *action == Action::Run)
+            if (const TrustRule *rule = trust_rule_for(policy.trust, parsed->match_name())) {
+                if (rule->require_digest && parsed->digest.empty()) {
+                    d.allow = false;
+                    d.reason = "trust rule " + rule->name + ": it requires a digest";
+                } else {
+                    trust_note = "; trust rule " + rule->name +
+                                 ": it runs only with a cosign signature by one of its keys "
+                                 "(checked by serve, not here)";
+                }
+            }
         any_denied = any_denied || !d.allow;
         std::cout << (d.allow ? "allow" : "deny") << "  " << d.normalized << "  "
                   << category_name(d.category) << "  " << (d.reason.empty() ? "-" : d.reason)
-                  << "\n";
+                  << trust_note << "\n";
     }
     return any_denied ? 1 : 0;
 }

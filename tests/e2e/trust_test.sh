@@ -81,6 +81,8 @@ make_config "$config.base" "$policy"
 jq --arg reg "http://$REGISTRY" '. + {signatureRegistries: {"docker.io": $reg}, signatureTimeoutSeconds: 5}' \
     "$config.base" >"$config"
 expect_output "trust rule acme-signed: SHA256:" "$IMAGEGATE" policy lint "$policy"
+expect_output "runs only with a cosign signature by one of its keys" "$IMAGEGATE" check --policy "$policy" --action image.run acme/app
+expect_fail "trust rule pinned: it requires a digest" "$IMAGEGATE" check --policy "$policy" --action image.run pinned/app:1
 start_imagegate --config "$config"
 restart_dockerd --authorization-plugin="$IG_NAME"
 
