@@ -284,8 +284,15 @@ class RegistryReader {
                          std::to_string(limit) + " bytes"};
         if (too_slow)
             return Error{u->origin + ": no whole answer within the time bound"};
-        if (!result)
-            return Error{u->origin + ": " + httplib::to_string(result.error())};
+        if (!result) {
+            std::string why = httplib::to_string(result.error());
+            if (result.error() == httplib::Error::SSLServerVerification)
+                why = "its TLS certificate does not verify against the system's CAs and " +
+                      certs_dir_ + "/" + u->host + "/*.crt";
+            else if (result.error() == httplib::Error::Connection)
+                why = "cannot connect";
+            return Error{u->origin + ": " + why};
+        }
         return out;
     }
 

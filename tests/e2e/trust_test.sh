@@ -205,6 +205,56 @@ expect_fail "must be readable by root only" verify_with "$E2E_TMP/creds-config.j
 chmod 0600 "$E2E_TMP/creds.json"
 expect_output "allowed pull" verify_with "$E2E_TMP/creds-config.json" docker.io/acme/signed:latest "${IMAGE_DIGEST[acme/signed]}"
 
+section "an HTTPS registry with basic auth: certs.d trust and imagegate's own credentials"
+# A second docker-registry on the same storage: TLS (a certificate for 127.0.0.1) and htpasswd.
+tls="$E2E_TMP/tls-registry"
+mkdir -p "$tls"
+TLS_PORT=$(free_port)
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=127.0.0.1 \
+    -addext subjectAltName=IP:127.0.0.1 -keyout "$tls/key.pem" -out "$tls/cert.pem" 2>/dev/null ||
+    e2e_fatal "openssl: registry certificate"
+python3 -W ignore -c 'import crypt; print("signer:" + crypt.crypt("s3cret", crypt.mksalt(crypt.METHOD_BLOWFISH)))' \
+    >"$tls/htpasswd" || e2e_fatal "htpasswd"
+cat >"$tls/config.yml" <<REGEOF
+version: 0.1
+log:
+  level: warn
+storage:
+  filesystem:
+    rootdirectory: $E2E_TMP/registry/data
+http:
+  addr: 127.0.0.1:$TLS_PORT
+  secret: imagegate-e2e-tls-$$
+  tls:
+    certificate: $tls/cert.pem
+    key: $tls/key.pem
+auth:
+  htpasswd:
+    realm: imagegate-e2e
+    path: $tls/htpasswd
+REGEOF
+docker-registry serve "$tls/config.yml" >"$tls/log" 2>&1 &
+E2E_REGISTRY_PIDS+=("$!")
+wait_until 20 curl -sS --cacert "$tls/cert.pem" -o /dev/null "https://127.0.0.1:$TLS_PORT/v2/" ||
+    e2e_fatal "the TLS registry did not answer"
+mkdir -p "$tls/certs.d/127.0.0.1:$TLS_PORT"
+cp "$tls/cert.pem" "$tls/certs.d/127.0.0.1:$TLS_PORT/ca.crt"
+echo "{\"auths\":{\"docker.io\":{\"username\":\"signer\",\"password\":\"s3cret\"}}}" >"$tls/creds.json"
+chmod 0600 "$tls/creds.json"
+tls_config() { # CERTS_DIR [CREDENTIALS]
+    jq --arg url "https://127.0.0.1:$TLS_PORT" --arg certs "$1" --arg creds "${2:-}" \
+        '. + {signatureRegistries: {"docker.io": $url}, registryCertsDir: $certs}
+         + (if $creds == "" then {} else {registryCredentials: $creds} end)' "$IG_CONFIG"
+}
+tls_config "$tls/certs.d" "$tls/creds.json" >"$tls/ok.json"
+tls_config "$tls/certs.d" >"$tls/anonymous.json"
+tls_config "$tls/nowhere" "$tls/creds.json" >"$tls/untrusted.json"
+expect_output "allowed pull of docker.io/acme/signed:latest" verify_with "$tls/ok.json" docker.io/acme/signed:latest "${IMAGE_DIGEST[acme/signed]}"
+expect_fail "no signature verifies" verify_with "$tls/ok.json" docker.io/acme/wrongkey:latest "${IMAGE_DIGEST[acme/wrongkey]}"
+expect_fail "registryCredentials has none for it" verify_with "$tls/anonymous.json" docker.io/acme/signed:latest "${IMAGE_DIGEST[acme/signed]}"
+expect_fail "cannot check its signature" verify_with "$tls/untrusted.json" docker.io/acme/signed:latest "${IMAGE_DIGEST[acme/signed]}"
+expect_message_has "TLS certificate does not verify" "$tls/nowhere/127.0.0.1:$TLS_PORT/*.crt"
+
 section "the registry down: denied, fail closed; a cached verdict still answers"
 stop_pid "$REGISTRY_PID" 10
 expect_denied "cannot check its signature" run acme/late
