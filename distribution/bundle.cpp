@@ -51,30 +51,6 @@ using MdCtxPtr = std::unique_ptr<EVP_MD_CTX, MdCtxDeleter>;
 constexpr std::string_view kBase64Alphabet =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-std::string base64_encode(std::string_view bytes) {
-    std::string out;
-    out.reserve((bytes.size() + 2) / 3 * 4);
-    std::size_t i = 0;
-    for (; i + 3 <= bytes.size(); i += 3) {
-        auto n = (std::uint32_t(std::uint8_t(bytes[i])) << 16) |
-                 (std::uint32_t(std::uint8_t(bytes[i + 1])) << 8) | std::uint8_t(bytes[i + 2]);
-        out += kBase64Alphabet[(n >> 18) & 63];
-        out += kBase64Alphabet[(n >> 12) & 63];
-        out += kBase64Alphabet[(n >> 6) & 63];
-        out += kBase64Alphabet[n & 63];
-    }
-    if (std::size_t rest = bytes.size() - i; rest > 0) {
-        std::uint32_t n = std::uint32_t(std::uint8_t(bytes[i])) << 16;
-        if (rest == 2)
-            n |= std::uint32_t(std::uint8_t(bytes[i + 1])) << 8;
-        out += kBase64Alphabet[(n >> 18) & 63];
-        out += kBase64Alphabet[(n >> 12) & 63];
-        out += rest == 2 ? kBase64Alphabet[(n >> 6) & 63] : '=';
-        out += '=';
-    }
-    return out;
-}
-
 // Strict: padded, no whitespace, unused bits zero — one text per byte string, so a changed
 // character never decodes to the same bytes.
 std::optional<std::string> base64_decode(std::string_view text) {
@@ -227,6 +203,30 @@ std::string SigningKey::public_pem() const {
     char *data = nullptr;
     long size = BIO_get_mem_data(bio.get(), &data);
     return std::string(data, std::size_t(size));
+}
+
+std::string base64_encode(std::string_view bytes) {
+    std::string out;
+    out.reserve((bytes.size() + 2) / 3 * 4);
+    std::size_t i = 0;
+    for (; i + 3 <= bytes.size(); i += 3) {
+        auto n = (std::uint32_t(std::uint8_t(bytes[i])) << 16) |
+                 (std::uint32_t(std::uint8_t(bytes[i + 1])) << 8) | std::uint8_t(bytes[i + 2]);
+        out += kBase64Alphabet[(n >> 18) & 63];
+        out += kBase64Alphabet[(n >> 12) & 63];
+        out += kBase64Alphabet[(n >> 6) & 63];
+        out += kBase64Alphabet[n & 63];
+    }
+    if (std::size_t rest = bytes.size() - i; rest > 0) {
+        std::uint32_t n = std::uint32_t(std::uint8_t(bytes[i])) << 16;
+        if (rest == 2)
+            n |= std::uint32_t(std::uint8_t(bytes[i + 1])) << 8;
+        out += kBase64Alphabet[(n >> 18) & 63];
+        out += kBase64Alphabet[(n >> 12) & 63];
+        out += rest == 2 ? kBase64Alphabet[(n >> 6) & 63] : '=';
+        out += '=';
+    }
+    return out;
 }
 
 std::string sha256_hex(std::string_view bytes) {

@@ -81,5 +81,7 @@ Result<AcceptedBundle> accept_bundle(std::string_view bundle_bytes, const Signin
 
 // Hex SHA-256 of bytes (cache bookkeeping, tests).
 std::string sha256_hex(std::string_view bytes);
+// Standard padded base64 (also registry basic auth, trust/verifier).
+std::string base64_encode(std::string_view bytes);
 
 } // namespace imagegate

@@ -1,9 +1,10 @@
 #include "trust/cosign.hpp"
 
+#include "distribution/bundle.hpp"
+#include "policy/go_json.hpp"
 #include "policy/reference.hpp"
 
 #include <boost/json.hpp>
-#include <openssl/evp.h>
 
 #include <algorithm>
 #include <cmath>
@@ -39,13 +40,11 @@ Result<std::string> string_field(const json::object &o, std::string_view key,
     return std::string(v.as_string());
 }
 
+// A key given twice is refused, as containers/image's paranoid reader refuses it.
 Result<json::value> parse_json(std::string_view text, std::string_view what) {
-    json::parse_options options;
-    options.max_depth = 32;
-    std::error_code ec;
-    json::value v = json::parse(text, ec, {}, options);
-    if (ec)
-        return Error{std::string(what) + " is not valid JSON: " + ec.message()};
+    auto v = go_parse_json(text, {}, 32);
+    if (!v)
+        return Error{std::string(what) + " is not valid JSON: " + v.error()};
     return v;
 }
 
@@ -59,53 +58,7 @@ bool is_sha256_digest(std::string_view digest) {
 }
 
 std::string sha256_digest(std::string_view data) {
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr);
-    static const char *hex = "0123456789abcdef";
-    std::string out = "sha256:";
-    for (unsigned i = 0; i < len; ++i) {
-        out += hex[md[i] >> 4];
-        out += hex[md[i] & 15];
-    }
-    return out;
-}
-
-Result<std::string> decode_base64(std::string_view text) {
-    auto value = [](char c) -> int {
-        if (c >= 'A' && c <= 'Z')
-            return c - 'A';
-        if (c >= 'a' && c <= 'z')
-            return c - 'a' + 26;
-        if (c >= '0' && c <= '9')
-            return c - '0' + 52;
-        if (c == '+')
-            return 62;
-        if (c == '/')
-            return 63;
-        return -1;
-    };
-    if (text.empty() || text.size() % 4 != 0)
-        return Error{"not standard base64 (length " + std::to_string(text.size()) + ")"};
-    std::size_t pad = text.ends_with("==") ? 2 : text.ends_with("=") ? 1 : 0;
-    std::string out;
-    out.reserve(text.size() / 4 * 3);
-    for (std::size_t i = 0; i < text.size(); i += 4) {
-        int v[4];
-        for (int j = 0; j < 4; ++j) {
-            char c = text[i + j];
-            bool padding = c == '=' && i + 4 == text.size() && j >= 4 - static_cast<int>(pad);
-            v[j] = padding ? 0 : value(c);
-            if (v[j] < 0)
-                return Error{"not standard base64"};
-        }
-        std::uint32_t n = (v[0] << 18) | (v[1] << 12) | (v[2] << 6) | v[3];
-        out += static_cast<char>(n >> 16);
-        out += static_cast<char>((n >> 8) & 0xff);
-        out += static_cast<char>(n & 0xff);
-    }
-    out.resize(out.size() - pad);
-    return out;
+    return "sha256:" + sha256_hex(data);
 }
 
 Result<PayloadClaims> parse_simple_signing_payload(std::string_view payload) {
@@ -262,7 +215,7 @@ TrustVerdict verify_signature_manifest(std::string_view manifest, const BlobRead
                  std::to_string(kMaxSignaturePayloadBytes / 1024) + " KiB");
             continue;
         }
-        auto signature = decode_base64(layer.signature);
+        auto signature = base64_decode(layer.signature);
         if (!signature) {
             note("a signature is " + signature.error());
             continue;

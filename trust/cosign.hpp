@@ -57,9 +57,8 @@ using BlobReader = std::function<Result<std::string>(const std::string &digest, 
 TrustVerdict verify_signature_manifest(std::string_view manifest, const BlobReader &read_blob,
                                        const TrustCheck &check);
 
-// Helpers shared with the registry reader.
-std::string sha256_digest(std::string_view data); // "sha256:" + hex
-Result<std::string> decode_base64(std::string_view text);
+// "sha256:" + hex (distribution's sha256_hex), and whether a string is one.
+std::string sha256_digest(std::string_view data);
 bool is_sha256_digest(std::string_view digest);
 
 } // namespace imagegate

@@ -1,6 +1,8 @@
 #include "trust/verifier.hpp"
 
 #include "common/files.hpp"
+#include "distribution/bundle.hpp"
+#include "policy/go_json.hpp"
 #include "policy/reference.hpp"
 #include "trust/cosign.hpp"
 
@@ -31,31 +33,6 @@ constexpr std::size_t kMaxCredentialsBytes = 1024 * 1024;
 constexpr std::size_t kMaxTokenBytes = 64 * 1024;
 constexpr std::size_t kMaxErrorBodyBytes = 16 * 1024;
 constexpr int kMaxRedirects = 3;
-
-std::string base64(std::string_view in) {
-    static const char *t = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    std::string out;
-    std::size_t i = 0;
-    for (; i + 2 < in.size(); i += 3) {
-        std::uint32_t n = (static_cast<unsigned char>(in[i]) << 16) |
-                          (static_cast<unsigned char>(in[i + 1]) << 8) |
-                          static_cast<unsigned char>(in[i + 2]);
-        out += t[n >> 18];
-        out += t[(n >> 12) & 63];
-        out += t[(n >> 6) & 63];
-        out += t[n & 63];
-    }
-    if (i < in.size()) {
-        std::uint32_t n = static_cast<unsigned char>(in[i]) << 16;
-        if (i + 1 < in.size())
-            n |= static_cast<unsigned char>(in[i + 1]) << 8;
-        out += t[n >> 18];
-        out += t[(n >> 12) & 63];
-        out += i + 1 < in.size() ? t[(n >> 6) & 63] : '=';
-        out += '=';
-    }
-    return out;
-}
 
 // "https://index.docker.io/v1/", "registry.example:5000", "http://host/" → canonical registry.
 std::string credentials_registry(std::string_view key) {
@@ -390,7 +367,7 @@ Result<std::map<std::string, std::string>> load_registry_credentials(const std::
         std::string basic;
         if (auto *auth = e.if_contains("auth");
             auth && auth->is_string() && !auth->as_string().empty()) {
-            auto decoded = decode_base64(auth->as_string());
+            auto decoded = base64_decode(auth->as_string());
             if (!decoded || decoded.value().find(':') == std::string::npos)
                 return Error{where + ".auth must be base64 of USER:PASSWORD"};
             basic = std::string(auth->as_string());
@@ -399,7 +376,8 @@ Result<std::map<std::string, std::string>> load_registry_credentials(const std::
             auto *pass = e.if_contains("password");
             if (!user || !pass || !user->is_string() || !pass->is_string())
                 return Error{where + " needs auth, or username and password"};
-            basic = base64(std::string(user->as_string()) + ":" + std::string(pass->as_string()));
+            basic = base64_encode(std::string(user->as_string()) + ":" +
+                                  std::string(pass->as_string()));
         }
         out[credentials_registry(kv.key())] = basic;
     }

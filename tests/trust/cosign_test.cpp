@@ -1,6 +1,7 @@
 // trust/cosign.cpp and policy/trust_key.cpp against signatures cosign itself made: the fixtures
 // containers/image ships (Debian's golang-github-containers-image-dev, which scripts/deps.sh
 // installs), read where Debian puts them, never copied into this repository.
+#include "policy/go_json.hpp"
 #include "policy/trust_key.hpp"
 #include "trust/cosign.hpp"
 
@@ -39,7 +40,7 @@ CosignFixture read_signature(const std::string &path) {
     REQUIRE(brace != std::string::npos);
     json::value v = json::parse(data.substr(brace));
     CosignFixture f;
-    auto payload = decode_base64(v.at("payload").as_string());
+    auto payload = base64_decode(v.at("payload").as_string());
     REQUIRE(payload);
     f.payload = payload.value();
     f.signature =
@@ -200,6 +201,12 @@ TEST_CASE("the payload is read as containers/image reads it: exactly its fields"
     CHECK_FALSE(parse_simple_signing_payload(payload("", "", R"({"creator":7})")));
     CHECK_FALSE(parse_simple_signing_payload(payload("", "", "[]")));
     CHECK_FALSE(parse_simple_signing_payload(R"({"critical":{},"optional":null})"));
+    // A key given twice is ambiguous: refused, as containers/image refuses it.
+    std::string twice = payload("");
+    twice.insert(twice.find("\"optional\""), R"("optional":null,)");
+    auto dup = parse_simple_signing_payload(twice);
+    REQUIRE_FALSE(dup);
+    CHECK(dup.error().find("not valid JSON") != std::string::npos);
     CHECK_FALSE(parse_simple_signing_payload("{\"optional\":null}"));
     std::string other_type = payload("");
     other_type.replace(other_type.find("cosign container"), 6, "atomic");
@@ -245,13 +252,13 @@ TEST_CASE("public keys: P-256, Ed25519 and RSA of 2048 bits and more; nothing el
     CHECK_FALSE(PublicKey::from_pem(two + two));
 }
 
-TEST_CASE("base64 is read strictly") {
-    CHECK(decode_base64("aGVsbG8=").value() == "hello");
-    CHECK(decode_base64("aGVsbG8h").value() == "hello!");
-    CHECK_FALSE(decode_base64("aGVsbG8"));
-    CHECK_FALSE(decode_base64("aGVs bG8="));
-    CHECK_FALSE(decode_base64("aGV=bG8="));
-    CHECK_FALSE(decode_base64(""));
+TEST_CASE("base64 is read as Go's StdEncoding reads it (policy/go_json)") {
+    CHECK(base64_decode("aGVsbG8=").value() == "hello");
+    CHECK(base64_decode("aGVsbG8h").value() == "hello!");
+    CHECK_FALSE(base64_decode("aGVsbG8"));
+    CHECK_FALSE(base64_decode("aGVs bG8="));
+    CHECK_FALSE(base64_decode("aGV=bG8="));
+    CHECK(base64_decode("aGVs\r\nbG8=").value() == "hello");
 }
 
 TEST_CASE("referrers: only cosign signature manifests are read") {
