@@ -49,7 +49,7 @@ static int run_lint(const Args &args) {
             for (const auto &key : rule.keys)
                 std::cout << " " << key->id() << " (" << key->algorithm() << ")";
             std::cout << (rule.require_digest ? ", requireDigest" : "")
-                      << (rule.mode_given && rule.mode == Mode::Audit ? ", audit" : "") << "\n";
+                      << (rule.mode == Mode::Audit ? ", audit" : "") << "\n";
         }
         std::cout << args[0] << ": ok (" << load.policy->organization << " policy "
                   << load.policy->serial << ", " << warnings << " warning"

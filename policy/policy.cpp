@@ -278,6 +278,18 @@ class Loader {
         }
         return out;
     }
+    // "enforce" or "audit": the policy's mode, and a trust rule's.
+    std::optional<Mode> mode(const json::value &v, const std::string &path) {
+        auto s = string(v, path);
+        if (!s)
+            return std::nullopt;
+        if (*s == "enforce")
+            return Mode::Enforce;
+        if (*s == "audit")
+            return Mode::Audit;
+        error(path, "unknown mode " + quoted(*s) + " (expected \"enforce\" or \"audit\")");
+        return std::nullopt;
+    }
     void setting(const json::value &v, const std::string &path, Setting &out,
                  std::string_view a = "allowed", std::string_view r = "restricted") {
         auto s = string(v, path);
@@ -420,16 +432,8 @@ class Loader {
                      }},
                     {"mode",
                      [&](const json::value &e, const std::string &ep) {
-                         if (auto s = string(e, ep)) {
-                             rule.mode_given = true;
-                             if (*s == "enforce")
-                                 rule.mode = Mode::Enforce;
-                             else if (*s == "audit")
-                                 rule.mode = Mode::Audit;
-                             else
-                                 error(ep, "unknown mode " + quoted(*s) +
-                                               " (expected \"enforce\" or \"audit\")");
-                         }
+                         if (auto m = mode(e, ep))
+                             rule.mode = *m;
                      }},
                     {"requireDigest", [&](const json::value &e, const std::string &ep) {
                          if (auto b = boolean(e, ep))
@@ -499,15 +503,8 @@ class Loader {
                  }},
                 {"mode",
                  [&](const json::value &v, const std::string &path) {
-                     if (auto s = string(v, path)) {
-                         if (*s == "enforce")
-                             p_->mode = Mode::Enforce;
-                         else if (*s == "audit")
-                             p_->mode = Mode::Audit;
-                         else
-                             error(path, "unknown mode " + quoted(*s) +
-                                             " (expected \"enforce\" or \"audit\")");
-                     }
+                     if (auto m = mode(v, path))
+                         p_->mode = *m;
                  }},
                 {"imageAccess",
                  [&](const json::value &v, const std::string &path) { image_access(v, path); }},

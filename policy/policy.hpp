@@ -7,6 +7,7 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -111,11 +112,10 @@ struct TrustRule {
     std::string name;         // the rule's "name", else its JSON path "$.trust[N]"
     ResourceSet repositories; // patterns as in grants, matched against REGISTRY/PATH
     std::vector<std::shared_ptr<const PublicKey>> keys;
-    bool mode_given = false; // absent: the policy's mode
-    Mode mode = Mode::Enforce;
+    std::optional<Mode> mode; // absent: the policy's mode
     bool require_digest = false;
     std::string key_set; // the keys' ids, sorted and joined: part of the verdict cache key
-    Mode effective_mode(Mode policy_mode) const { return mode_given ? mode : policy_mode; }
+    Mode effective_mode(Mode policy_mode) const { return mode.value_or(policy_mode); }
 };
 
 struct Policy {
