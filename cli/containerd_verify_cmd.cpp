@@ -32,8 +32,13 @@ int run_containerd_verify(const Args &args) {
             return load_verifier_policy(config, reference, warnings);
         },
         [](const TrustConfig &trust) -> SignatureCheck {
-            auto verifier = std::make_shared<SignatureVerifier>(trust);
-            return [verifier](const TrustCheck &check) { return verifier->verify(check); };
+            // Made at the first check: a pull no trust rule covers reads no credentials file.
+            auto verifier = std::make_shared<std::unique_ptr<SignatureVerifier>>();
+            return [verifier, trust](const TrustCheck &check) {
+                if (!*verifier)
+                    *verifier = std::make_unique<SignatureVerifier>(trust);
+                return (*verifier)->verify(check);
+            };
         });
 }
 

@@ -12,23 +12,24 @@ packages=(
 # The trust tests' independent signer (tests/signer) is built from Debian's sigstore library,
 # which bookworm has in bookworm-backports only.
 backports=(golang-github-sigstore-sigstore-dev)
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
+
+# missing_of PACKAGE...: prints those not installed.
+missing_of() {
+  local p
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || echo "$p"
+  done
+}
+export DEBIAN_FRONTEND=noninteractive
+mapfile -t missing < <(missing_of "${packages[@]}")
 if ((${#missing[@]})); then
   echo "imagegate: installing ${missing[*]}" >&2
-  export DEBIAN_FRONTEND=noninteractive
   apt-get update -q
   apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
-missing=()
-for p in "${backports[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
+mapfile -t missing < <(missing_of "${backports[@]}")
 if ((${#missing[@]})); then
   echo "imagegate: installing ${missing[*]} from bookworm-backports" >&2
-  export DEBIAN_FRONTEND=noninteractive
   if ! grep -rqs "bookworm-backports" /etc/apt/sources.list /etc/apt/sources.list.d/; then
     echo "deb http://deb.debian.org/debian bookworm-backports main" \
       >/etc/apt/sources.list.d/imagegate-bookworm-backports.list
