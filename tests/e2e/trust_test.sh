@@ -121,6 +121,11 @@ expect_denied "trust rule acme-signed" run acme/huge
 expect_message_has "layers, more than 64"
 expect_denied "trust rule acme-signed" run acme/retag
 expect_message_has "no cosign signature"
+# Other spellings dockerd reads as the same image, and an old API version.
+expect_denied "trust rule acme-signed" run docker.io/acme/unsigned
+expect_denied "trust rule acme-signed" run index.docker.io/acme/unsigned:latest
+expect_api_denied "trust rule acme-signed" POST /v1.12/containers/create '{"Image":"acme/unsigned"}'
+expect_api_denied "trust rule acme-signed" POST /v1.41/containers/create '{"image":"docker.io/acme/unsigned:latest"}'
 unsigned_id=$(dk image inspect -f '{{.Id}}' acme/unsigned)
 expect_denied "trust rule acme-signed" run "$unsigned_id"
 expect_denied "trust rule acme-signed" run "${unsigned_id#sha256:}"
