@@ -5,6 +5,7 @@
 #include "gateway/wire.hpp"
 
 #include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -183,6 +184,57 @@ std::string bearer_realm(std::string_view challenge) {
     return end == std::string_view::npos ? "" : std::string(challenge.substr(start, end - start));
 }
 
+// The path of URL when it names WIRE itself: "/token" for "https://ghcr.io/token?x" (WIRE
+// "ghcr.io") or for "/token?x"; "" otherwise.
+std::string same_host_path(std::string_view url, const std::string &wire) {
+    if (url.starts_with("/") && !url.starts_with("//"))
+        return std::string(url.substr(0, url.find_first_of("?#")));
+    if (https_url_host(url) != wire)
+        return "";
+    url.remove_prefix(8);
+    auto slash = url.find('/');
+    if (slash == std::string_view::npos)
+        return "/";
+    url.remove_prefix(slash);
+    return std::string(url.substr(0, url.find_first_of("?#")));
+}
+
+std::string sha256_digest(std::string_view bytes) {
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    EVP_Digest(bytes.data(), bytes.size(), md, &len, EVP_sha256(), nullptr);
+    static const char *hex = "0123456789abcdef";
+    std::string out = "sha256:";
+    for (unsigned int i = 0; i < len; ++i) {
+        out += hex[md[i] >> 4];
+        out += hex[md[i] & 15];
+    }
+    return out;
+}
+
+// Writes go on to OUT; the first LIMIT bytes are kept as well.
+class TeeStream final : public Stream {
+  public:
+    TeeStream(Stream &out, std::size_t limit) : out_(out), limit_(limit) {}
+    long read(char *buffer, std::size_t size, Millis timeout) override {
+        return out_.read(buffer, size, timeout);
+    }
+    bool write(std::string_view bytes) override {
+        if (kept.size() + bytes.size() <= limit_)
+            kept.append(bytes);
+        else
+            overflowed = true;
+        return out_.write(bytes);
+    }
+    int fd() const override { return out_.fd(); }
+    std::string kept;
+    bool overflowed = false;
+
+  private:
+    Stream &out_;
+    std::size_t limit_;
+};
+
 } // namespace
 
 struct Gateway::Impl {
@@ -199,6 +251,10 @@ struct Gateway::Impl {
 
     std::mutex learned_mutex;
     std::map<std::string, SteadyClock::time_point> learned; // wire host → until
+    // Paths outside /v2/ on an intercepted host that an allowed answer named (its token realm,
+    // a redirect to its own storage): "HOST PATH" → until.
+    std::map<std::string, SteadyClock::time_point> learned_paths;
+    NamedDigests named; // what allowed manifests pulled by digest named (docs/gateway.md)
 
     std::mutex upstream_mutex;
     std::map<std::string, std::shared_ptr<SSL_CTX>> upstream_contexts; // by wire host
@@ -227,6 +283,8 @@ struct Gateway::Impl {
                                               std::string &error);
     void learn(const std::string &wire_host);
     bool learned_host(const std::string &wire_host);
+    void learn_path(const std::string &wire_host, const std::string &path);
+    bool learned_path(const std::string &wire_host, const std::string &path);
     bool intercepts(const std::string &host, int port) const;
     void record(const WireVerdict &verdict, const GatewayPolicy &policy, double seconds);
     std::string metrics_text();
@@ -458,6 +516,20 @@ bool Gateway::Impl::learned_host(const std::string &wire_host) {
     return true;
 }
 
+void Gateway::Impl::learn_path(const std::string &wire_host, const std::string &path) {
+    std::lock_guard lock(learned_mutex);
+    if (learned_paths.size() > 10000)
+        std::erase_if(learned_paths,
+                      [now = SteadyClock::now()](const auto &e) { return e.second < now; });
+    learned_paths[wire_host + " " + path] = SteadyClock::now() + limits.learned_host_ttl;
+}
+
+bool Gateway::Impl::learned_path(const std::string &wire_host, const std::string &path) {
+    std::lock_guard lock(learned_mutex);
+    auto it = learned_paths.find(wire_host + " " + path);
+    return it != learned_paths.end() && SteadyClock::now() <= it->second;
+}
+
 // TLS with dockerd as the registry, then each request decided and relayed.
 void Gateway::Impl::serve_intercepted(int fd, const std::string &host, int port,
                                       const std::string &registry, const GatewayPolicy &) {
@@ -610,7 +682,13 @@ bool Gateway::Impl::relay_request(Reader &client_in, Stream &client, const Head 
     }
     GatewayPolicy now = policy();
     const Policy *p = now.active ? now.active->policy.get() : nullptr;
-    WireVerdict v = decide_wire_request(request.first, request.second, registry, p, now.problem);
+    WireRequest wire_request{request.first, request.second, {}};
+    for (const Header &h : request.headers)
+        if (lower(h.name) == "content-type")
+            wire_request.content_types.push_back(h.value);
+    WireVerdict v = decide_wire_request(wire_request, registry, p, now.problem, &named);
+    if (v.outside_api && learned_path(wire, v.path))
+        v = WireVerdict{}; // the registry's own token path or storage, named by an allowed answer
     if (v.decided || v.policy_denied)
         record(v, now, std::chrono::duration<double>(SteadyClock::now() - started).count());
     bool has_body = framing->kind != Framing::Kind::None;
@@ -663,19 +741,34 @@ bool Gateway::Impl::relay_request(Reader &client_in, Stream &client, const Head 
             "imagegate gateway: the registry's answer: " + body.error() + "\n", true));
         return false;
     }
-    // What an allowed answer names may be reached next: its token server, its blob store.
-    if (const std::string *challenge = response->find("WWW-Authenticate"))
-        if (std::string realm = https_url_host(bearer_realm(*challenge)); !realm.empty())
+    // What an allowed answer names may be reached next: its token server, its blob store (on
+    // another host: a blind tunnel; on this one: that path).
+    if (const std::string *challenge = response->find("WWW-Authenticate")) {
+        std::string realm_url = bearer_realm(*challenge);
+        if (std::string realm = https_url_host(realm_url); !realm.empty() && realm != wire)
             learn(realm);
+        else if (std::string path = same_host_path(realm_url, wire); !path.empty())
+            learn_path(wire, path);
+    }
     if (v.decided && response->status >= 300 && response->status < 400)
-        if (const std::string *location = response->find("Location"))
+        if (const std::string *location = response->find("Location")) {
             if (std::string to = https_url_host(*location); !to.empty() && to != wire)
                 learn(to);
+            else if (std::string path = same_host_path(*location, wire); !path.empty())
+                learn_path(wire, path);
+        }
     bool close = body->kind == Framing::Kind::UntilClose || wants_close(*response, true) ||
                  wants_close(request, false);
     if (!client.write(response_head_text(*response, *body, close)))
         return false;
-    auto relayed = relay_body(upstream_in, client, *body, idle());
+    // An allowed manifest pulled by digest: what it names is part of the image (a pinned
+    // allowlist entry's blobs, an index's child manifests). Read as relayed, at most 4 MiB.
+    bool keep_manifest = !v.manifest_digest.empty() && response->status == 200 &&
+                         body->kind == Framing::Kind::Length && body->length <= (4u << 20);
+    TeeStream tee(client, keep_manifest ? (4u << 20) : 0);
+    auto relayed = relay_body(upstream_in, tee, *body, idle());
+    if (relayed && keep_manifest && !tee.overflowed && sha256_digest(tee.kept) == v.manifest_digest)
+        named.add(v.manifest_name, digests_named_by_manifest(tee.kept), p ? p->serial : 0);
     if (!relayed || upstream_in.has_buffered() || wants_close(*response, true)) {
         upstream.reset();
         ::close(upstream_fd);

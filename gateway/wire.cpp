@@ -20,111 +20,144 @@ int hex_value(char c) {
     return -1;
 }
 
-// The path as a registry's router sees it (Go's url.Parse unescapes it), or "" when it is
-// not plain: a bad escape, an escaped '/', a control byte, an empty, "." or ".." segment.
-std::string plain_path(std::string_view path) {
-    std::string out;
+// PATH unescaped as Go's url.ParseRequestURI sets url.Path: "%XX" is the byte XX ('+' stays);
+// false on a bad escape or a control byte (Go answers 400 for both).
+bool go_unescape_path(std::string_view path, std::string &out) {
+    out.clear();
     for (std::size_t i = 0; i < path.size(); ++i) {
         char c = path[i];
+        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
+            return false;
         if (c == '%') {
             int hi = i + 2 < path.size() ? hex_value(path[i + 1]) : -1;
             int lo = i + 2 < path.size() ? hex_value(path[i + 2]) : -1;
             if (hi < 0 || lo < 0)
-                return "";
+                return false;
             c = static_cast<char>(hi * 16 + lo);
-            if (c == '/')
-                return "";
             i += 2;
         }
-        if (static_cast<unsigned char>(c) < 0x21 || c == 0x7f)
-            return "";
         out += c;
     }
-    if (!out.starts_with('/'))
-        return "";
-    for (std::size_t start = 1; start <= out.size();) {
-        std::size_t end = out.find('/', start);
-        if (end == std::string::npos)
-            end = out.size();
-        std::string_view segment(out.data() + start, end - start);
-        bool last = end == out.size();
-        if ((segment.empty() && !last) || segment == "." || segment == "..")
-            return "";
-        start = end + 1;
-    }
-    return out;
+    return true;
 }
 
-// The value of KEY in a query string (the first), unescaped; "" when absent.
-std::string query_value(std::string_view query, std::string_view key) {
-    while (!query.empty()) {
-        auto amp = query.find('&');
-        std::string_view pair = query.substr(0, amp);
-        query = amp == std::string_view::npos ? "" : query.substr(amp + 1);
-        auto eq = pair.find('=');
-        if (pair.substr(0, eq) != key || eq == std::string_view::npos)
-            continue;
-        std::string value;
-        std::string_view raw = pair.substr(eq + 1);
-        for (std::size_t i = 0; i < raw.size(); ++i) {
-            if (raw[i] == '%' && i + 2 < raw.size() + 0 && hex_value(raw[i + 1]) >= 0 &&
-                hex_value(raw[i + 2]) >= 0) {
-                value += static_cast<char>(hex_value(raw[i + 1]) * 16 + hex_value(raw[i + 2]));
-                i += 2;
-            } else {
-                value += raw[i] == '+' ? ' ' : raw[i];
-            }
+// TEXT unescaped as Go's url.QueryUnescape: '+' is a space; false on a bad escape.
+bool go_unescape_query(std::string_view text, std::string &out) {
+    out.clear();
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        if (text[i] == '%') {
+            int hi = i + 2 < text.size() ? hex_value(text[i + 1]) : -1;
+            int lo = i + 2 < text.size() ? hex_value(text[i + 2]) : -1;
+            if (hi < 0 || lo < 0)
+                return false;
+            out += static_cast<char>(hi * 16 + lo);
+            i += 2;
+        } else {
+            out += text[i] == '+' ? ' ' : text[i];
         }
-        return value;
+    }
+    return true;
+}
+
+// Why a decoded path is not plain: an empty, "." or ".." segment (a registry's router would
+// clean it and answer a redirect), or a byte no registry name, tag or digest has.
+std::string path_problem(std::string_view path) {
+    if (!path.starts_with('/'))
+        return "it does not start with '/'";
+    for (unsigned char c : path)
+        if (c <= 0x20 || c >= 0x7f)
+            return "it has a byte no registry path has";
+    for (std::size_t start = 1; start <= path.size();) {
+        std::size_t end = path.find('/', start);
+        if (end == std::string::npos)
+            end = path.size();
+        std::string_view segment(path.data() + start, end - start);
+        bool last = end == path.size();
+        if ((segment.empty() && !last) || segment == "." || segment == "..")
+            return "it has an empty, '.' or '..' segment";
+        start = end + 1;
     }
     return "";
 }
 
-struct Use {
-    Action action;
-    std::string name; // repository path, e.g. "library/alpine"
-    std::string ref;  // ":tag" or "@digest" for manifests, else ""
-};
+// Every value of KEY in QUERY, read as Go's url.ParseQuery reads it: pairs split at '&' (Go
+// >= 1.17 drops a pair with ';') and at '&' or ';' (Go < 1.17); both readings are kept. False
+// when a pair has a bad escape (Go drops such a pair; another registry might not).
+bool query_values(std::string_view query, std::vector<std::string> &from,
+                  std::vector<std::string> &mount) {
+    bool readable = true;
+    auto read = [&](std::string_view separators, bool drop_semicolons) {
+        while (!query.empty()) {
+            auto cut = query.find_first_of(separators);
+            std::string_view pair = query.substr(0, cut);
+            query = cut == std::string_view::npos ? "" : query.substr(cut + 1);
+            if (pair.empty() || (drop_semicolons && pair.find(';') != std::string_view::npos))
+                continue;
+            auto eq = pair.find('=');
+            std::string key, value;
+            if (!go_unescape_query(pair.substr(0, eq), key) ||
+                !go_unescape_query(eq == std::string_view::npos ? "" : pair.substr(eq + 1),
+                                   value)) {
+                readable = false;
+                continue;
+            }
+            auto &into = key == "from" ? from : key == "mount" ? mount : from;
+            if ((key == "from" || key == "mount") &&
+                std::find(into.begin(), into.end(), value) == into.end())
+                into.push_back(std::move(value));
+        }
+    };
+    std::string_view whole = query;
+    read("&", true);
+    query = whole;
+    read("&;", false);
+    return readable;
+}
 
 bool writes(std::string_view method) {
     return method != "GET" && method != "HEAD";
 }
 
 // Every way PATH (after "/v2/") names a repository, with what the request does to it.
-// `content` is set when the path has the shape of an image content request.
-std::vector<Use> uses_of(std::string_view method, std::string_view rest, std::string_view query,
-                         bool &content) {
-    std::vector<Use> uses;
+void add_uses(std::string_view method, std::string_view rest, WireReading &reading) {
     Action rw = writes(method) ? Action::Push : Action::Pull;
     auto each = [&](std::string_view marker, auto &&add) {
         for (auto at = rest.find(marker); at != std::string_view::npos;
-             at = rest.find(marker, at + 1)) {
-            content = true;
+             at = rest.find(marker, at + 1))
             add(std::string(rest.substr(0, at)), rest.substr(at + marker.size()));
-        }
     };
+    auto &uses = reading.uses;
     each("/manifests/", [&](std::string name, std::string_view ref) {
-        std::string r(ref);
-        bool digest = r.find(':') != std::string::npos;
-        uses.push_back({rw, std::move(name), (digest ? "@" : ":") + r});
+        uses.push_back({rw, std::move(name), "manifest", std::string(ref)});
     });
     each("/blobs/uploads", [&](std::string name, std::string_view) {
-        uses.push_back({Action::Push, name, ""});
-        if (std::string from = query_value(query, "from"); !from.empty())
-            uses.push_back({Action::Pull, from, ""});
+        uses.push_back({Action::Push, name, "blob-upload", ""});
+        for (const std::string &from : reading.from)
+            uses.push_back({Action::Pull, from, "mount-from", ""});
     });
     each("/blobs/", [&](std::string name, std::string_view tail) {
         if (!tail.starts_with("uploads"))
-            uses.push_back({rw, std::move(name), ""});
+            uses.push_back({rw, std::move(name), "blob", std::string(tail)});
     });
-    each("/referrers/", [&](std::string name, std::string_view) {
-        uses.push_back({Action::Pull, std::move(name), ""});
+    each("/referrers/", [&](std::string name, std::string_view tail) {
+        uses.push_back({Action::Pull, std::move(name), "referrers", std::string(tail)});
     });
-    if (rest.ends_with("/tags/list")) {
-        content = true;
-        uses.push_back({Action::Pull, std::string(rest.substr(0, rest.size() - 10)), ""});
-    }
-    return uses;
+    if (rest.ends_with("/tags/list"))
+        uses.push_back({Action::Pull, std::string(rest.substr(0, rest.size() - 10)), "tags", ""});
+}
+
+// The media type of a Content-Type value, as Go's mime.ParseMediaType reads it (lower case,
+// without parameters and spaces).
+std::string media_type(std::string_view value) {
+    value = value.substr(0, value.find(';'));
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t'))
+        value.remove_prefix(1);
+    while (!value.empty() && (value.back() == ' ' || value.back() == '\t'))
+        value.remove_suffix(1);
+    std::string out(value);
+    std::transform(out.begin(), out.end(), out.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    return out;
 }
 
 bool audit_mode(const Policy *policy) {
@@ -174,25 +207,122 @@ WireVerdict decide_wire_connect(std::string_view registry, const Policy *policy,
     return v;
 }
 
+WireReading read_wire_request(const WireRequest &request) {
+    WireReading reading;
+    auto q = request.target.find('?');
+    std::string_view raw_path = request.target.substr(0, q);
+    std::string_view query = q == std::string_view::npos ? "" : request.target.substr(q + 1);
+    std::string shown(raw_path.substr(0, 200));
+    if (!go_unescape_path(raw_path, reading.path)) {
+        reading.problem = "the registry path " + shown + " has a bad escape or a control byte";
+        return reading;
+    }
+    // Registry names, tags and digests never need an escape: an escaped path is one a client
+    // wrote to be read two ways (an escaped "/v2/" prefix, an escaped '/' in a name).
+    if (raw_path.find('%') != std::string_view::npos) {
+        reading.problem = "the registry path " + shown + " is escaped (it reads as " +
+                          reading.path.substr(0, 200) + ")";
+        return reading;
+    }
+    if (std::string why = path_problem(reading.path); !why.empty()) {
+        reading.problem = "the registry path " + shown + " is not plain: " + why;
+        return reading;
+    }
+    reading.api = reading.path == "/v2" || reading.path.starts_with("/v2/");
+    if (!reading.api || reading.path == "/v2")
+        return reading;
+    bool readable_query = query_values(query, reading.from, reading.mount);
+    add_uses(request.method, std::string_view(reading.path).substr(4), reading);
+    if (reading.uses.empty())
+        return reading; // /v2/, _catalog, a registry's own token path under /v2/
+    if (!readable_query) {
+        reading.problem = "the query of " + shown + " has a bad escape";
+        return reading;
+    }
+    for (const std::string &value : request.content_types)
+        if (std::string type = media_type(value);
+            type == "application/x-www-form-urlencoded" || type.starts_with("multipart/")) {
+            reading.problem = "a form body (Content-Type " + value.substr(0, 100) + ") on " +
+                              shown +
+                              ": a registry reads parameters such as mount and from from it";
+            return reading;
+        }
+    return reading;
+}
+
+void NamedDigests::add(std::string_view repository, const std::vector<std::string> &digests,
+                       std::uint64_t serial) {
+    auto now = std::chrono::steady_clock::now();
+    std::lock_guard lock(mutex_);
+    if (entries_.size() + digests.size() > max_entries_)
+        std::erase_if(entries_, [&](const auto &e) { return e.second.until < now; });
+    for (const std::string &digest : digests) {
+        if (entries_.size() >= max_entries_)
+            break; // full of live entries: a later blob is decided on its own
+        entries_[std::string(repository) + "@" + digest] = {serial, now + ttl_};
+    }
+}
+
+bool NamedDigests::contains(std::string_view repository, std::string_view digest,
+                            std::uint64_t serial) const {
+    std::lock_guard lock(mutex_);
+    auto it = entries_.find(std::string(repository) + "@" + std::string(digest));
+    return it != entries_.end() && it->second.serial == serial &&
+           it->second.until >= std::chrono::steady_clock::now();
+}
+
+std::vector<std::string> digests_named_by_manifest(std::string_view body) {
+    std::vector<std::string> out;
+    boost::system::error_code ec;
+    boost::json::value doc = boost::json::parse(body, ec);
+    if (ec || !doc.is_object())
+        return out;
+    auto digest_of = [&](const boost::json::value &v, std::string_view key) {
+        if (const auto *o = v.if_object())
+            if (const auto *d = o->if_contains(key); d && d->is_string())
+                out.emplace_back(d->as_string());
+    };
+    const auto &object = doc.as_object();
+    if (const auto *config = object.if_contains("config"))
+        digest_of(*config, "digest");
+    for (std::string_view list : {"layers", "manifests", "blobs"})
+        if (const auto *items = object.if_contains(list); items && items->is_array())
+            for (const auto &item : items->as_array())
+                digest_of(item, "digest");
+    if (const auto *layers = object.if_contains("fsLayers"); layers && layers->is_array())
+        for (const auto &item : layers->as_array())
+            digest_of(item, "blobSum");
+    return out;
+}
+
 WireVerdict decide_wire_request(std::string_view method, std::string_view target,
                                 std::string_view registry, const Policy *policy,
                                 std::string_view policy_problem) {
+    return decide_wire_request(WireRequest{method, target, {}}, registry, policy, policy_problem,
+                               nullptr);
+}
+
+WireVerdict decide_wire_request(const WireRequest &request, std::string_view registry,
+                                const Policy *policy, std::string_view policy_problem,
+                                const NamedDigests *named) {
     WireVerdict v;
-    auto q = target.find('?');
-    std::string_view raw_path = target.substr(0, q);
-    std::string_view query = q == std::string_view::npos ? "" : target.substr(q + 1);
-    v.endpoint = std::string(method) + " " + std::string(raw_path.substr(0, 512));
-    if (!raw_path.starts_with("/v2/"))
-        return v; // token endpoints and the like: no image content
-    std::string path = plain_path(raw_path);
-    if (path.empty())
-        return denied(std::move(v), Cause::UnreadableRequest,
-                      "imagegate: the registry path " + std::string(raw_path.substr(0, 200)) +
-                          " is not plain (escaped '/', empty, '.' or '..' segments)",
+    std::string_view raw_path = request.target.substr(0, request.target.find('?'));
+    v.endpoint = std::string(request.method) + " " + std::string(raw_path.substr(0, 512));
+    WireReading reading = read_wire_request(request);
+    v.path = reading.path;
+    if (!reading.problem.empty())
+        return denied(std::move(v), Cause::UnreadableRequest, "imagegate: " + reading.problem,
                       policy);
-    bool content = false;
-    std::vector<Use> uses = uses_of(method, std::string_view(path).substr(4), query, content);
-    if (!content)
+    if (!reading.api) {
+        v.outside_api = true;
+        return denied(std::move(v), Cause::UnreadableRequest,
+                      "imagegate: " + std::string(raw_path.substr(0, 200)) + " on " +
+                          std::string(registry) +
+                          " is outside the registry API (/v2/); the gateway carries the API and "
+                          "the token paths a registry names, nothing else",
+                      policy);
+    }
+    if (reading.uses.empty())
         return v; // /v2/, _catalog, a registry's own token path under /v2/
     if (!policy)
         return denied(std::move(v), Cause::NoPolicy,
@@ -201,9 +331,21 @@ WireVerdict decide_wire_request(std::string_view method, std::string_view target
         return denied(std::move(v), Cause::StalePolicy, "imagegate: " + std::string(policy_problem),
                       policy);
     v.decided = true;
-    for (const Use &use : uses) {
-        std::string reference = std::string(registry) + "/" + use.name + use.ref;
-        ImageDecision d = decide_image(use.action, reference, "", *policy, false, Roles::Skip);
+    for (const auto &use : reading.uses) {
+        bool by_digest = use.ref.find(':') != std::string::npos;
+        std::string ref = use.route == "manifest" ? (by_digest ? "@" : ":") + use.ref : "";
+        std::string repository = std::string(registry) + "/" + use.name;
+        ImageDecision d =
+            decide_image(use.action, repository + ref, "", *policy, false, Roles::Skip);
+        // A blob or child manifest that an allowed manifest named is part of that image.
+        bool part = use.action == Action::Pull && by_digest &&
+                    (use.route == "blob" || use.route == "manifest");
+        if (!d.allow && part && named && named->contains(repository, use.ref, policy->serial)) {
+            d.allow = true;
+            d.cause = Cause::None;
+            d.message.clear();
+            d.reason = use.ref + " was named by an allowed manifest of " + repository;
+        }
         if (!d.allow && !v.policy_denied) {
             v.policy_denied = true;
             v.cause = d.cause == Cause::None ? Cause::Image : d.cause;
@@ -211,8 +353,14 @@ WireVerdict decide_wire_request(std::string_view method, std::string_view target
         }
         v.images.push_back(std::move(d));
     }
-    if (v.policy_denied)
+    if (v.policy_denied) {
         v.allow = audit_mode(policy);
+    } else if (reading.uses.size() == 1 && request.method == "GET" &&
+               reading.uses[0].route == "manifest" &&
+               reading.uses[0].ref.find(':') != std::string::npos) {
+        v.manifest_name = std::string(registry) + "/" + reading.uses[0].name;
+        v.manifest_digest = reading.uses[0].ref;
+    }
     return v;
 }
 

@@ -130,17 +130,37 @@ TEST_CASE("gateway: paths that are not plain are denied") {
         CHECK_FALSE(v.allow);
         CHECK(v.cause == Cause::UnreadableRequest);
     }
-    // Escapes of ordinary characters are read as the registry reads them.
-    auto escaped = wire("GET", "/v2/randomuser/t%6fol/manifests/latest");
-    CHECK_FALSE(escaped.allow);
-    REQUIRE(escaped.images.size() == 1);
-    CHECK(escaped.images[0].normalized == "docker.io/randomuser/tool:latest");
+    // An escape of an ordinary character is refused too: no registry name, tag or digest
+    // needs one, and a registry decodes it (issue 26: an escaped /v2/ prefix went undecided).
+    for (std::string target :
+         {"/v2/randomuser/t%6fol/manifests/latest", "/%76%32/randomuser/tool/manifests/latest",
+          "/v%32/randomuser/tool/blobs/sha256:aa", "/%2576%2532/randomuser/tool/manifests/x",
+          "/v2%2Frandomuser/tool/manifests/latest", "/v2/library/alpine/manifests/3.19%20"}) {
+        CAPTURE(target);
+        auto v = wire("GET", target);
+        CHECK_FALSE(v.allow);
+        CHECK(v.cause == Cause::UnreadableRequest);
+        CHECK(v.message.find("escaped") != std::string::npos);
+    }
     // An invalid repository name where one is expected is denied.
     CHECK_FALSE(wire("GET", "/v2/Random/Tool/manifests/latest").allow);
 }
 
+TEST_CASE("gateway: paths outside the registry API are refused unless a registry named them") {
+    for (std::string target : {"/token?scope=x", "/V2/randomuser/tool/manifests/latest",
+                               "/artifactory/api/docker/hub/v2/randomuser/tool/manifests/latest",
+                               "/", "/v1/repositories/randomuser/tool/images"}) {
+        CAPTURE(target);
+        auto v = wire("GET", target);
+        CHECK_FALSE(v.allow);
+        CHECK(v.outside_api);
+        CHECK(v.cause == Cause::UnreadableRequest);
+    }
+    CHECK(wire("GET", "/token?scope=x").path == "/token");
+}
+
 TEST_CASE("gateway: requests without image content pass; no policy and stale deny content") {
-    for (std::string target : {"/v2/", "/v2/_catalog", "/token?scope=x", "/v2/auth"}) {
+    for (std::string target : {"/v2/", "/v2", "/v2/_catalog", "/v2/auth", "/v2/token?x=1"}) {
         CAPTURE(target);
         auto v = wire("GET", target);
         CHECK(v.allow);
@@ -154,6 +174,93 @@ TEST_CASE("gateway: requests without image content pass; no policy and stale den
                                      testing::acme().get(), "the policy is 9 days old");
     CHECK_FALSE(stale.allow);
     CHECK(stale.cause == Cause::StalePolicy);
+}
+
+TEST_CASE("gateway: a mount's from is read as the registry reads it, hidden or not") {
+    const std::string upload = "/v2/acme/stolen/blobs/uploads/";
+    // The plain spelling, an escaped key, an escaped value, '+', a second from, ';' (Go < 1.17).
+    for (std::string query :
+         {"?mount=sha256:aa&from=randomuser/tool", "?mount=sha256:aa&fr%6Fm=randomuser/tool",
+          "?mount=sha256:aa&from=randomuser%2Ftool", "?from=library/alpine&from=randomuser/tool",
+          "?mount=sha256:aa;from=randomuser/tool", "?%66%72%6f%6d=randomuser%2ftool"}) {
+        CAPTURE(query);
+        auto v = wire("POST", upload + query);
+        CHECK_FALSE(v.allow);
+        bool pulled = false;
+        for (const auto &image : v.images)
+            pulled |= image.normalized == "docker.io/randomuser/tool:latest" && !image.allow;
+        CHECK(pulled);
+    }
+    // An official from is allowed to mount into acme's own repository.
+    CHECK(wire("POST", upload + "?mount=sha256:aa&from=library/alpine").allow);
+    // A query the registry cannot read plainly is refused on a content request.
+    CHECK_FALSE(wire("POST", upload + "?mount=sha256:aa&from=library/alpine&x=%zz").allow);
+    // A form body: the registry reads from and mount from it (Go's FormValue); refused.
+    for (std::string type :
+         {"application/x-www-form-urlencoded", " Application/X-WWW-Form-Urlencoded ; charset=utf-8",
+          "multipart/form-data; boundary=x"}) {
+        CAPTURE(type);
+        auto v = decide_wire_request(WireRequest{"POST", upload, {type}}, "docker.io",
+                                     testing::acme().get(), "");
+        CHECK_FALSE(v.allow);
+        CHECK(v.cause == Cause::UnreadableRequest);
+    }
+    CHECK(decide_wire_request(WireRequest{"POST", upload, {"application/octet-stream"}},
+                              "docker.io", testing::acme().get(), "")
+              .allow);
+    auto reading = read_wire_request(
+        WireRequest{"POST", upload + "?mount=sha256:aa&fr%6Fm=x/y&from=a/b;from=c/d", {}});
+    CHECK(reading.from == std::vector<std::string>{"x/y", "a/b", "c/d"});
+    CHECK(reading.mount == std::vector<std::string>{"sha256:aa"});
+}
+
+TEST_CASE("gateway: what an allowed manifest pulled by digest named is part of that image") {
+    const std::string pin = "sha256:" + std::string(64, 'a');
+    auto text = testing::fixture("policies/acme.json");
+    auto at = text.find("\"repositoryAllowlist\": [");
+    REQUIRE(at != std::string::npos);
+    text.insert(at + std::string_view("\"repositoryAllowlist\": [").size(),
+                "\"docker.io/randomuser/tool@" + pin + "\", ");
+    auto policy = testing::load(text);
+    auto get = [&](std::string target, const NamedDigests *named) {
+        return decide_wire_request(WireRequest{"GET", target, {}}, "docker.io", policy.get(), "",
+                                   named);
+    };
+    auto manifest = get("/v2/randomuser/tool/manifests/" + pin, nullptr);
+    CHECK(manifest.allow);
+    CHECK(manifest.manifest_name == "docker.io/randomuser/tool");
+    CHECK(manifest.manifest_digest == pin);
+    CHECK_FALSE(get("/v2/randomuser/tool/manifests/latest", nullptr).allow);
+    const std::string layer = "sha256:" + std::string(64, 'b');
+    const std::string other = "sha256:" + std::string(64, 'c');
+    CHECK_FALSE(get("/v2/randomuser/tool/blobs/" + layer, nullptr).allow);
+    NamedDigests named;
+    named.add("docker.io/randomuser/tool",
+              digests_named_by_manifest(R"({"schemaVersion":2,"config":{"digest":")" + other +
+                                        R"("},"layers":[{"digest":")" + layer + R"("}]})"),
+              policy->serial);
+    CHECK(get("/v2/randomuser/tool/blobs/" + layer, &named).allow);
+    CHECK(get("/v2/randomuser/tool/blobs/" + other, &named).allow);
+    CHECK(get("/v2/randomuser/tool/manifests/" + layer, &named).allow); // an index's child
+    // Only that repository, only those digests, only pulls, only under the same serial.
+    CHECK_FALSE(get("/v2/randomuser/other/blobs/" + layer, &named).allow);
+    CHECK_FALSE(get("/v2/randomuser/tool/blobs/sha256:" + std::string(64, 'd'), &named).allow);
+    CHECK_FALSE(get("/v2/randomuser/tool/manifests/latest", &named).allow);
+    CHECK_FALSE(decide_wire_request(WireRequest{"PUT", "/v2/randomuser/tool/blobs/" + layer, {}},
+                                    "docker.io", policy.get(), "", &named)
+                    .allow);
+    NamedDigests old_serial;
+    old_serial.add("docker.io/randomuser/tool", {layer}, policy->serial + 1);
+    CHECK_FALSE(get("/v2/randomuser/tool/blobs/" + layer, &old_serial).allow);
+    NamedDigests expired(std::chrono::seconds(-1));
+    expired.add("docker.io/randomuser/tool", {layer}, policy->serial);
+    CHECK_FALSE(get("/v2/randomuser/tool/blobs/" + layer, &expired).allow);
+    // Index (manifests), schema 1 (fsLayers) and garbage.
+    CHECK(
+        digests_named_by_manifest(R"({"manifests":[{"digest":"sha256:1"},{"digest":"sha256:2"}]})")
+            .size() == 2);
+    CHECK(digests_named_by_manifest(R"({"fsLayers":[{"blobSum":"sha256:1"}]})").size() == 1);
+    CHECK(digests_named_by_manifest("not json").empty());
 }
 
 TEST_CASE("gateway: CONNECT is decided by Registry Access Management") {
