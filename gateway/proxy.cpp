@@ -212,26 +212,21 @@ std::string sha256_digest(std::string_view bytes) {
     return out;
 }
 
-// Writes go on to OUT; the first LIMIT bytes are kept as well.
-class TeeStream final : public Stream {
+// A sink that keeps what is written, at most LIMIT bytes (more fails the write).
+class KeepStream final : public Stream {
   public:
-    TeeStream(Stream &out, std::size_t limit) : out_(out), limit_(limit) {}
-    long read(char *buffer, std::size_t size, Millis timeout) override {
-        return out_.read(buffer, size, timeout);
-    }
+    explicit KeepStream(std::size_t limit) : limit_(limit) {}
+    long read(char *, std::size_t, Millis) override { return -1; }
     bool write(std::string_view bytes) override {
-        if (kept.size() + bytes.size() <= limit_)
-            kept.append(bytes);
-        else
-            overflowed = true;
-        return out_.write(bytes);
+        if (kept.size() + bytes.size() > limit_)
+            return false;
+        kept.append(bytes);
+        return true;
     }
-    int fd() const override { return out_.fd(); }
+    int fd() const override { return -1; }
     std::string kept;
-    bool overflowed = false;
 
   private:
-    Stream &out_;
     std::size_t limit_;
 };
 
@@ -762,13 +757,20 @@ bool Gateway::Impl::relay_request(Reader &client_in, Stream &client, const Head 
     if (!client.write(response_head_text(*response, *body, close)))
         return false;
     // An allowed manifest pulled by digest: what it names is part of the image (a pinned
-    // allowlist entry's blobs, an index's child manifests). Read as relayed, at most 4 MiB.
-    bool keep_manifest = !v.manifest_digest.empty() && response->status == 200 &&
-                         body->kind == Framing::Kind::Length && body->length <= (4u << 20);
-    TeeStream tee(client, keep_manifest ? (4u << 20) : 0);
-    auto relayed = relay_body(upstream_in, tee, *body, idle());
-    if (relayed && keep_manifest && !tee.overflowed && sha256_digest(tee.kept) == v.manifest_digest)
-        named.add(v.manifest_name, digests_named_by_manifest(tee.kept), p ? p->serial : 0);
+    // allowlist entry's blobs, an index's child manifests). It is read whole (at most 4 MiB)
+    // and remembered before the client has it, so the client's next request finds it.
+    Result<std::uint64_t> relayed = std::uint64_t{0};
+    if (!v.manifest_digest.empty() && response->status == 200 &&
+        body->kind == Framing::Kind::Length && body->length <= (4u << 20)) {
+        KeepStream manifest(4u << 20);
+        relayed = relay_body(upstream_in, manifest, *body, idle());
+        if (relayed && sha256_digest(manifest.kept) == v.manifest_digest)
+            named.add(v.manifest_name, digests_named_by_manifest(manifest.kept), p ? p->serial : 0);
+        if (relayed && !client.write(manifest.kept))
+            relayed = Error{"cannot write the body on"};
+    } else {
+        relayed = relay_body(upstream_in, client, *body, idle());
+    }
     if (!relayed || upstream_in.has_buffered() || wants_close(*response, true)) {
         upstream.reset();
         ::close(upstream_fd);

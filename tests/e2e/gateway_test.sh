@@ -288,6 +288,81 @@ check "audit mode: the pull went through and the would-be denial is logged" \
 sed 's/"mode": "audit"/"mode": "enforce"/' "$policy" >"$policy.new" && mv "$policy.new" "$policy"
 check "back to enforce" wait_until 15 bash -c "grep -c 'reloaded policy' '$W/gateway.log' | grep -q 2"
 
+section "issue 26: what the registry reads as the same request is decided the same"
+# The digests of randomuser/tool (community, restricted): its manifest, its layer.
+tool_manifest=$(curl -sf --cacert "$W/test-ca.pem" -I -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
+    "$REG/v2/randomuser/tool/manifests/latest" | awk 'tolower($1) == "docker-content-digest:" {print $2}' | tr -d '\r')
+tool_layer=$(curl -sf --cacert "$W/test-ca.pem" -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
+    "$REG/v2/randomuser/tool/manifests/latest" | jq -r '.layers[0].digest')
+[[ $tool_manifest == sha256:* && $tool_layer == sha256:* ]] || e2e_fatal "randomuser/tool's digests: '$tool_manifest' '$tool_layer'"
+# 1. An escaped /v2/ prefix: the registry decodes it to /v2/... and serves the community blob.
+for path in "/%76%32/randomuser/tool/blobs/$tool_layer" "/v%32/randomuser/tool/blobs/$tool_layer" \
+    "/%76%32/randomuser/tool/manifests/latest" "/v2/randomuser/t%6Fol/manifests/latest"; do
+    check "GET $path through the gateway is refused (403)" \
+        bash -c "$GW -o /dev/null -w '%{http_code}' --path-as-is 'https://registry-1.docker.io$path' | grep -q '^403$'"
+done
+check "the registry itself serves the escaped path (so the refusal is the gateway's)" \
+    bash -c "curl -s --cacert '$W/test-ca.pem' --path-as-is -o /dev/null -w '%{http_code}' '$REG/%76%32/randomuser/tool/blobs/$tool_layer' | grep -q '^200$'"
+check "paths outside /v2/ on an intercepted registry are refused" \
+    bash -c "$GW -o /dev/null -w '%{http_code}' 'https://registry-1.docker.io/V2/randomuser/tool/manifests/latest' | grep -q '^403$'"
+check "decision log: the escaped path denied with cause unreadable_request" \
+    bash -c "grep -F '\"source\":\"gateway\"' '$W/decisions.jsonl' | grep -F '/%76%32/randomuser/tool' | grep -qF '\"cause\":\"unreadable_request\"'"
+mkdir -p "$W/add-legacy" "$W/add-buildkit"
+printf 'FROM acme/app\nADD https://registry-1.docker.io/v%%32/randomuser/tool/blobs/%s /tool.tar\n' "$tool_layer" \
+    >"$W/add-legacy/Dockerfile"
+cp "$W/add-legacy/Dockerfile" "$W/add-buildkit/Dockerfile"
+expect_fail "" env DOCKER_BUILDKIT=0 /usr/bin/docker build -t e2e-add-legacy "$W/add-legacy"
+check "the legacy build's ADD of the escaped blob URL produced no image" \
+    bash -c "! dk image inspect e2e-add-legacy >/dev/null 2>&1"
+expect_fail "" env DOCKER_BUILDKIT=1 /usr/bin/docker build -t e2e-add-buildkit "$W/add-buildkit"
+check "the BuildKit build's ADD of the escaped blob URL produced no image" \
+    bash -c "! dk image inspect e2e-add-buildkit >/dev/null 2>&1"
+check "decision log: dockerd's GET /v%32/randomuser/tool/blobs/... denied at the gateway" \
+    bash -c "grep -F '\"source\":\"gateway\"' '$W/decisions.jsonl' | grep -F 'GET /v%32/randomuser/tool/blobs/' | grep -qF '\"decision\":\"deny\"'"
+expect_fail "" dk import "https://registry-1.docker.io/%76%32/randomuser/tool/blobs/$tool_layer" e2e-imported
+check "docker import of the escaped blob URL produced no image" bash -c "! dk image inspect e2e-imported >/dev/null 2>&1"
+
+# 5. A cross-repository mount whose from is hidden from a plain reading of the query.
+mount_status() { # QUERY [CURL ARGS...]: the status of POST /v2/acme/stolen/blobs/uploads/QUERY
+    local query=$1
+    shift
+    $GW -o /dev/null -w '%{http_code}' -X POST "$@" "https://registry-1.docker.io/v2/acme/stolen/blobs/uploads/$query"
+}
+for query in "?mount=$tool_layer&fr%6Fm=randomuser/tool" "?mount=$tool_layer&from=randomuser%2Ftool" \
+    "?mount=$tool_layer&from=library/alpine&from=randomuser/tool"; do
+    expect_output "403" mount_status "$query"
+done
+expect_output "403" mount_status "" -H 'Content-Type: application/x-www-form-urlencoded' \
+    --data "mount=$tool_layer&from=randomuser/tool"
+expect_output "403" mount_status "" -H 'Content-Type: multipart/form-data; boundary=b' \
+    --data-binary $'--b\r\nContent-Disposition: form-data; name="from"\r\n\r\nrandomuser/tool\r\n--b--\r\n'
+check "the community layer was not mounted into acme/stolen" \
+    bash -c "curl -s --cacert '$W/test-ca.pem' -o /dev/null -w '%{http_code}' -I '$REG/v2/acme/stolen/blobs/$tool_layer' | grep -q '^404$'"
+alpine_layer=$(curl -sf --cacert "$W/test-ca.pem" -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
+    "$REG/v2/library/alpine/manifests/latest" | jq -r '.layers[0].digest')
+expect_output "201" mount_status "?mount=$alpine_layer&from=library/alpine"
+
+# 7. A digest-pinned allowlist entry: its manifest, and the blobs that manifest names, pass.
+reloads=$(grep -c 'reloaded policy' "$W/gateway.log")
+sed "s|\"docker.io/someone/approved-tool\"|\"docker.io/someone/approved-tool\", \"docker.io/randomuser/tool@$tool_manifest\"|" \
+    "$policy" >"$policy.new" && mv "$policy.new" "$policy"
+check "the gateway reloads the policy with the pinned entry" \
+    wait_until 15 bash -c "test \$(grep -c 'reloaded policy' '$W/gateway.log') -gt $reloads"
+dk rmi -f randomuser/tool >/dev/null 2>&1
+expect_ok dk pull "randomuser/tool@$tool_manifest"
+check "randomuser/tool@$tool_manifest is local" dk image inspect "randomuser/tool@$tool_manifest"
+check "decision log: its blobs allowed as named by the allowed manifest" \
+    bash -c "grep -F '\"source\":\"gateway\"' '$W/decisions.jsonl' | grep -F 'GET /v2/randomuser/tool/blobs/' | grep -F 'named by an allowed manifest of docker.io/randomuser/tool' | grep -qF '\"decision\":\"allow\"'"
+dk rmi -f "randomuser/tool@$tool_manifest" >/dev/null 2>&1
+expect_fail "Community images are restricted" dk pull randomuser/tool
+mkdir -p "$W/pinned"
+printf 'FROM randomuser/tool@%s\nLABEL built=1\n' "$tool_manifest" >"$W/pinned/Dockerfile"
+expect_ok env DOCKER_BUILDKIT=1 /usr/bin/docker build -t e2e-pinned "$W/pinned"
+alpine_config=$(curl -sf --cacert "$W/test-ca.pem" -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
+    "$REG/v2/library/alpine/manifests/latest" | jq -r '.config.digest')
+check "a blob the pinned manifest does not name is still refused" \
+    bash -c "$GW -o /dev/null -w '%{http_code}' 'https://registry-1.docker.io/v2/randomuser/tool/blobs/$alpine_config' | grep -q '^403$'"
+
 section "the CA key must be root's alone; the gateway down means no pulls"
 stop_pid "$GW_PID" 10
 chmod 0644 "$W/gateway-ca/ca.key"
