@@ -118,14 +118,88 @@ std::string_view strip_version(std::string_view path, std::string *version) {
     return path;
 }
 
-// Matches "/prefix/{name:.*}/suffix" greedily, as dockerd's router does.
-bool match_name(std::string_view path, std::string_view prefix, std::string_view suffix,
-                std::string *name) {
-    if (!path.starts_with(prefix) || !path.ends_with(suffix) ||
-        path.size() <= prefix.size() + suffix.size())
-        return false;
-    *name = std::string(path.substr(prefix.size(), path.size() - prefix.size() - suffix.size()));
-    return true;
+// A path pattern as dockerd's router writes it (gorilla/mux): literal text and variables
+// `{id}` (Go's regexp `[^/]+`), `{name:.*}` and `{id:.+}` (`.` is any byte but '\n'). The
+// route table's patterns (docs/reading-requests.md, "The route table") keep to a grammar this
+// matcher reads exactly as mux's anchored regexp does: a variable is followed by '/' or ends
+// the pattern, and at most one is `.*`/`.+`. Matched in linear time; the values of the first
+// two variables go to `vars`.
+struct PatternVars {
+    std::string_view value[2];
+    int count = 0;
+    void add(std::string_view v) {
+        if (count < 2)
+            value[count] = v;
+        ++count;
+    }
+};
+
+enum class VarKind { Segment, Any, AnyNonEmpty };
+
+// Reads the variable at pattern[at] == '{'; `at` moves past its '}'.
+VarKind read_pattern_var(std::string_view pattern, std::size_t &at) {
+    auto close = pattern.find('}', at);
+    std::string_view spec = pattern.substr(at + 1, close - at - 1);
+    at = close == std::string_view::npos ? pattern.size() : close + 1;
+    auto colon = spec.find(':');
+    if (colon == std::string_view::npos)
+        return VarKind::Segment;
+    return spec.substr(colon + 1) == ".+" ? VarKind::AnyNonEmpty : VarKind::Any;
+}
+
+bool match_pattern(std::string_view path, std::string_view pattern, PatternVars *vars) {
+    std::size_t p = 0, s = 0;
+    while (p < pattern.size()) {
+        if (pattern[p] != '{') {
+            if (s >= path.size() || path[s] != pattern[p])
+                return false;
+            ++p, ++s;
+            continue;
+        }
+        VarKind kind = read_pattern_var(pattern, p);
+        if (kind == VarKind::Segment) {
+            std::size_t end = std::min(path.find('/', s), path.size());
+            if (end == s)
+                return false;
+            vars->add(path.substr(s, end - s));
+            s = end;
+            continue;
+        }
+        // The one greedy variable: what follows it is matched from the end of the path
+        // (literals and `[^/]+` variables, each bounded by '/'), the variable takes the rest.
+        std::string_view tail = pattern.substr(p);
+        std::size_t end = path.size(), t = tail.size();
+        std::string_view tail_vars[2];
+        int tail_count = 0;
+        while (t > 0) {
+            if (tail[t - 1] != '}') {
+                if (end <= s || path[end - 1] != tail[t - 1])
+                    return false;
+                --t, --end;
+                continue;
+            }
+            std::size_t begin = end;
+            while (begin > s && path[begin - 1] != '/')
+                --begin;
+            if (begin == end)
+                return false;
+            if (tail_count < 2)
+                tail_vars[tail_count++] = path.substr(begin, end - begin);
+            end = begin;
+            t = tail.rfind('{', t - 1);
+            if (t == std::string_view::npos)
+                return false;
+        }
+        std::string_view value = path.substr(s, end - s);
+        if (value.find('\n') != std::string_view::npos ||
+            (kind == VarKind::AnyNonEmpty && value.empty()))
+            return false;
+        vars->add(value);
+        while (tail_count > 0)
+            vars->add(tail_vars[--tail_count]);
+        return true;
+    }
+    return s == path.size();
 }
 
 // --- JSON bodies -------------------------------------------------------------------------
@@ -564,13 +638,13 @@ std::optional<std::uint64_t> content_length_of(const AuthzRequest &request) {
 // Endpoints whose body is not JSON (a tar stream, a gRPC session, a hijacked connection):
 // dockerd never shows it to a plugin, and reads nothing from it that imagegate decides on.
 bool carries_raw_body(std::string_view method, std::string_view path, const Query &query) {
-    std::string unused;
+    PatternVars unused;
     auto from_src = query.get("fromSrc");
     return path == "/build" || path == "/images/load" || path == "/plugins/create" ||
            path == "/grpc" || path == "/session" ||
            (path == "/images/create" && from_src && from_src.value() == "-") ||
-           (method == "PUT" && match_name(path, "/containers/", "/archive", &unused)) ||
-           match_name(path, "/containers/", "/attach", &unused);
+           (method == "PUT" && match_pattern(path, "/containers/{name:.*}/archive", &unused)) ||
+           match_pattern(path, "/containers/{name:.*}/attach", &unused);
 }
 
 // Bodies dockerd may withhold from plugins, read as its Go code reads them
@@ -620,7 +694,8 @@ struct Request {
     std::string_view path;
     const Query &query;
     std::optional<std::uint64_t> length;
-    std::string name; // the {name} a named route matched
+    std::string name;   // the first variable of the route's pattern ({name}, {id})
+    std::string second; // the second ({checkpoint})
     json::memory_resource *memory;
 
     Result<std::string> single(std::string_view key) const { return query.get(key); }
@@ -986,6 +1061,53 @@ Result<void> volume_create(Request &q, ClassifiedRequest &out) {
     return {};
 }
 
+// Checkpoints (experimental dockerd, daemon/checkpoint.go): a directory the client names is a
+// host path where dockerd, as root, creates directories (list, create), has CRIU write a
+// container's memory (create) or removes a tree (delete: DIR/CHECKPOINT). Decided as a bind of
+// that path (protected paths) and as a host device (it is host filesystem access no container
+// setting gives); without a directory dockerd uses the container's own.
+void checkpoint_directory(std::string path, ClassifiedRequest &out) {
+    if (path.empty())
+        return;
+    ContainerSettings s;
+    s.mounts.push_back({path, "checkpoint directory " + path});
+    s.devices.push_back("checkpoint directory " + path +
+                        " (dockerd creates and removes files there as root)");
+    out.container = std::move(s);
+}
+
+Result<void> checkpoint_list(Request &q, ClassifiedRequest &out) {
+    auto dir = q.single("dir");
+    if (!dir)
+        return Error{dir.error()};
+    checkpoint_directory(dir.value(), out);
+    return {};
+}
+
+// dockerd decodes this body without CheckForJSON: a body it does not show imagegate (no
+// Content-Type) would still be read, so an empty one is refused.
+Result<void> checkpoint_create(Request &q, ClassifiedRequest &out) {
+    auto body = q.body(out);
+    if (!body)
+        return Error{body.error()};
+    BodyReader r;
+    std::string dir = r.string(&body.value(), "checkpointdir").value_or("");
+    if (!r.error.empty())
+        return Error{r.error};
+    checkpoint_directory(dir, out);
+    out.entered_container = q.name; // CRIU dumps the container's processes, memory and all
+    return {};
+}
+
+Result<void> checkpoint_delete(Request &q, ClassifiedRequest &out) {
+    auto dir = q.single("dir");
+    if (!dir)
+        return Error{dir.error()};
+    if (!dir->empty())
+        checkpoint_directory(dir.value() + (dir->ends_with("/") ? "" : "/") + q.second, out);
+    return {};
+}
+
 // Plugin management (Special::PluginManage): `install` for what gives a plugin host privileges
 // (pull, upgrade, create, enable, set).
 void manage_plugin(ClassifiedRequest &out, std::string name, bool install) {
@@ -1033,59 +1155,71 @@ Result<void> plugin_manage(Request &q, ClassifiedRequest &out) {
     return {};
 }
 
-// One route: METHODS (space-separated) and a path, exact, or PREFIX{name}SUFFIX when `named`.
-// The first route that matches classifies the request; a request no route matches is
-// Action::Other with nothing to check (docs/architecture.md: adding an endpoint).
+// One route: METHODS (space-separated) and the path pattern exactly as dockerd's router
+// registers it (api/server/router/*), without the "/v{version:[0-9.]+}" prefix. The first
+// route that matches classifies the request; a request no route matches is Action::Other with
+// nothing to check. tests/oracle/routes.go holds this table against every route dockerd
+// registers: each is here or listed, with its reason, as carrying no image and no host access
+// (docs/reading-requests.md, "The route table"; docs/architecture.md: adding an endpoint).
 struct Route {
     std::string_view methods;
-    std::string_view prefix; // the whole path when !named
-    std::string_view suffix;
-    bool named;
+    std::string_view pattern;
     Result<void> (*classify)(Request &, ClassifiedRequest &);
 };
 
-constexpr bool kName = true, kExact = false;
 constexpr Route kRoutes[] = {
-    {"POST", "/images/create", "", kExact, images_create},
-    {"POST", "/images/load", "", kExact, images_load},
-    {"POST", "/commit", "", kExact, commit},
-    {"POST", "/build", "", kExact, build},
-    {"POST", "/grpc", "", kExact, buildkit_session},
-    {"POST", "/session", "", kExact, buildkit_session},
-    {"POST", "/images/", "/push", kName, image_push},
-    {"POST", "/images/", "/tag", kName, image_tag},
-    {"GET", "/images/json", "", kExact, image_list},
-    {"GET", "/images/search", "", kExact, image_list},
-    {"GET", "/images/get", "", kExact, images_get},
-    {"GET", "/images/", "/json", kName, image_inspect},
-    {"GET", "/images/", "/history", kName, image_inspect},
-    {"GET", "/images/", "/get", kName, image_inspect},
-    {"GET", "/distribution/", "/json", kName, image_inspect},
-    {"DELETE", "/images/", "", kName, image_delete},
-    {"POST", "/containers/create", "", kExact, container_create},
-    {"POST", "/containers/", "/update", kName, container_update_or_start},
-    {"POST", "/containers/", "/start", kName, container_update_or_start},
-    {"POST", "/containers/", "/restart", kName, container_entered},
-    {"POST", "/containers/", "/exec", kName, exec_create},
-    {"PUT GET HEAD", "/containers/", "/archive", kName, container_entered},
-    {"POST", "/containers/", "/attach", kName, container_entered},
-    {"GET", "/containers/", "/attach/ws", kName, container_entered},
-    {"POST", "/services/create", "", kExact, service_create_or_update},
-    {"POST", "/services/", "/update", kName, service_create_or_update},
-    {"POST", "/swarm/init", "", kExact, swarm_membership},
-    {"POST", "/swarm/join", "", kExact, swarm_membership},
-    {"POST", "/swarm/update", "", kExact, swarm_membership},
-    {"POST", "/nodes/", "/update", kName, swarm_membership},
-    {"POST", "/networks/", "/connect", kName, network_connect},
-    {"POST", "/volumes/create", "", kExact, volume_create},
-    {"POST", "/plugins/pull", "", kExact, plugin_pull},
-    {"POST", "/plugins/", "/upgrade", kName, plugin_upgrade},
-    {"POST", "/plugins/create", "", kExact, plugin_create},
-    {"POST", "/plugins/", "/enable", kName, plugin_install},
-    {"POST", "/plugins/", "/set", kName, plugin_install},
-    {"POST", "/plugins/", "/disable", kName, plugin_manage},
-    {"POST", "/plugins/", "/push", kName, plugin_manage},
-    {"DELETE", "/plugins/", "", kName, plugin_manage},
+    // checkpoint router (experimental; registered before the container router)
+    {"GET", "/containers/{name:.*}/checkpoints", checkpoint_list},
+    {"POST", "/containers/{name:.*}/checkpoints", checkpoint_create},
+    {"DELETE", "/containers/{name}/checkpoints/{checkpoint}", checkpoint_delete},
+    // container router
+    {"HEAD GET PUT", "/containers/{name:.*}/archive", container_entered},
+    {"GET", "/containers/{name:.*}/attach/ws", container_entered},
+    {"POST", "/containers/create", container_create},
+    {"POST", "/containers/{name:.*}/restart", container_entered},
+    {"POST", "/containers/{name:.*}/start", container_update_or_start},
+    {"POST", "/containers/{name:.*}/attach", container_entered},
+    // deprecated docker cp (served for API < 1.24): reads a path of the container, its
+    // mounts included, as GET archive does
+    {"POST", "/containers/{name:.*}/copy", container_entered},
+    {"POST", "/containers/{name:.*}/exec", exec_create},
+    {"POST", "/containers/{name:.*}/update", container_update_or_start},
+    {"POST", "/commit", commit},
+    // image router
+    {"GET", "/images/json", image_list},
+    {"GET", "/images/search", image_list},
+    {"GET", "/images/get", images_get},
+    {"GET", "/images/{name:.*}/get", image_inspect},
+    {"GET", "/images/{name:.*}/history", image_inspect},
+    {"GET", "/images/{name:.*}/json", image_inspect},
+    {"POST", "/images/load", images_load},
+    {"POST", "/images/create", images_create},
+    {"POST", "/images/{name:.*}/push", image_push},
+    {"POST", "/images/{name:.*}/tag", image_tag},
+    {"DELETE", "/images/{name:.*}", image_delete},
+    // volume, build, session, swarm routers
+    {"POST", "/volumes/create", volume_create},
+    {"POST", "/build", build},
+    {"POST", "/session", buildkit_session},
+    {"POST", "/swarm/init", swarm_membership},
+    {"POST", "/swarm/join", swarm_membership},
+    {"POST", "/swarm/update", swarm_membership},
+    {"POST", "/services/create", service_create_or_update},
+    {"POST", "/services/{id}/update", service_create_or_update},
+    {"POST", "/nodes/{id}/update", swarm_membership},
+    // plugin router
+    {"DELETE", "/plugins/{name:.*}", plugin_manage},
+    {"POST", "/plugins/{name:.*}/enable", plugin_install},
+    {"POST", "/plugins/{name:.*}/disable", plugin_manage},
+    {"POST", "/plugins/pull", plugin_pull},
+    {"POST", "/plugins/{name:.*}/push", plugin_manage},
+    {"POST", "/plugins/{name:.*}/upgrade", plugin_upgrade},
+    {"POST", "/plugins/{name:.*}/set", plugin_install},
+    {"POST", "/plugins/create", plugin_create},
+    // distribution, grpc, network routers
+    {"GET", "/distribution/{name:.*}/json", image_inspect},
+    {"POST", "/grpc", buildkit_session},
+    {"POST", "/networks/{id:.*}/connect", network_connect},
 };
 
 bool method_in(std::string_view methods, std::string_view method) {
@@ -1100,14 +1234,22 @@ bool method_in(std::string_view methods, std::string_view method) {
     return false;
 }
 
-const Route *find_route(std::string_view method, std::string_view path, std::string *name) {
+const Route *find_route(std::string_view method, std::string_view path, PatternVars *vars) {
     for (const Route &route : kRoutes) {
         if (!method_in(route.methods, method))
             continue;
-        if (route.named ? match_name(path, route.prefix, route.suffix, name) : path == route.prefix)
+        *vars = {};
+        if (match_pattern(path, route.pattern, vars))
             return &route;
     }
     return nullptr;
+}
+
+std::string upper(std::string_view text) {
+    std::string out(text);
+    std::transform(out.begin(), out.end(), out.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+    return out;
 }
 
 } // namespace
@@ -1116,9 +1258,7 @@ Result<ClassifiedRequest> classify_request(const AuthzRequest &request) {
     auto target = read_target(request.uri);
     if (!target)
         return Error{target.error()};
-    std::string method = request.method;
-    std::transform(method.begin(), method.end(), method.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+    std::string method = upper(request.method);
     ClassifiedRequest out;
     out.endpoint = method + " " + std::string(target->path);
     auto length = content_length_of(request);
@@ -1129,13 +1269,41 @@ Result<ClassifiedRequest> classify_request(const AuthzRequest &request) {
     // call, and a container create's hundred-odd keys and strings cost no malloc each.
     unsigned char arena[16384];
     json::monotonic_resource body_memory(arena, sizeof arena);
-    Request q{request, method, target->path, target->query, length, {}, &body_memory};
-    const Route *route = find_route(method, q.path, &q.name);
+    Request q{request, method, target->path, target->query, length, {}, {}, &body_memory};
+    PatternVars vars;
+    const Route *route = find_route(method, q.path, &vars);
     if (!route)
         return out;
+    q.name = vars.value[0];
+    q.second = vars.value[1];
     if (auto done = route->classify(q, out); !done)
         return Error{done.error()};
     return out;
+}
+
+std::vector<std::string> route_table() {
+    std::vector<std::string> out;
+    for (const Route &route : kRoutes) {
+        std::string_view methods = route.methods;
+        while (!methods.empty()) {
+            auto space = methods.find(' ');
+            out.push_back(std::string(methods.substr(0, space)) + " " + std::string(route.pattern));
+            if (space == std::string_view::npos)
+                break;
+            methods.remove_prefix(space + 1);
+        }
+    }
+    return out;
+}
+
+Result<std::string> route_of(std::string_view method, std::string_view uri) {
+    auto target = read_target(uri);
+    if (!target)
+        return Error{target.error()};
+    std::string m = upper(method);
+    PatternVars vars;
+    const Route *route = find_route(m, target->path, &vars);
+    return route ? m + " " + std::string(route->pattern) : std::string();
 }
 
 } // namespace imagegate

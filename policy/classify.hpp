@@ -71,6 +71,16 @@ struct ClassifiedRequest {
 // denies it, quoting the message (fail closed).
 Result<ClassifiedRequest> classify_request(const AuthzRequest &request);
 
+// The route table (docs/reading-requests.md, "The route table"): "METHOD PATTERN" for each
+// method of each route, the pattern as dockerd's router registers it
+// ("/containers/{name:.*}/copy").
+std::vector<std::string> route_table();
+
+// The route classify_request reads a request by, as route_table writes it; "" when no route
+// matches (the request is Action::Other); an error when the URI itself is refused. For the
+// route table's test against dockerd's router (tests/oracle/routes.go).
+Result<std::string> route_of(std::string_view method, std::string_view uri);
+
 // The query parameters classify_request reads, as it reads them (percent-decoded, in order;
 // ';' and bad percent-encoding refused). For the differential test against Go's ParseQuery.
 Result<std::vector<std::pair<std::string, std::string>>> read_query(std::string_view raw_query);

@@ -211,3 +211,129 @@ TEST_CASE("a body list longer than 4096 items is refused, and the message says w
         request("POST", "/containers/create",
                 R"({"Image":"alpine","HostConfig":{"VolumesFrom":[)" + fine + "]}}")));
 }
+
+// The route table (docs/reading-requests.md, "The route table"); tests/oracle/routes.go holds
+// it against every route dockerd registers.
+TEST_CASE("the route table's patterns keep to the grammar its matcher reads as gorilla/mux does") {
+    auto table = route_table();
+    CHECK(table.size() >= 45);
+    for (const auto &route : table) {
+        CAPTURE(route);
+        auto space = route.find(' ');
+        REQUIRE(space != std::string::npos);
+        std::string pattern = route.substr(space + 1);
+        REQUIRE(pattern.starts_with("/"));
+        int greedy = 0;
+        for (std::size_t open = pattern.find('{'); open != std::string::npos;
+             open = pattern.find('{', open + 1)) {
+            auto close = pattern.find('}', open);
+            REQUIRE(close != std::string::npos);
+            std::string spec = pattern.substr(open + 1, close - open - 1);
+            auto colon = spec.find(':');
+            std::string re = colon == std::string::npos ? "" : spec.substr(colon + 1);
+            CHECK((re.empty() || re == ".*" || re == ".+"));
+            greedy += !re.empty();
+            CHECK((close + 1 == pattern.size() || pattern[close + 1] == '/'));
+        }
+        CHECK(greedy <= 1);
+    }
+}
+
+TEST_CASE("routes are matched as dockerd's router matches them") {
+    struct Row {
+        std::string method, uri, route;
+    } rows[] = {
+        {"HEAD", "/v1.41/containers/x/archive?path=/", "HEAD /containers/{name:.*}/archive"},
+        {"GET", "/containers/a/b/archive", "GET /containers/{name:.*}/archive"},
+        {"post", "/v1.23/containers/x/copy", "POST /containers/{name:.*}/copy"},
+        {"POST", "/v1.12/containers/x/copy", "POST /containers/{name:.*}/copy"},
+        {"POST", "/containers/x/copy", "POST /containers/{name:.*}/copy"},
+        {"POST", "/containers/x/copy/", ""}, // mux: no route (no strict slash)
+        {"GET", "/containers/x/copy", ""},
+        {"HEAD", "/containers/x/json", ""}, // mux matches methods exactly
+        {"POST", "/containers/copy", ""},
+        {"POST", "/containers/x%0A/copy", ""}, // Go's '.' does not match a newline
+        {"POST", "/services/a/update", "POST /services/{id}/update"},
+        {"POST", "/services/a/b/update", ""}, // {id} is one segment
+        {"DELETE", "/containers/x/checkpoints/c",
+         "DELETE /containers/{name}/checkpoints/{checkpoint}"},
+        {"DELETE", "/containers/x/y/checkpoints/c", ""}, // DELETE /containers/{name:.*}: other
+        {"GET", "/v1.41/containers/x/checkpoints", "GET /containers/{name:.*}/checkpoints"},
+        {"DELETE", "/images/", "DELETE /images/{name:.*}"}, // {name:.*} may be empty
+        {"DELETE", "/images/a/b:1", "DELETE /images/{name:.*}"},
+        {"GET", "/images/json", "GET /images/json"},
+        {"GET", "/images/json/json", "GET /images/{name:.*}/json"},
+        {"OPTIONS", "/containers/x/copy", ""},
+        {"GET", "/debug/pprof/heap", ""},
+    };
+    for (const auto &row : rows) {
+        CAPTURE(row.method);
+        CAPTURE(row.uri);
+        auto route = route_of(row.method, row.uri);
+        REQUIRE_MESSAGE(route.ok(), (route.ok() ? "" : route.error()));
+        CHECK(route.value() == row.route);
+    }
+    auto refused = route_of("POST", "/v1.23/containers//copy");
+    REQUIRE_FALSE(refused);
+    CHECK(refused.error().find("empty, '.' or '..' segments") != std::string::npos);
+}
+
+TEST_CASE(
+    "docker cp's deprecated POST /containers/{id}/copy enters the container as archive does") {
+    for (const char *uri : {"/v1.23/containers/admin/copy", "/v1.12/containers/admin/copy",
+                            "/containers/admin/copy", "/v1.41/containers/admin/copy"}) {
+        CAPTURE(uri);
+        auto copy = classify_request(request("POST", uri, R"({"Resource":"/hostsecret/shadow"})"));
+        REQUIRE_MESSAGE(copy.ok(), (copy.ok() ? "" : copy.error()));
+        CHECK(copy->entered_container == "admin");
+        CHECK(copy->action == Action::Other);
+        CHECK(copy->images.empty());
+        CHECK_FALSE(copy->container);
+    }
+    for (const char *method : {"GET", "HEAD"}) {
+        auto archive =
+            classify_request(request(method, "/v1.41/containers/admin/archive?path=/hostsecret"));
+        REQUIRE(archive.ok());
+        CHECK(archive->entered_container == "admin");
+    }
+    // A name holding '/' is dockerd's {name:.*} too.
+    auto nested = classify_request(request("POST", "/v1.23/containers/a/b/copy", "{}"));
+    REQUIRE(nested.ok());
+    CHECK(nested->entered_container == "a/b");
+}
+
+TEST_CASE("a checkpoint directory the client names is a host path (experimental dockerd)") {
+    auto list = classify_request(request("GET", "/v1.41/containers/c/checkpoints?dir=/etc"));
+    REQUIRE(list.ok());
+    REQUIRE(list->container);
+    REQUIRE(list->container->mounts.size() == 1);
+    CHECK(list->container->mounts[0].host_path == "/etc");
+    CHECK(list->container->devices.size() == 1);
+    CHECK(list->entered_container.empty());
+
+    auto own = classify_request(request("GET", "/v1.41/containers/c/checkpoints"));
+    REQUIRE(own.ok());
+    CHECK_FALSE(own->container);
+
+    auto create =
+        classify_request(request("POST", "/v1.41/containers/c/checkpoints",
+                                 R"({"CheckpointID":"c1","checkpointdir":"/var/lib/docker"})"));
+    REQUIRE(create.ok());
+    REQUIRE(create->container);
+    CHECK(create->container->mounts[0].host_path == "/var/lib/docker");
+    CHECK(create->entered_container == "c"); // CRIU dumps the container's memory
+
+    // dockerd decodes the body even when it does not show it (no CheckForJSON).
+    auto unseen = classify_request(request("POST", "/v1.41/containers/c/checkpoints"));
+    REQUIRE_FALSE(unseen);
+    CHECK(unseen.error() == "POST /containers/c/checkpoints arrived with an empty body");
+
+    auto remove =
+        classify_request(request("DELETE", "/v1.41/containers/c/checkpoints/lib?dir=/var"));
+    REQUIRE(remove.ok());
+    REQUIRE(remove->container);
+    CHECK(remove->container->mounts[0].host_path == "/var/lib"); // os.RemoveAll(DIR/CHECKPOINT)
+    auto remove_own = classify_request(request("DELETE", "/v1.41/containers/c/checkpoints/lib"));
+    REQUIRE(remove_own.ok());
+    CHECK_FALSE(remove_own->container);
+}

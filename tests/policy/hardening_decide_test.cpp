@@ -147,3 +147,79 @@ TEST_CASE("MaskedPaths and ReadonlyPaths may not drop the defaults that hide the
     CHECK_FALSE(writable.allow);
     CHECK(create(host, p, R"({"Image":"alpine","HostConfig":{}})").allow);
 }
+
+namespace {
+// A message without its "imagegate: METHOD PATH denied: " opening.
+std::string reason(const Decision &d) {
+    auto at = d.message.find(" denied: ");
+    return at == std::string::npos ? d.message : d.message.substr(at);
+}
+
+AuthzRequest bodiless(std::string method, std::string uri) {
+    AuthzRequest r;
+    r.method = std::move(method);
+    r.uri = std::move(uri);
+    return r;
+}
+} // namespace
+
+TEST_CASE("POST /containers/{id}/copy (docker cp, API < 1.24) is decided exactly as archive") {
+    const Policy p = hardened();
+    Host host;
+    for (const char *name : {"admin-etc", "admin-pid", "middle", "plain"}) {
+        CAPTURE(name);
+        std::string c = name;
+        Decision archive = decide_request(
+            bodiless("GET", "/v1.41/containers/" + c + "/archive?path=/host-etc/shadow"),
+            host.context(p));
+        Decision head = decide_request(
+            bodiless("HEAD", "/v1.41/containers/" + c + "/archive?path=/host-etc/shadow"),
+            host.context(p));
+        CHECK(archive.allow == (c == "plain"));
+        for (const char *version : {"/v1.23", "/v1.12", ""}) {
+            CAPTURE(version);
+            Decision copy =
+                decide_request(request("POST", std::string(version) + "/containers/" + c + "/copy",
+                                       R"({"Resource":"/host-etc/shadow"})"),
+                               host.context(p));
+            CHECK(copy.allow == archive.allow);
+            CHECK(copy.cause == archive.cause);
+            CHECK(reason(copy) == reason(archive));
+            CHECK(reason(head) == reason(archive));
+        }
+    }
+    Decision etc = decide_request(
+        request("POST", "/v1.23/containers/admin-etc/copy", R"({"Resource":"/host-etc"})"),
+        host.context(p));
+    CHECK(etc.message.find("container admin-etc may not be entered or started") !=
+          std::string::npos);
+}
+
+TEST_CASE("a checkpoint directory is decided as a host path dockerd writes and removes as root") {
+    const Policy p = hardened();
+    Host host;
+    auto decide = [&](AuthzRequest r) { return decide_request(std::move(r), host.context(p)); };
+    Decision protected_path =
+        decide(bodiless("DELETE", "/v1.41/containers/plain/checkpoints/imagegate?dir=/etc"));
+    CHECK_FALSE(protected_path.allow);
+    CHECK(protected_path.message.find("checkpoint directory /etc/imagegate would expose the "
+                                      "protected path /etc/imagegate") != std::string::npos);
+    Decision elsewhere =
+        decide(bodiless("GET", "/v1.41/containers/plain/checkpoints?dir=/tmp/checkpoints"));
+    CHECK_FALSE(elsewhere.allow);
+    CHECK(elsewhere.message.find("host device checkpoint directory /tmp/checkpoints") !=
+          std::string::npos);
+    Decision create = decide(request("POST", "/v1.41/containers/plain/checkpoints",
+                                     R"({"CheckpointID":"c1","CheckpointDir":"/srv"})"));
+    CHECK_FALSE(create.allow);
+    // Without a directory: the container's own (under dockerd's data root).
+    CHECK(decide(bodiless("GET", "/v1.41/containers/plain/checkpoints")).allow);
+    CHECK(decide(bodiless("DELETE", "/v1.41/containers/plain/checkpoints/c1")).allow);
+    CHECK(decide(request("POST", "/v1.41/containers/plain/checkpoints", R"({"CheckpointID":"c1"})"))
+              .allow);
+    // A checkpoint dumps the container's memory: it enters the container.
+    Decision admin = decide(
+        request("POST", "/v1.41/containers/admin-pid/checkpoints", R"({"CheckpointID":"c1"})"));
+    CHECK_FALSE(admin.allow);
+    CHECK(admin.message.find("container admin-pid may not be entered") != std::string::npos);
+}
