@@ -1062,10 +1062,11 @@ Result<void> volume_create(Request &q, ClassifiedRequest &out) {
 }
 
 // Checkpoints (experimental dockerd, daemon/checkpoint.go): a directory the client names is a
-// host path where dockerd, as root, creates directories (list, create), has CRIU write a
-// container's memory (create) or removes a tree (delete: DIR/CHECKPOINT). Decided as a bind of
-// that path (protected paths) and as a host device (it is host filesystem access no container
-// setting gives); without a directory dockerd uses the container's own.
+// host path where dockerd, as root, lists subdirectories (list), creates one and has CRIU write
+// a container's memory into it (create) or removes a tree (delete: DIR/CHECKPOINT). Decided as
+// a bind of that path (protected paths) and as a host device (host filesystem access that no
+// container setting gives; docs/reading-requests.md, "The route table"); without a directory
+// dockerd uses the container's own.
 void checkpoint_directory(std::string path, ClassifiedRequest &out) {
     if (path.empty())
         return;

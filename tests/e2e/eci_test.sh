@@ -48,11 +48,17 @@ admin_run --name rootsvc --network none alpine sleep 3600
 admin_run --name appsvc --network none acme/nonroot sleep 3600
 "$DOCKER_CLI" create --name priv --network none --privileged busybox sleep 3600 >/dev/null ||
     e2e_fatal "cannot create the privileged container"
+# A container created, never started, that binds a protected path: docker cp reads its mounts
+# all the same (dockerd mounts them for the copy).
+echo 'root:$6$secret:19000:0:99999:7:::' >"$E2E_TMP/guarded/shadow"
+"$DOCKER_CLI" create --name vault --network none -v "$E2E_TMP/guarded:/hostsecret:ro" busybox true >/dev/null ||
+    e2e_fatal "cannot create the vault container"
 POLICY="$E2E_TMP/policy.json"
 policy_from_template "$FIXTURES/eci-policy.json" "$POLICY"
 make_config "$E2E_TMP/imagegate.json" "$POLICY"
 start_imagegate --config "$E2E_TMP/imagegate.json"
-restart_dockerd --authorization-plugin="$IG_NAME"
+# --experimental: the checkpoint routes (kind "checkpoint directories") act only then.
+restart_dockerd --authorization-plugin="$IG_NAME" --experimental
 wait_until 30 sh -c '[ "$(dk ps -q | wc -l)" -ge 5 ]' || e2e_fatal "the admin's containers did not come back"
 RUN=(dk run --rm --network none)
 U=(--user 1000)
@@ -214,10 +220,58 @@ attempt "container agent may not be entered or started" dk cp agent:/var/run/doc
 attempt_api "container agent may not be entered or started" POST '/v1.41/containers/agent/attach?stream=1&stdin=1&stdout=1' ''
 attempt_api "container agent may not be entered or started" PUT '/v1.41/containers/agent/archive?path=/var/run' \
     "@$(make_rootfs_tar)" -H 'Content-Type: application/x-tar'
+# docker cp's API before 1.24, POST /containers/{id}/copy (dockerd 20.10 serves it for API 1.12
+# to 1.23), reads a path of a container, its mounts included, without starting it: decided as
+# GET and HEAD archive are.
+for version in /v1.23 /v1.12 ""; do
+    attempt_api "container vault may not be entered or started" POST "$version/containers/vault/copy" \
+        '{"Resource":"/hostsecret/shadow"}' "${JSON[@]}"
+done
+attempt_api "container agent may not be entered or started" POST /v1.23/containers/agent/copy \
+    '{"Resource":"/var/run/docker.sock"}' "${JSON[@]}"
+attempt_api "container vault may not be entered or started" GET '/v1.41/containers/vault/archive?path=/hostsecret/shadow' ''
+attempt "container vault may not be entered or started" dk cp vault:/hostsecret/shadow "$E2E_TMP/stolen-shadow"
+check "nothing of the vault's protected mount came out" test ! -e "$E2E_TMP/stolen-shadow"
 attempt "container priv may not be entered or started" dk start priv
 counterpart dk restart -t 1 appsvc
 counterpart dk cp "$FREE/hello.txt" appsvc:/tmp/
 counterpart dk cp appsvc:/tmp/hello.txt "$E2E_TMP/back.txt"
+# The same copy request is served by dockerd when allowed (the route exists: a tar of the file),
+# and answered 404 by its handler from API 1.24 on.
+copy_served() {
+    local code
+    code=$(curl -sS --max-time "$E2E_TIMEOUT" --unix-socket "$DOCKER_SOCK" -o "$E2E_TMP/copy.tar" -w '%{http_code}' \
+        -X POST -H 'Content-Type: application/json' --data-binary '{"Resource":"/tmp/hello.txt"}' \
+        http://docker/v1.23/containers/appsvc/copy) || return 1
+    [[ $code == 200 ]] && [[ $(tar -xOf "$E2E_TMP/copy.tar" hello.txt) == hello ]]
+}
+COUNTERPARTS=$((COUNTERPARTS + 1))
+check "POST /v1.23/containers/appsvc/copy is served: a tar holding /tmp/hello.txt" copy_served
+raw POST /v1.24/containers/appsvc/copy '{"Resource":"/tmp/hello.txt"}' "${JSON[@]}"
+check "POST /v1.24/containers/appsvc/copy reaches its handler, which answers 404 (HTTP $API_STATUS)" test "$API_STATUS" = 404
+
+kind "checkpoint directories (experimental dockerd lists, writes and removes DIR/CHECKPOINT as root)"
+mkdir -p "$E2E_TMP/ckpt/victim" && echo keep >"$E2E_TMP/ckpt/victim/data"
+attempt_api "host device checkpoint directory $E2E_TMP/ckpt/victim" DELETE \
+    "/v1.41/containers/appsvc/checkpoints/victim?dir=$E2E_TMP/ckpt" ''
+attempt_api "checkpoint directory $E2E_TMP/guarded would expose the protected path $E2E_TMP/guarded" DELETE \
+    "/v1.41/containers/appsvc/checkpoints/guarded?dir=$E2E_TMP" ''
+attempt_api "host device checkpoint directory $E2E_TMP/ckpt" GET "/v1.41/containers/appsvc/checkpoints?dir=$E2E_TMP/ckpt" ''
+attempt_api "host device checkpoint directory /srv" POST /v1.41/containers/appsvc/checkpoints \
+    '{"CheckpointID":"c1","CheckpointDir":"/srv"}' "${JSON[@]}"
+attempt_api "container agent may not be entered or started" POST /v1.41/containers/agent/checkpoints \
+    '{"CheckpointID":"c1"}' "${JSON[@]}"
+check "the checkpoint directory's victim is still there" test -e "$E2E_TMP/ckpt/victim/data"
+check "the protected path is still there" test -e "$E2E_TMP/guarded/shadow"
+# The routes act: the container's own checkpoints are listed (none), a missing one is named.
+raw GET /v1.41/containers/appsvc/checkpoints ''
+COUNTERPARTS=$((COUNTERPARTS + 1))
+check "GET /v1.41/containers/appsvc/checkpoints is served (HTTP $API_STATUS: $API_BODY)" \
+    test "$API_STATUS ${API_BODY%%$'\n'*}" = "200 null"
+raw DELETE /v1.41/containers/appsvc/checkpoints/victim ''
+body_says() { grep -qF -- "$1" <<<"$API_BODY"; }
+check "DELETE /v1.41/containers/appsvc/checkpoints/victim reaches dockerd's checkpoint code ($API_BODY)" \
+    body_says "checkpoint victim does not exist"
 
 kind "plugins (they run with the host privileges they ask for: Manager only)"
 attempt_api "Manager role" POST '/v1.41/plugins/pull?remote=acme%2Frootkit&name=acme%2Frootkit' \
