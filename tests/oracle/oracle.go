@@ -301,7 +301,8 @@ func handle(r *http.Request, path string, out *Reading) {
 			return
 		}
 		out.Container = finish(&Settings{User: &exec.User, Privileged: exec.Privileged})
-	case post && (path == "/services/create" || named(path, "/services/", "/update")):
+	// "/services/{id}/update": {id} is one path segment (gorilla/mux's [^/]+).
+	case post && (path == "/services/create" || (named(path, "/services/", "/update") && strings.Count(path, "/") == 3)):
 		if !parseForm(r, out) || !checkJSON(r, out) {
 			return
 		}

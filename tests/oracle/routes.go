@@ -11,8 +11,8 @@
 // words or a newline), that dockerd's router (gorilla/mux, registered as api/server/server.go
 // registers it) sends to a route other than the one imagegate classifies it by.
 //
-//     routes -src /usr/share/gocode/src/github.com/docker/docker -imagegate BUILD/imagegate-routes \
-//         -listed tests/oracle/routes_carrying_nothing.txt
+//	routes -src /usr/share/gocode/src/github.com/docker/docker -imagegate BUILD/imagegate-routes \
+//	    -listed tests/oracle/routes_carrying_nothing.txt
 //
 // Built in GOPATH mode against Debian's gorilla/mux (tests/oracle/routes.sh). Exit status 1 on
 // any failure, with every failure printed.
@@ -358,6 +358,7 @@ func main() {
 	}
 	if len(routes) < minimumRoutes {
 		fail("only %d routes read from %s (at least %d expected)", len(routes), *src, minimumRoutes)
+		report()
 	}
 	listed, err := readListed(*listedFile)
 	if err != nil {
@@ -513,12 +514,18 @@ func main() {
 
 	fmt.Printf("routes: %d routes dockerd registers (%d routers, read from %s): %d in imagegate's route table, %d listed as carrying nothing; %d samples, %d routed by dockerd, %d read differently\n",
 		len(routes), len(routerOrder), *src, classified, nothing, len(samples), routed, mismatches)
-	if len(failures) > 0 {
-		w := bufio.NewWriter(os.Stdout)
-		for _, f := range failures {
-			fmt.Fprintln(w, "FAIL:", f)
-		}
-		w.Flush()
-		os.Exit(1)
+	report()
+}
+
+// report prints every failure and exits 1 if there is any.
+func report() {
+	if len(failures) == 0 {
+		return
 	}
+	w := bufio.NewWriter(os.Stdout)
+	for _, f := range failures {
+		fmt.Fprintln(w, "FAIL:", f)
+	}
+	w.Flush()
+	os.Exit(1)
 }
