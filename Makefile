@@ -35,11 +35,14 @@ FUZZ_SECONDS ?= 60
 # Then the differential test against dockerd's own code (tests/oracle): this many generated
 # requests from a new seed (DIFFERENTIAL_SEED=N repeats a run); `make unit` runs 20000 from seed 1.
 DIFFERENTIAL_CASES ?= 300000
+# And the gateway's against the registry's (tests/oracle/registry; GATEWAY_DIFFERENTIAL_SEED=N).
+GATEWAY_DIFFERENTIAL_CASES ?= 300000
 fuzz:
 	CC=clang-14 CXX=clang++-14 cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DIMAGEGATE_FUZZ=ON
-	cmake --build build-fuzz -j$(JOBS) --target fuzz_targets imagegate-differential
+	cmake --build build-fuzz -j$(JOBS) --target fuzz_targets imagegate-differential imagegate-gateway-differential
 	bash tests/fuzz/run.sh build-fuzz $(FUZZ_SECONDS)
 	bash tests/oracle/run.sh build-fuzz $(DIFFERENTIAL_CASES) $${DIFFERENTIAL_SEED:-$$(date +%s)}
+	bash tests/oracle/registry/run.sh build-fuzz $(GATEWAY_DIFFERENTIAL_CASES) $${GATEWAY_DIFFERENTIAL_SEED:-$$(date +%s)}
 
 # Unit tests and every end-to-end suite under ASan+UBSan (build-asan), unit tests and the plugin
 # socket load test under TSan (build-tsan). SANITIZE_E2E=0 runs the load test on the plugin

@@ -1,5 +1,6 @@
 #include "gateway/wire.hpp"
 
+#include "policy/go_http.hpp"
 #include "policy/reference.hpp"
 
 #include <boost/json.hpp>
@@ -146,18 +147,11 @@ void add_uses(std::string_view method, std::string_view rest, WireReading &readi
         uses.push_back({Action::Pull, std::string(rest.substr(0, rest.size() - 10)), "tags", ""});
 }
 
-// The media type of a Content-Type value, as Go's mime.ParseMediaType reads it (lower case,
-// without parameters and spaces).
+// The media type of a Content-Type value, as Go's mime.ParseMediaType reads it (policy/go_http:
+// Unicode spaces trimmed and Unicode lower case, so "application/x-www-form-urlencoded\u00a0"
+// and "multİpart/form-data" are forms to the registry; docs/reading-requests.md).
 std::string media_type(std::string_view value) {
-    value = value.substr(0, value.find(';'));
-    while (!value.empty() && (value.front() == ' ' || value.front() == '\t'))
-        value.remove_prefix(1);
-    while (!value.empty() && (value.back() == ' ' || value.back() == '\t'))
-        value.remove_suffix(1);
-    std::string out(value);
-    std::transform(out.begin(), out.end(), out.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-    return out;
+    return go_parse_media_type(value).type;
 }
 
 bool audit_mode(const Policy *policy) {

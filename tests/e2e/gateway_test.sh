@@ -336,6 +336,12 @@ expect_output "403" mount_status "" -H 'Content-Type: application/x-www-form-url
     --data "mount=$tool_layer&from=randomuser/tool"
 expect_output "403" mount_status "" -H 'Content-Type: multipart/form-data; boundary=b' \
     --data-binary $'--b\r\nContent-Disposition: form-data; name="from"\r\n\r\nrandomuser/tool\r\n--b--\r\n'
+# Content-Type spellings Go's mime.ParseMediaType reads as forms, found by the gateway's
+# differential (docs/reading-requests.md): a trailing U+00A0, an İ that lower-cases to i.
+expect_output "403" mount_status "" -H $'Content-Type: application/x-www-form-urlencoded\xc2\xa0' \
+    --data "mount=$tool_layer&from=randomuser/tool"
+expect_output "403" mount_status "" -H $'Content-Type: mult\xc4\xb0part/form-data; boundary=b' \
+    --data-binary $'--b\r\nContent-Disposition: form-data; name="from"\r\n\r\nrandomuser/tool\r\n--b--\r\n'
 check "the community layer was not mounted into acme/stolen" \
     bash -c "curl -s --cacert '$W/test-ca.pem' -o /dev/null -w '%{http_code}' -I '$REG/v2/acme/stolen/blobs/$tool_layer' | grep -q '^404$'"
 alpine_layer=$(curl -sf --cacert "$W/test-ca.pem" -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
