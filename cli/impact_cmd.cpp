@@ -116,8 +116,9 @@ struct Tally {
 
 // The decision `serve` takes for one image of a request (decide_request): requireSignIn
 // refuses a request without a user before any image is looked at; then decide_image.
-// A run under a trust rule (docs/trust.md) is replayed from the log: it stays allowed when a
-// signature by one of the rule's keys verified for it then (impact reads no registry).
+// A run, or a tag's source, under a trust rule (docs/trust.md) is replayed from the log: it
+// stays allowed when a signature by one of the rule's keys verified for it then (impact reads
+// no registry).
 ImageDecision replay(const Request &q, const Tally &t, const Policy &policy, const Logged &l) {
     std::string_view user = t.users.name(q.user);
     std::string_view reference = t.references.name(q.reference);
@@ -129,15 +130,15 @@ ImageDecision replay(const Request &q, const Tally &t, const Policy &policy, con
                    std::to_string(policy.serial) + ")";
     }
     auto ref = parse_reference(reference);
-    const TrustRule *rule = ref && q.action == Action::Run && d.allow
-                                ? trust_rule_for(policy.trust, ref->match_name())
-                                : nullptr;
+    bool trusted_use = q.action == Action::Run || (q.action == Action::Tag && !q.tag_target);
+    const TrustRule *rule =
+        ref && trusted_use && d.allow ? trust_rule_for(policy.trust, ref->match_name()) : nullptr;
     if (rule && rule->effective_mode(policy.mode) == Mode::Enforce) {
         bool seen = std::any_of(l.key_ids.begin(), l.key_ids.end(), [&](const std::string &id) {
             return std::any_of(rule->keys.begin(), rule->keys.end(),
                                [&](const auto &k) { return k->id() == id; });
         });
-        if (rule->require_digest && ref->digest.empty()) {
+        if (rule->require_digest && ref->digest.empty() && q.action == Action::Run) {
             d.allow = false;
             d.reason = "trust rule " + rule->name + ": it requires a digest";
         } else if (!seen) {

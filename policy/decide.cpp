@@ -815,26 +815,36 @@ std::optional<Problem> check_action(const AuthzRequest &request, const Classifie
     return std::nullopt;
 }
 
-// Trust (docs/trust.md) for the image a container is created from: the repositories it runs as
-// (the name it is given by, or every name of an image given by ID, as dockerd resolves it),
-// each covered by a trust rule needing a verified cosign signature on a digest the local image
-// was pulled at. Fills the image decision's trust keys; a refusal comes back as a Problem and
-// AUDIT tells whether the refusing rule only logs.
-struct TrustProblem {
-    Problem problem;
-    bool audit = false;
+// Trust (docs/trust.md) for the image a container is created from (TrustUse::Run) or that is
+// given another name (TrustUse::Tag, the tag's source): every repository a trust rule covers
+// among the name the request gives and the names of the image dockerd resolves it to (RepoTags
+// and RepoDigests: a second name must not take an image past the rules of its first) needs a
+// verified cosign signature on a digest the local image was pulled at from there; a name given
+// with a digest is checked at that digest. A run by a tag is refused when a covered repository's
+// rule requires a digest. Each covered repository's outcome goes on the image decisions of its
+// names (d.images[FIRST, LAST) are this use's); one is added for a repository the request did not
+// name, so that the decision log, `report` and `policy impact` see it.
+enum class TrustUse { Run, Tag };
+
+struct TrustRefusal {
+    std::string reason; // rule, why, policy serial
+    bool audit = false; // the refusing rule only logs
 };
 
-std::optional<TrustProblem> check_trust_of_run(const ImageUse &use, const DecisionContext &ctx,
-                                               const Policy &policy, ImageDecision &image) {
+std::vector<TrustRefusal> check_trust_of_image(const ImageUse &use, TrustUse kind,
+                                               const DecisionContext &ctx, const Policy &policy,
+                                               Decision &d, std::size_t first, std::size_t last) {
+    std::vector<TrustRefusal> refusals;
     ImageLookup lookup;
     if (ctx.facts.image_names)
         lookup = ctx.facts.image_names(use.reference);
-    auto named = parse_reference(use.reference);
+    std::optional<Reference> named;
+    if (!use.reference.starts_with("sha256:"))
+        if (auto r = parse_reference(use.reference))
+            named = std::move(r).value();
     // dockerd's GetImage reads the string as a name first, then as an ID prefix.
     bool by_name = false;
-    std::vector<std::string> repositories;
-    if (named && !use.reference.starts_with("sha256:")) {
+    if (named) {
         if (lookup.state != ImageLookup::State::Found)
             by_name = true;
         else
@@ -842,58 +852,141 @@ std::optional<TrustProblem> check_trust_of_run(const ImageUse &use, const Decisi
                 if (auto r = parse_reference(n); r && r->match_name() == named->match_name())
                     by_name = true;
     }
-    if (by_name) {
-        repositories.push_back(named->match_name());
-    } else if (lookup.state == ImageLookup::State::Found) {
-        for (const auto &n : lookup.names)
-            if (auto r = parse_reference(n);
-                r && std::find(repositories.begin(), repositories.end(), r->match_name()) ==
-                         repositories.end())
-                repositories.push_back(r->match_name());
-    }
-    auto refuse = [&](const TrustRule *rule, std::string why) {
-        image.trust_rule = rule ? rule->name : "";
-        std::string reason =
-            (rule ? "trust rule " + rule->name + ": " : "") + why + " " + policy_serial(policy);
-        return TrustProblem{Problem{Cause::Trust, reason},
-                            rule && rule->effective_mode(policy.mode) == Mode::Audit};
+    // By ID, or by a name with a digest, the content that runs is pinned.
+    bool pinned = !by_name || !named->digest.empty();
+    std::vector<std::string> repositories;
+    auto add = [&](std::string repository) {
+        if (std::find(repositories.begin(), repositories.end(), repository) == repositories.end())
+            repositories.push_back(std::move(repository));
     };
+    if (by_name)
+        add(named->match_name());
+    if (lookup.state == ImageLookup::State::Found)
+        for (const auto &n : lookup.names)
+            if (auto r = parse_reference(n))
+                add(r->match_name());
+
+    // Where an outcome is recorded: this use's decisions of the repository, or a new one.
+    auto entries_of = [&](const std::string &repository, const std::string &shown) {
+        std::vector<std::size_t> out;
+        for (std::size_t i = first; i < last; ++i)
+            if (auto r = parse_reference(d.images[i].normalized);
+                r && r->match_name() == repository)
+                out.push_back(i);
+        if (out.empty()) {
+            ImageDecision extra = decide_image(kind == TrustUse::Run ? Action::Run : Action::Tag,
+                                               shown, "", policy, false, Roles::Skip);
+            // Only the trust outcome is decided for it: roles and access were the request's
+            // name's.
+            extra.allow = true;
+            extra.cause = Cause::None;
+            extra.message.clear();
+            extra.reason = "another name of the image " + use.reference + " (trust rules)";
+            extra.reference = use.reference + " (" + shown + ")";
+            d.images.push_back(std::move(extra));
+            out.push_back(d.images.size() - 1);
+        }
+        return out;
+    };
+    auto refuse = [&](const TrustRule *rule, const std::vector<std::size_t> &entries,
+                      std::string why) {
+        TrustRefusal r;
+        r.reason =
+            (rule ? "trust rule " + rule->name + ": " : "") + why + " " + policy_serial(policy);
+        r.audit = rule && rule->effective_mode(policy.mode) == Mode::Audit;
+        for (std::size_t i : entries) {
+            ImageDecision &image = d.images[i];
+            image.trust_rule = rule ? rule->name : "";
+            if (r.audit) {
+                image.trust_audit = true;
+                image.trust_denial = r.reason;
+            } else {
+                image.allow = false;
+                image.cause = Cause::Trust;
+                image.reason = r.reason;
+            }
+        }
+        refusals.push_back(std::move(r));
+        return !refusals.back().audit; // an enforced refusal ends the check
+    };
+    std::vector<std::size_t> primary{first};
+
+    if (lookup.state == ImageLookup::State::Unknown) {
+        // Without the image's names, the rules of names it may have cannot be known: fail
+        // closed while any rule is enforced (the name's own rule first).
+        const TrustRule *rule = named ? trust_rule_for(policy.trust, named->match_name()) : nullptr;
+        if (!rule || rule->effective_mode(policy.mode) == Mode::Audit)
+            for (const TrustRule &r : policy.trust)
+                if (r.effective_mode(policy.mode) == Mode::Enforce) {
+                    rule = &r;
+                    break;
+                }
+        if (!rule)
+            rule = &policy.trust.front();
+        if (named && kind == TrustUse::Run && !pinned)
+            if (const TrustRule *own = trust_rule_for(policy.trust, named->match_name());
+                own && own->require_digest &&
+                refuse(own, primary,
+                       "it requires a digest: run " + named->match_name() +
+                           "@sha256:… instead of a tag"))
+                return refusals;
+        refuse(rule, primary,
+               "imagegate cannot ask dockerd which image \"" + use.reference +
+                   "\" is, so it cannot check the trust rules of its names");
+        return refusals;
+    }
+    if (lookup.state == ImageLookup::State::NotFound && kind == TrustUse::Tag)
+        return refusals; // dockerd answers "No such image"
     if (repositories.empty()) {
         // A local image with no name (imported, loaded, built untagged): only a rule on every
         // repository covers it, and no signature can name it.
         for (const TrustRule &rule : policy.trust)
-            if (rule.repositories.everything)
-                return lookup.state == ImageLookup::State::Found
-                           ? refuse(&rule, "the image has no name, so no signature can name it")
-                           : refuse(&rule, "imagegate cannot ask dockerd which image \"" +
-                                               use.reference + "\" is");
-        return std::nullopt;
+            if (rule.repositories.everything) {
+                refuse(&rule, primary, "the image has no name, so no signature can name it");
+                break;
+            }
+        return refusals;
     }
     for (const std::string &repository : repositories) {
         const TrustRule *rule = trust_rule_for(policy.trust, repository);
         if (!rule)
             continue;
-        image.trust_rule = rule->name;
+        bool given = by_name && repository == named->match_name();
+        // A name the request did not give: the image's first name in REPOSITORY shows it.
+        std::string also, first_name = given ? named->str() : "";
+        for (const auto &n : lookup.names)
+            if (auto r = parse_reference(n);
+                r && r->match_name() == repository && first_name.empty())
+                first_name = r->str();
+        if (!given && by_name)
+            also = "the image is also named " + first_name + ": ";
         std::vector<std::string> digests;
-        if (by_name && !named->digest.empty()) {
+        if (given && !named->digest.empty()) {
             digests.push_back(named->digest);
         } else {
-            if (by_name && rule->require_digest)
-                return refuse(rule, "it requires a digest: run " + repository +
-                                        "@sha256:… instead of a tag");
+            if (kind == TrustUse::Run && !pinned && rule->require_digest) {
+                std::string why =
+                    given ? "it requires a digest: run " + repository + "@sha256:… instead of a tag"
+                          : also + "its rule requires a digest: run " + repository +
+                                "@sha256:… or the image's ID instead of a tag";
+                if (refuse(rule, entries_of(repository, first_name), why))
+                    return refusals;
+                continue;
+            }
             if (lookup.state == ImageLookup::State::NotFound)
                 continue; // dockerd answers "No such image"; the CLI pulls and asks again
-            if (lookup.state != ImageLookup::State::Found)
-                return refuse(rule, "imagegate cannot ask dockerd which image \"" + use.reference +
-                                        "\" is, so it cannot check its signature");
             for (const auto &n : lookup.names)
                 if (auto r = parse_reference(n);
                     r && !r->digest.empty() && r->match_name() == repository)
                     digests.push_back(r->digest);
-            if (digests.empty())
-                return refuse(rule, "the local image was not pulled from " + repository +
-                                        " (built, loaded, imported or tagged here): it has no "
-                                        "registry digest there that a signature could name");
+            if (digests.empty()) {
+                if (refuse(rule, entries_of(repository, first_name),
+                           also + "the local image was not pulled from " + repository +
+                               " (built, loaded, imported or tagged here): it has no registry "
+                               "digest there that a signature could name"))
+                    return refusals;
+                continue;
+            }
         }
         auto repo = parse_reference(repository);
         TrustVerdict verdict;
@@ -908,16 +1001,25 @@ std::optional<TrustProblem> check_trust_of_run(const ImageUse &use, const Decisi
             if (verdict.state == TrustVerdict::State::Verified)
                 break;
         }
-        image.digest = checked;
-        if (verdict.state != TrustVerdict::State::Verified)
-            return refuse(rule, repository + "@" + checked + ": " +
-                                    (verdict.state == TrustVerdict::State::Unavailable
-                                         ? "cannot check its signature: "
-                                         : "") +
-                                    verdict.reason);
-        image.key_id = verdict.key_id;
+        auto entries = entries_of(repository, given ? named->str() : repository + "@" + checked);
+        for (std::size_t i : entries) {
+            d.images[i].trust_rule = rule->name;
+            d.images[i].digest = checked;
+        }
+        if (verdict.state == TrustVerdict::State::Verified) {
+            for (std::size_t i : entries)
+                d.images[i].key_id = verdict.key_id;
+            continue;
+        }
+        if (refuse(rule, entries,
+                   also + repository + "@" + checked + ": " +
+                       (verdict.state == TrustVerdict::State::Unavailable
+                            ? "cannot check its signature: "
+                            : "") +
+                       verdict.reason))
+            return refusals;
     }
-    return std::nullopt;
+    return refusals;
 }
 
 } // namespace
@@ -954,8 +1056,12 @@ Decision decide_request(const AuthzRequest &request, const DecisionContext &ctx)
     }
 
     // Images: each use decided on its own; the first denial answers.
-    for (const auto &use : c.images)
+    std::vector<std::pair<std::size_t, std::size_t>> spans; // each use's decisions in d.images
+    for (const auto &use : c.images) {
+        std::size_t begin = d.images.size();
         decide_image_use(use, request, ctx, *p, d);
+        spans.emplace_back(begin, d.images.size());
+    }
     for (const ImageDecision &id : d.images)
         if (!id.allow)
             return finish_deny(id.cause, id.message);
@@ -967,34 +1073,33 @@ Decision decide_request(const AuthzRequest &request, const DecisionContext &ctx)
         if (Problem problem = stage(request, c, ctx, *p); !problem.empty())
             return finish_deny(problem.cause, deny_line(c.endpoint, problem.reason));
 
-    // Trust last: it may read the registry, and only for what would otherwise run.
+    // Trust last: it may read the registry, and only for what would otherwise run or be given
+    // another name (a tag's source: docs/trust.md).
     std::string audit_denial;
-    if (!p->trust.empty() && c.action == Action::Run)
-        for (const auto &use : c.images) {
-            if (use.need != ImageUse::Need::Run)
+    if (!p->trust.empty() && (c.action == Action::Run || c.action == Action::Tag))
+        for (std::size_t u = 0; u < c.images.size(); ++u) {
+            const ImageUse &use = c.images[u];
+            auto [first, last] = spans[u];
+            if ((use.need != ImageUse::Need::Run && use.need != ImageUse::Need::TagSource) ||
+                first == last)
                 continue;
-            auto it = std::find_if(d.images.begin(), d.images.end(), [&](const ImageDecision &i) {
-                return i.reference == use.reference ||
-                       i.reference.starts_with(use.reference + " (");
-            });
-            ImageDecision scratch;
-            ImageDecision &image = it == d.images.end() ? scratch : *it;
-            auto problem = check_trust_of_run(use, ctx, *p, image);
-            if (!problem)
-                continue;
-            std::string message = deny_line("run of " + image.normalized, problem->problem.reason);
-            if (problem->audit) {
-                image.trust_audit = true;
-                image.trust_denial = problem->problem.reason;
+            TrustUse kind = use.need == ImageUse::Need::Run ? TrustUse::Run : TrustUse::Tag;
+            // An image given by ID is shown as it was given; by name, as the name normalized.
+            std::string shown = d.images[first].reference == use.reference
+                                    ? d.images[first].normalized
+                                    : use.reference;
+            std::string what = (kind == TrustUse::Run ? "run of " : "tag of ") + shown;
+            for (TrustRefusal &r : check_trust_of_image(use, kind, ctx, *p, d, first, last)) {
+                std::string message = deny_line(what, r.reason);
+                if (!r.audit) {
+                    for (ImageDecision &id : d.images)
+                        if (!id.allow && id.message.empty())
+                            id.message = message;
+                    return finish_deny(Cause::Trust, message);
+                }
                 if (audit_denial.empty())
                     audit_denial = message;
-                continue;
             }
-            image.allow = false;
-            image.cause = Cause::Trust;
-            image.reason = problem->problem.reason;
-            image.message = message;
-            return finish_deny(Cause::Trust, message);
         }
     for (const ImageDecision &id : d.images)
         if (id.trust_audit && audit_denial.empty())

@@ -61,6 +61,17 @@ sign ec audited/app -corrupt
     "$DOCKER_CLI" push -q "$REGISTRY/acme/retag:latest" >/dev/null &&
     "$DOCKER_CLI" rmi "$REGISTRY/acme/retag:latest" >/dev/null || e2e_fatal "re-tag acme/retag"
 
+# Names an attacker gave acme/unsigned before the rule was in force (with it, `docker tag` of
+# an image that may not run is refused, below): acme-ci/app:1, a repository no rule covers; and
+# the same image pushed to mirror/unsigned, no rule either, to be pulled from there by digest.
+"$DOCKER_CLI" pull -q acme/unsigned >/dev/null &&
+    "$DOCKER_CLI" tag acme/unsigned acme-ci/app:1 &&
+    "$DOCKER_CLI" tag acme/unsigned "$REGISTRY/mirror/unsigned:1" &&
+    mirror_push=$("$DOCKER_CLI" push "$REGISTRY/mirror/unsigned:1" 2>&1) &&
+    "$DOCKER_CLI" rmi "$REGISTRY/mirror/unsigned:1" >/dev/null || e2e_fatal "second names of acme/unsigned"
+MIRROR_DIGEST=$(sed -n 's/.*digest: \(sha256:[0-9a-f]\{64\}\).*/\1/p' <<<"$mirror_push" | tail -1)
+[[ -n $MIRROR_DIGEST ]] || e2e_fatal "no digest for mirror/unsigned: $mirror_push"
+
 pem() { jq -Rs . "$keys/$1.pub"; }
 policy="$E2E_TMP/trust-policy.json"
 cat >"$policy" <<EOF
@@ -130,14 +141,51 @@ unsigned_id=$(dk image inspect -f '{{.Id}}' acme/unsigned)
 expect_denied "trust rule acme-signed" run "$unsigned_id"
 expect_denied "trust rule acme-signed" run "${unsigned_id#sha256:}"
 
+section "a second name does not take an image past the rules of its other names (issue 26)"
+U=${IMAGE_DIGEST[acme/unsigned]}
+expect_denied "run of docker.io/acme-ci/app:1 denied: trust rule acme-signed: the image is also named docker.io/acme/unsigned:latest: docker.io/acme/unsigned@$U" \
+    run acme-ci/app:1
+expect_message_has "no cosign signature"
+expect_denied "trust rule acme-signed" dk create --network none acme-ci/app:1 true
+expect_denied "trust rule acme-signed" run docker.io/acme-ci/app:1
+expect_denied "trust rule acme-signed" run index.docker.io/acme-ci/app:1
+expect_api_denied "trust rule acme-signed" POST /v1.12/containers/create '{"Image":"acme-ci/app:1"}'
+expect_api_denied "trust rule acme-signed" POST /v1.41/containers/create '{"image":"docker.io/acme-ci/app:1"}'
+expect_denied "trust rule acme-signed" run "${unsigned_id:7:12}"
+expect_ok dk pull -q "mirror/unsigned@$MIRROR_DIGEST"
+expect_denied "the image is also named docker.io/acme/unsigned:latest: docker.io/acme/unsigned@$U" \
+    run "mirror/unsigned@$MIRROR_DIGEST"
+check "the log line of the covered name: deny, cause trust, rule, digest" grep -q \
+    "\"action\":\"image.run\",\"reference\":\"docker.io/acme/unsigned@$U\".*\"decision\":\"deny\".*\"cause\":\"trust\".*\"digest\":\"$U\",\"trustRule\":\"acme-signed\"" \
+    "$IG_DECISION_LOG"
+
+section "docker tag of an image that may not run is refused: no name without a covered one"
+expect_denied "tag of docker.io/acme/unsigned:latest denied: trust rule acme-signed: docker.io/acme/unsigned@$U" \
+    dk tag acme/unsigned launder/app:1
+expect_denied "trust rule acme-signed" dk tag "$unsigned_id" launder/app:1
+expect_denied "trust rule acme-signed" dk tag acme-ci/app:1 launder/app:1
+expect_denied "trust rule acme-signed" dk tag acme/unsigned acme/signed:fake
+expect_api_denied "trust rule acme-signed" POST "/v1.12/images/${unsigned_id}/tag?repo=launder/app&tag=1"
+check "launder/app:1 was not created" bash -c "! $(printf '%q' "$DOCKER_CLI") image inspect launder/app:1 >/dev/null 2>&1"
+
+section "a signed image with an extra local tag still runs"
+S=${IMAGE_DIGEST[acme/signed]}
+expect_ok dk tag acme/signed mine/signed:extra
+expect_ok run mine/signed:extra
+check "its log line names the signed digest, the rule and the key" grep -q \
+    "\"action\":\"image.run\",\"reference\":\"docker.io/acme/signed@$S\".*\"decision\":\"allow\".*\"digest\":\"$S\",\"trustRule\":\"acme-signed\",\"keyId\":\"SHA256:" \
+    "$IG_DECISION_LOG"
+expect_ok run acme/signed
+
 section "a name that was not pulled from the repository has no digest a signature could name"
-expect_ok dk tag acme/unsigned acme/signed:fake
-expect_denied "the local image was not pulled from docker.io/acme/signed" run acme/signed:fake
 expect_ok dk tag free/app acme/signed:free-image
-expect_denied "trust rule acme-signed" run acme/signed:free-image
+expect_denied "the local image was not pulled from docker.io/acme/signed" run acme/signed:free-image
+# That name is the image's, whatever name runs it: until it is removed.
+expect_denied "the image is also named docker.io/acme/signed:free-image" run free/app
+expect_ok dk rmi acme/signed:free-image
+expect_ok run free/app
 "$DOCKER_CLI" import -c 'CMD ["/bin/sh"]' "$(make_rootfs_tar)" acme/built:1 >/dev/null 2>&1
 expect_denied "the local image was not pulled from docker.io/acme/built" run acme/built:1
-expect_ok run free/app
 
 section "requireDigest: tags refused, digests allowed when signed"
 expect_denied "trust rule pinned requires a digest" dk pull -q pinned/app
@@ -145,6 +193,9 @@ expect_ok dk pull -q "pinned/app@${IMAGE_DIGEST[pinned/app]}"
 expect_ok run "pinned/app@${IMAGE_DIGEST[pinned/app]}"
 expect_ok dk tag "pinned/app@${IMAGE_DIGEST[pinned/app]}" pinned/app:v1
 expect_denied "trust rule pinned: it requires a digest" run pinned/app:v1
+expect_ok dk tag "pinned/app@${IMAGE_DIGEST[pinned/app]}" mine/pinned:v1
+expect_denied "its rule requires a digest" run mine/pinned:v1
+expect_ok run "$(dk image inspect -f '{{.Id}}' mine/pinned:v1)"
 
 section "a rule in audit mode logs its would-be denial and allows"
 expect_ok run audited/app
@@ -169,6 +220,10 @@ check "impact: runs of acme/signed would break, acme/ed's would not" bash -c \
         ([.allowToDeny.references[].reference] | index(\"docker.io/acme/ed:latest\")) == null and
         ([.allowToDeny.references[] | select(.reference == \"docker.io/acme/signed:latest\") | .reason][0]
             | contains(\"trust rule acme-signed\"))'"
+check "impact: trust denials (runs and tags of acme/unsigned) stay denied; the ECDSA-verified digest breaks" bash -c \
+    "$(declare -f impact); impact | jq -e --arg s 'docker.io/acme/signed@${IMAGE_DIGEST[acme/signed]}' '
+        ([.allowToDeny.references[].reference] | index(\$s)) != null and
+        ([.denyToAllow.references[].reference | select(contains(\"acme/unsigned\"))] | length) == 0'"
 
 section "containerd-verify decides the digest containerd is about to unpack"
 verify() { # NAME DIGEST

@@ -317,3 +317,209 @@ TEST_CASE(
     CHECK(v.state == TrustVerdict::State::Unavailable);
     CHECK(v.reason.find("refusing plain http") != std::string::npos);
 }
+
+namespace {
+
+AuthzRequest tag(const std::string &source, const std::string &repo) {
+    AuthzRequest r;
+    r.method = "POST";
+    r.uri = "/v1.41/images/" + source + "/tag?repo=" + repo + "&tag=1";
+    return r;
+}
+
+bool checked(const World &w, const std::string &match_name, const std::string &digest) {
+    for (const auto &c : w.checks)
+        if (c.match_name == match_name && c.digest == digest)
+            return true;
+    return false;
+}
+
+} // namespace
+
+TEST_CASE("a second name does not take an image past the rules of its other names") {
+    auto p = load(kRule);
+    World w;
+    // acme/other (unsigned, pulled from docker.io/acme/other) tagged as acme-ci/app:1, which no
+    // rule covers; dockerd resolves every spelling of the name to the same image.
+    std::vector<std::string> unsigned_names = {"acme-ci/app:1", "acme/other:latest",
+                                               "acme/other@" + kUnsigned};
+    for (std::string ref :
+         {"acme-ci/app:1", "docker.io/acme-ci/app:1", "index.docker.io/acme-ci/app:1", "abcdef12"})
+        w.images[ref] = unsigned_names;
+    // Pulled by digest from a repository no rule covers, as well as from acme/other.
+    w.images["mirror/app@" + kUnsigned] = {"acme/other:latest", "acme/other@" + kUnsigned,
+                                           "mirror/app@" + kUnsigned};
+    auto ctx = w.context(*p);
+
+    for (std::string ref : {"acme-ci/app:1", "docker.io/acme-ci/app:1",
+                            "index.docker.io/acme-ci/app:1", "abcdef12"}) {
+        CAPTURE(ref);
+        w.checks.clear();
+        Decision d = decide_request(create(ref), ctx);
+        CHECK_FALSE(d.allow);
+        CHECK(d.cause == Cause::Trust);
+        CHECK(d.message.find("trust rule acme: ") != std::string::npos);
+        CHECK(d.message.find("docker.io/acme/other@" + kUnsigned + ": no cosign signature") !=
+              std::string::npos);
+        CHECK(checked(w, "docker.io/acme/other", kUnsigned));
+    }
+    Decision d = decide_request(create("acme-ci/app:1"), ctx);
+    CHECK(d.message.find("run of docker.io/acme-ci/app:1 denied: trust rule acme: the image is "
+                         "also named docker.io/acme/other:latest: ") != std::string::npos);
+    // The decision log has a line for the repository the rule covers, with the rule and digest.
+    REQUIRE(d.images.size() == 2);
+    CHECK(d.images[0].normalized == "docker.io/acme-ci/app:1");
+    CHECK(d.images[1].normalized == "docker.io/acme/other@" + kUnsigned);
+    CHECK_FALSE(d.images[1].allow);
+    CHECK(d.images[1].trust_rule == "acme");
+    CHECK(d.images[1].digest == kUnsigned);
+    std::string line = image_decision_line(d.images[1], LogContext{});
+    CHECK(line.find("\"reference\":\"docker.io/acme/other@" + kUnsigned +
+                    "\",\"category\":\"community\"") != std::string::npos);
+    CHECK(line.find("\"decision\":\"deny\"") != std::string::npos);
+    CHECK(line.find("\"cause\":\"trust\"") != std::string::npos);
+
+    // A name with a digest: that digest runs, and the image's other names are checked too.
+    d = decide_request(create("mirror/app@" + kUnsigned), ctx);
+    CHECK_FALSE(d.allow);
+    CHECK(d.message.find("docker.io/acme/other@" + kUnsigned) != std::string::npos);
+    // docker create and docker run are the same request; so is any API version.
+    AuthzRequest old = create("acme-ci/app:1");
+    old.uri = "/v1.12/containers/create";
+    CHECK_FALSE(decide_request(old, ctx).allow);
+}
+
+TEST_CASE("a signed image with an extra local tag runs, and the log names the signed digest") {
+    auto p = load(kRule);
+    World w;
+    w.images["mine/app:extra"] = {"acme/app:latest", "acme/app@" + kSigned, "mine/app:extra"};
+    auto ctx = w.context(*p);
+    Decision d = decide_request(create("mine/app:extra"), ctx);
+    CHECK(d.allow);
+    CHECK_FALSE(d.policy_denied);
+    REQUIRE(d.images.size() == 2);
+    CHECK(d.images[0].trust_rule.empty());
+    CHECK(d.images[1].normalized == "docker.io/acme/app@" + kSigned);
+    CHECK(d.images[1].reference == "mine/app:extra (docker.io/acme/app@" + kSigned + ")");
+    CHECK(d.images[1].allow);
+    CHECK(d.images[1].key_id == p->trust[0].keys[0]->id());
+    std::string line = image_decision_line(d.images[1], LogContext{});
+    CHECK(line.find("\"decision\":\"allow\"") != std::string::npos);
+    CHECK(line.find("\"digest\":\"" + kSigned + "\",\"trustRule\":\"acme\",\"keyId\":\"SHA256:") !=
+          std::string::npos);
+    REQUIRE(w.checks.size() == 1);
+    CHECK(w.checks[0].match_name == "docker.io/acme/app");
+
+    // By ID, every name of the covered repository carries the outcome (policy impact replays
+    // each line).
+    std::string id = "sha256:" + std::string(64, 'a');
+    w.images[id] = w.images["mine/app:extra"];
+    d = decide_request(create(id), ctx);
+    CHECK(d.allow);
+    REQUIRE(d.images.size() == 3);
+    CHECK(d.images[0].key_id == p->trust[0].keys[0]->id());
+    CHECK(d.images[1].key_id == p->trust[0].keys[0]->id());
+    CHECK(d.images[2].trust_rule.empty());
+}
+
+TEST_CASE("a name given here under a covered repository has no digest, whatever name runs") {
+    auto p = load(kRule);
+    World w;
+    w.images["free/tool"] = {"free/tool:latest", "free/tool@" + kUnsigned, "acme/tagged:x"};
+    auto ctx = w.context(*p);
+    Decision d = decide_request(create("free/tool"), ctx);
+    CHECK_FALSE(d.allow);
+    CHECK(d.message.find("the image is also named docker.io/acme/tagged:x: the local image was not "
+                         "pulled from docker.io/acme/tagged") != std::string::npos);
+    // Without that name, nothing covers it.
+    w.images["free/tool"].pop_back();
+    CHECK(decide_request(create("free/tool"), ctx).allow);
+}
+
+TEST_CASE("requireDigest: a tag of another repository does not unpin a covered image") {
+    auto p =
+        load(R"([{"name":"pin","repositories":["docker.io/acme/*"],"requireDigest":true,"keys":[)" +
+             json_string(kKey) + "]}]");
+    World w;
+    w.images["mine/app:1"] = {"acme/app@" + kSigned, "mine/app:1"};
+    w.images["acme/app@" + kSigned] = w.images["mine/app:1"];
+    std::string id = "sha256:" + std::string(64, 'b');
+    w.images[id] = w.images["mine/app:1"];
+    auto ctx = w.context(*p);
+    Decision d = decide_request(create("mine/app:1"), ctx);
+    CHECK_FALSE(d.allow);
+    CHECK(d.message.find("the image is also named docker.io/acme/app@" + kSigned +
+                         ": its rule requires a digest") != std::string::npos);
+    CHECK(decide_request(create("acme/app@" + kSigned), ctx).allow);
+    CHECK(decide_request(create(id), ctx).allow);
+}
+
+TEST_CASE("an audit rule on one name does not stop the check of another") {
+    auto p = load(
+        R"([{"name":"watch","repositories":["docker.io/watch/*"],"mode":"audit","keys":[)" +
+        json_string(kKey) + R"(]},{"name":"acme","repositories":["docker.io/acme/*"],"keys":[)" +
+        json_string(kKey) + "]}]");
+    World w;
+    w.images["watch/app"] = {"watch/app:latest", "watch/app@" + kUnsigned,
+                             "acme/other@" + kUnsigned};
+    w.images["watch/solo"] = {"watch/solo:latest", "watch/solo@" + kUnsigned};
+    auto ctx = w.context(*p);
+    Decision d = decide_request(create("watch/app"), ctx);
+    CHECK_FALSE(d.allow);
+    CHECK(d.message.find("trust rule acme: ") != std::string::npos);
+    d = decide_request(create("watch/solo"), ctx);
+    CHECK(d.allow);
+    CHECK(d.policy_denied);
+}
+
+TEST_CASE("a tag of an image that may not run under its covered names is refused") {
+    auto p = load(kRule);
+    World w;
+    w.images["acme/other"] = {"acme/other:latest", "acme/other@" + kUnsigned};
+    w.images["acme/app"] = {"acme/app:latest", "acme/app@" + kSigned};
+    std::string id = "sha256:" + std::string(64, '9');
+    w.images[id] = w.images["acme/other"];
+    w.images["acme/built"] = {"acme/built:latest"};
+    w.images["free/tool"] = {"free/tool:latest"};
+    auto ctx = w.context(*p);
+    Decision d = decide_request(tag("acme/other", "launder/app"), ctx);
+    CHECK_FALSE(d.allow);
+    CHECK(d.cause == Cause::Trust);
+    CHECK(d.message.find("tag of docker.io/acme/other:latest denied: trust rule acme: "
+                         "docker.io/acme/other@" +
+                         kUnsigned) != std::string::npos);
+    CHECK_FALSE(decide_request(tag(id, "launder/app"), ctx).allow);
+    // A name given here (no digest to check): refused too, or a `docker rmi` of the digest
+    // would open the way.
+    d = decide_request(tag("acme/built", "launder/app"), ctx);
+    CHECK_FALSE(d.allow);
+    CHECK(d.message.find("not pulled from docker.io/acme/built") != std::string::npos);
+    // Signed, or covered by no rule, or not there at all: tagged; requireDigest is for runs.
+    CHECK(decide_request(tag("acme/app", "mine/app"), ctx).allow);
+    CHECK(decide_request(tag("free/tool", "acme/fake"), ctx).allow);
+    CHECK(decide_request(tag("acme/absent", "mine/app"), ctx).allow);
+}
+
+TEST_CASE("when dockerd cannot say which image a name is, a covered image cannot be ruled out") {
+    auto p = load(kRule);
+    World w;
+    auto ctx = w.context(*p);
+    ctx.facts.image_names = [](std::string_view) { return ImageLookup{}; }; // Unknown
+    Decision d = decide_request(create("someone/tool"), ctx);
+    CHECK_FALSE(d.allow);
+    CHECK(d.cause == Cause::Trust);
+    CHECK(d.message.find("trust rule acme: imagegate cannot ask dockerd which image "
+                         "\"someone/tool\" is, so it cannot check the trust rules of its names") !=
+          std::string::npos);
+    ctx.facts.image_names = nullptr;
+    CHECK_FALSE(decide_request(create("acme/app@" + kSigned), ctx).allow);
+    // Only audit rules: logged, allowed.
+    auto audit = load(R"([{"name":"watch","repositories":["docker.io/watch/*"],"mode":"audit",)"
+                      R"("keys":[)" +
+                      json_string(kKey) + "]}]");
+    auto actx = w.context(*audit);
+    actx.facts.image_names = nullptr;
+    d = decide_request(create("someone/tool"), actx);
+    CHECK(d.allow);
+    CHECK(d.policy_denied);
+}
