@@ -881,7 +881,7 @@ std::vector<TrustRefusal> check_trust_of_image(const ImageUse &use, TrustUse kin
             extra.allow = true;
             extra.cause = Cause::None;
             extra.message.clear();
-            extra.reason = "another name of the image " + use.reference + " (trust rules)";
+            extra.reason = "a name of the image " + use.reference + ", for its trust rule";
             extra.reference = use.reference + " (" + shown + ")";
             d.images.push_back(std::move(extra));
             out.push_back(d.images.size() - 1);

@@ -68,7 +68,7 @@ using VolumeDevices = std::map<std::string, std::string, std::less<>>;
 // Facts about the host that the decision needs and that plugin/ learns from dockerd.
 struct HostFacts {
     std::optional<bool> userns_remapped; // from GET /info; nullopt: unknown
-    // Names (RepoTags/RepoDigests) of a local image given by ID.
+    // Names (RepoTags/RepoDigests) of the local image dockerd resolves a name or ID to.
     std::function<ImageLookup(std::string_view id)> image_names;
     // The image's configured user ("" = root); nullopt: unknown.
     std::function<std::optional<std::string>(std::string_view image)> image_user;
