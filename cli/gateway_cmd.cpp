@@ -2,9 +2,12 @@
 #include "cli/commands.hpp"
 #include "common/args.hpp"
 #include "common/config.hpp"
+#include "common/files.hpp"
 #include "decision_log/writer.hpp"
 #include "distribution/policy_source.hpp"
+#include "docker_setup/install_docker.hpp"
 #include "gateway/ca.hpp"
+#include "gateway/loopback_guard.hpp"
 #include "gateway/proxy.hpp"
 #include "server/metrics.hpp"
 
@@ -13,6 +16,8 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
+#include <condition_variable>
 #include <csignal>
 #include <cstdlib>
 #include <iostream>
@@ -34,6 +39,10 @@ not allowed are refused at CONNECT; intercepted registries are served with certi
 gateway's CA (gateway.caDir, made on first start) and each manifest and blob request is decided.
 It reads the policy the daemon keeps (policyFile, or the verified cache of policyUrl) and
 re-reads it when it changes. GET /metrics on its port: the gateway's counters.
+Every 2 s (and on SIGHUP) it re-reads dockerd's Docker Hub mirrors (registry-mirrors of its flags
+and daemon.json, plus gateway.hubMirrors), whose requests it decides as docker.io, and checks the
+loopback guard (firewall rules that keep dockerd off loopback registries), installing it when it
+is missing; it reports both in CA_DIR/loopback-guard.json.
   --config FILE        local configuration (default /etc/imagegate/imagegate.json if present)
   --policy FILE        decide with this one local policy file
   --listen HOST:PORT   instead of gateway.listen (default 127.0.0.1:3128)
@@ -94,6 +103,127 @@ class PolicyHolder {
     std::string stamp_;
 };
 
+// What the gateway keeps in step with the host (docs/gateway.md): dockerd's Docker Hub mirrors
+// and the loopback guard, re-read every 2 s and on SIGHUP, reported in CA_DIR/loopback-guard.json.
+class HostKeeper {
+  public:
+    struct Found {
+        std::vector<DockerdProcess> dockerds;
+        std::vector<HubMirror> mirrors;
+        std::vector<std::string> problems;
+    };
+    static Found look(const Config &config) {
+        Found f;
+        DockerHost host;
+        f.dockerds = gateway_dockerds(config.docker_sockets, host);
+        f.mirrors = find_hub_mirrors(config.gateway, f.dockerds, host, f.problems);
+        return f;
+    }
+    // The hosts to decide as docker.io: every mirror but a loopback one (never proxied).
+    static std::vector<std::string> decided_as_hub(const std::vector<HubMirror> &mirrors) {
+        std::vector<std::string> hosts;
+        for (const auto &m : mirrors)
+            if (!is_loopback_host(m.host))
+                hosts.push_back(m.host);
+        return hosts;
+    }
+
+    HostKeeper(const Config &config, std::vector<std::string> ca_hosts)
+        : config_(config), ca_hosts_(std::move(ca_hosts)) {}
+
+    void refresh(Gateway &gateway, Found found) {
+        LoopbackGuardStatus status;
+        status.checked_at = std::chrono::duration_cast<std::chrono::seconds>(
+                                std::chrono::system_clock::now().time_since_epoch())
+                                .count();
+        status.enabled = config_.gateway.loopback_guard;
+        std::vector<std::string> hub = decided_as_hub(found.mirrors);
+        gateway.set_hub_mirrors(hub);
+        status.hub_mirrors = hub;
+        for (const auto &m : found.mirrors) {
+            std::string line = m.host + "  (" + m.source + ")";
+            if (!m.not_intercepted.empty())
+                line += ": not intercepted: " + m.not_intercepted;
+            else if (std::find(ca_hosts_.begin(), ca_hosts_.end(), m.host) == ca_hosts_.end())
+                line +=
+                    ": not among the gateway CA's hosts, so refused at CONNECT: run "
+                    "`imagegate install-docker --gateway`, then restart the gateway and dockerd";
+            status.hub_mirror_lines.push_back(line);
+        }
+        if (status.hub_mirror_lines != mirror_lines_) {
+            mirror_lines_ = status.hub_mirror_lines;
+            spdlog::info("Docker Hub mirrors, decided as docker.io: {}",
+                         mirror_lines_.empty() ? "none"
+                                               : fmt::format("{}", fmt::join(mirror_lines_, "; ")));
+        }
+        if (found.problems != problems_) {
+            problems_ = found.problems;
+            for (const auto &p : problems_)
+                spdlog::warn("registry mirrors: {}", p);
+        }
+        for (const auto &d : found.dockerds)
+            status.dockerd_pids.push_back(d.pid);
+        if (config_.gateway.loopback_guard)
+            keep_guard(found, status);
+        else
+            status.problem = "gateway.loopbackGuard is false: builds may pull from loopback "
+                             "registries that nothing decides";
+        if (auto w = write_loopback_guard_status(config_.gateway.ca_dir, status);
+            !w && w.error() != write_error_) {
+            write_error_ = w.error();
+            spdlog::error("loopback guard report: {}", w.error());
+        }
+    }
+
+  private:
+    void keep_guard(const Found &found, LoopbackGuardStatus &status) {
+        std::string problem;
+        auto mountinfo = read_file_head("/proc/self/mountinfo", 4 << 20);
+        std::string mount = cgroup2_mount(mountinfo ? *mountinfo : "", problem);
+        auto own = read_file_head("/proc/self/cgroup", 64 * 1024);
+        std::vector<DockerdCgroup> dockerds;
+        for (const auto &d : found.dockerds)
+            dockerds.push_back({d.pid, d.cgroup});
+        auto spec =
+            loopback_guard_spec(config_.gateway, dockerds, own ? cgroup_v2_path(*own) : "", mount);
+        if (!spec) {
+            status.problem = spec.error();
+        } else {
+            status.cgroups = spec->cgroups;
+            status.allowed = spec->allowed;
+            CommandRunner run = [](const std::vector<std::string> &argv, std::string_view input) {
+                return run_command(argv, input);
+            };
+            auto outcome = keep_loopback_guard(*spec, run, ipv6_enabled(), true);
+            status.in_place = outcome.in_place;
+            status.problem = outcome.problem;
+            if (outcome.changed && outcome.in_place) {
+                std::vector<std::string> paths;
+                for (const auto &c : spec->cgroups)
+                    paths.push_back(c.path + " (id " + std::to_string(c.id) + ")");
+                spdlog::info("loopback guard installed: {} refuses TCP from cgroup {} to loopback "
+                             "except {}",
+                             kLoopbackGuardChain, fmt::join(paths, ", "),
+                             fmt::join(spec->allowed, ", "));
+            }
+        }
+        if (status.problem != guard_problem_) {
+            guard_problem_ = status.problem;
+            if (!guard_problem_.empty())
+                spdlog::error("loopback guard not in place: {} (builds are refused: "
+                              "docs/gateway.md, \"Loopback registries\")",
+                              guard_problem_);
+            else
+                spdlog::info("loopback guard in place");
+        }
+    }
+
+    const Config &config_;
+    std::vector<std::string> ca_hosts_;
+    std::vector<std::string> mirror_lines_, problems_;
+    std::string guard_problem_ = "-", write_error_;
+};
+
 } // namespace
 
 int run_gateway(const Args &args) {
@@ -146,6 +276,12 @@ int run_gateway(const Args &args) {
     GatewayPolicy first = holder.view();
     auto registries =
         gateway_registries(config.gateway, first.active ? first.active->policy.get() : nullptr);
+    // A Docker Hub mirror is intercepted too (decided as docker.io), so the CA must cover it.
+    HostKeeper::Found found = HostKeeper::look(config);
+    for (const auto &h : intercepted_hub_mirrors(found.mirrors))
+        if (std::find(registries.begin(), registries.end(), h) == registries.end())
+            registries.push_back(h);
+    std::sort(registries.begin(), registries.end());
     auto ca = ensure_gateway_ca(config.gateway.ca_dir, registries);
     if (!ca) {
         spdlog::critical("gateway CA: {}", ca.error());
@@ -178,6 +314,8 @@ int run_gateway(const Args &args) {
         spdlog::critical("{}", bound.error());
         return 1;
     }
+    HostKeeper keeper(config, ca->hosts);
+    keeper.refresh(gateway, std::move(found));
     spdlog::info("imagegate {} gateway on {} (port {}), intercepting {}", IMAGEGATE_VERSION,
                  config.gateway.listen, gateway.port(), fmt::join(ca->hosts, ", "));
 
@@ -190,6 +328,23 @@ int run_gateway(const Args &args) {
                 holder.refresh(false);
         }
     });
+    // Its own thread: iptables may wait for the xtables lock, and policy reloads must not.
+    std::mutex keeper_mutex;
+    std::condition_variable keeper_wake;
+    bool keeper_now = false;
+    std::thread host_keeper([&] {
+        std::unique_lock lock(keeper_mutex);
+        while (!stopping) {
+            keeper_wake.wait_for(lock, std::chrono::seconds(2),
+                                 [&] { return keeper_now || stopping.load(); });
+            if (stopping)
+                break;
+            keeper_now = false;
+            lock.unlock();
+            keeper.refresh(gateway, HostKeeper::look(config));
+            lock.lock();
+        }
+    });
     std::thread signal_thread([&] {
         while (true) {
             int sig = 0;
@@ -197,10 +352,17 @@ int run_gateway(const Args &args) {
                 continue;
             if (sig == SIGHUP) {
                 holder.refresh(true);
+                std::lock_guard lock(keeper_mutex);
+                keeper_now = true;
+                keeper_wake.notify_one();
                 continue;
             }
             spdlog::info("signal {}: stopping", sig);
-            stopping = true;
+            {
+                std::lock_guard lock(keeper_mutex);
+                stopping = true;
+            }
+            keeper_wake.notify_one();
             gateway.stop();
             return;
         }
@@ -208,6 +370,7 @@ int run_gateway(const Args &args) {
     gateway.run();
     signal_thread.join();
     reloader.join();
+    host_keeper.join();
     bool idle = gateway.wait_idle(std::chrono::milliseconds(3000));
     log->flush();
     if (!idle) {

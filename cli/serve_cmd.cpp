@@ -6,6 +6,7 @@
 #include "distribution/policy_source.hpp"
 #include "distribution/policy_store.hpp"
 #include "distribution/sync.hpp"
+#include "docker_setup/install_docker.hpp"
 #include "server/admin_server.hpp"
 #include "server/authz_service.hpp"
 #include "server/docker_client.hpp"
@@ -146,6 +147,13 @@ int run_serve(const Args &args) {
         publish_file_policy(config, store, true);
 
     AuthzService service(config, store, metrics, *log, &docker);
+    // With the registry gateway, a build waits for its loopback guard (docs/gateway.md).
+    service.set_build_check([&config] {
+        return build_loopback_guard_problem(config, DockerHost{},
+                                            std::chrono::duration_cast<std::chrono::seconds>(
+                                                std::chrono::system_clock::now().time_since_epoch())
+                                                .count());
+    });
     // The decision's log line and counters after the reply (HttpReply::after): dockerd does not
     // wait for them.
     HttpServer server(

@@ -2,6 +2,8 @@
 #include "cli/commands.hpp"
 #include "common/config.hpp"
 #include "common/unix_socket.hpp"
+#include "docker_setup/install_docker.hpp"
+#include "gateway/loopback_guard.hpp"
 
 #include <boost/json.hpp>
 
@@ -11,6 +13,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <iostream>
 
@@ -106,6 +109,74 @@ void print_text(const json::object &s) {
     }
 }
 
+// The registry gateway as this host has it (docs/gateway.md): what the gateway last reported
+// (CA_DIR/loopback-guard.json: the loopback guard, the Docker Hub mirrors) and whether the
+// plugin lets builds go on now. Null when the gateway is not in use.
+json::value gateway_status(const Config &config) {
+    if (!gateway_in_use(config.gateway))
+        return nullptr;
+    std::int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                           std::chrono::system_clock::now().time_since_epoch())
+                           .count();
+    json::object g;
+    bool missing = false;
+    auto report = read_loopback_guard_status(config.gateway.ca_dir, &missing);
+    if (report) {
+        boost::system::error_code ec;
+        g["report"] = json::parse(loopback_guard_status_json(*report), ec);
+        g["reportAgeSeconds"] = now - report->checked_at;
+    } else {
+        g["report"] = nullptr;
+        g["reportError"] = missing ? "none: imagegate gateway has not written " +
+                                         config.gateway.ca_dir + "/" + kLoopbackGuardStatusFile
+                                   : report.error();
+    }
+    g["loopbackGuard"] = config.gateway.loopback_guard;
+    g["buildsRefused"] = build_loopback_guard_problem(config, DockerHost{}, now);
+    return g;
+}
+
+void print_gateway(const json::value &gateway) {
+    if (!gateway.is_object())
+        return;
+    const json::object &g = gateway.as_object();
+    const json::value *report = g.if_contains("report");
+    std::string refused = text_of(g.if_contains("buildsRefused"), "");
+    if (!report || !report->is_object()) {
+        std::cout << "gateway     no report: " << text_of(g.if_contains("reportError")) << "\n";
+    } else {
+        const json::object &r = report->as_object();
+        std::string cgroups;
+        if (auto *c = r.if_contains("cgroups"); c && c->is_array())
+            for (const auto &e : c->as_array())
+                cgroups +=
+                    (cgroups.empty() ? "" : ", ") + text_of(e.as_object().if_contains("path"));
+        bool in_place =
+            r.if_contains("inPlace") && r.at("inPlace").is_bool() && r.at("inPlace").as_bool();
+        std::cout << "guard       "
+                  << (in_place
+                          ? "loopback guard in place for dockerd's cgroup " + cgroups
+                          : "loopback guard NOT in place: " + text_of(r.if_contains("problem")))
+                  << " (checked " << duration_text(g.at("reportAgeSeconds").as_int64())
+                  << " ago)\n";
+        std::cout << "hub mirrors";
+        const json::value *lines = r.if_contains("hubMirrorSources");
+        if (!lines || !lines->is_array() || lines->as_array().empty())
+            std::cout << " none (requests are decided as the registry they name)\n";
+        else {
+            std::string indent = " ";
+            for (const auto &l : lines->as_array()) {
+                std::cout << indent << text_of(&l) << "\n";
+                indent = "            ";
+            }
+        }
+    }
+    std::cout << "builds      "
+              << (refused.empty() ? "allowed by the loopback guard check"
+                                  : "REFUSED: " + refused + " (docs/gateway.md)")
+              << "\n";
+}
+
 } // namespace
 
 int run_status(const Args &args) {
@@ -116,7 +187,10 @@ int run_status(const Args &args) {
             std::cout << "usage: imagegate status [--config FILE] [--json]\n\n"
                          "The running daemon's policy source, organization, serial, age, last sync "
                          "result,\n"
-                         "mode and decision counters, read from its admin socket (adminSocket).\n";
+                         "mode and decision counters, read from its admin socket (adminSocket).\n"
+                         "With the registry gateway: its loopback guard, the hosts it decides "
+                         "as Docker Hub\nmirrors, and whether builds are refused "
+                         "(docs/gateway.md).\n";
             return 0;
         } else if (args[i] == "--json") {
             as_json = true;
@@ -135,12 +209,17 @@ int run_status(const Args &args) {
         std::cerr << "imagegate status: " << config.error() << "\n";
         return 2;
     }
+    json::value gateway = gateway_status(*config);
     if (config->admin_socket.empty()) {
+        if (!as_json)
+            print_gateway(gateway);
         std::cerr << "imagegate status: the configuration sets no adminSocket\n";
         return 1;
     }
     auto reply = get_over_unix_socket(config->admin_socket, "/status");
     if (!reply) {
+        if (!as_json)
+            print_gateway(gateway);
         std::cerr << "imagegate status: " << reply.error() << "\n";
         return 1;
     }
@@ -154,10 +233,13 @@ int run_status(const Args &args) {
         std::cerr << "imagegate status: the daemon's answer is not a JSON object\n";
         return 1;
     }
+    if (!gateway.is_null())
+        status.as_object()["gateway"] = gateway;
     if (as_json) {
         std::cout << json::serialize(status) << "\n";
     } else {
         print_text(status.get_object());
+        print_gateway(gateway);
     }
     return 0;
 }

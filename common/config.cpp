@@ -3,6 +3,8 @@
 
 #include <boost/json.hpp>
 
+#include <arpa/inet.h>
+
 #include <algorithm>
 #include <cstring>
 #include <filesystem>
@@ -27,10 +29,56 @@ bool is_host_port(std::string_view s) {
     return n >= 1 && n <= 65535;
 }
 
+bool is_port(std::string_view p) {
+    return !p.empty() && p.size() <= 5 &&
+           std::all_of(p.begin(), p.end(), [](char c) { return c >= '0' && c <= '9'; }) &&
+           std::stoi(std::string(p)) >= 1 && std::stoi(std::string(p)) <= 65535;
+}
+
+// HOST and PORT of "HOST:PORT", "HOST", "[V6]:PORT", "[V6]"; false when not that shape.
+bool split_wire_host(std::string_view text, std::string_view &host, std::string_view &port) {
+    port = {};
+    if (text.starts_with('[')) {
+        auto end = text.find(']');
+        if (end == std::string_view::npos)
+            return false;
+        host = text.substr(1, end - 1);
+        std::string_view rest = text.substr(end + 1);
+        if (!rest.empty()) {
+            if (rest[0] != ':')
+                return false;
+            port = rest.substr(1);
+            if (!is_port(port))
+                return false;
+        }
+        in6_addr address{};
+        return inet_pton(AF_INET6, std::string(host).c_str(), &address) == 1;
+    }
+    auto colon = text.find(':');
+    host = text.substr(0, colon);
+    if (colon != std::string_view::npos) {
+        port = text.substr(colon + 1);
+        if (!is_port(port))
+            return false;
+    }
+    return !host.empty() && host.size() <= 253 && std::all_of(host.begin(), host.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_';
+    });
+}
+
+// A loopback address a guard entry names: "127.0.0.1:24224", "[::1]:24224".
+bool is_loopback_address_port(std::string_view text) {
+    std::string_view host, port;
+    if (!split_wire_host(text, host, port) || port.empty())
+        return false;
+    return host != "localhost" && is_loopback_host(text);
+}
+
 // The "gateway" object (docs/gateway.md); errors go to FAIL with the key's path.
 template <class Fail> void read_gateway(const json::value &v, GatewayConfig &g, Fail &fail) {
     if (!v.is_object())
         return fail("gateway", "must be an object");
+    g.present = true;
     bool override_given = false;
     for (const auto &kv : v.as_object()) {
         std::string key = "gateway." + std::string(kv.key());
@@ -74,11 +122,61 @@ template <class Fail> void read_gateway(const json::value &v, GatewayConfig &g, 
                     g.upstream_override.emplace_back(std::string(o.key()),
                                                      std::string(o.value().as_string()));
             }
-        } else if (kv.key() == "allowUpstreamOverride") {
+        } else if (kv.key() == "allowUpstreamOverride" || kv.key() == "loopbackGuard") {
             if (!x.is_bool())
                 fail(key, "must be true or false");
             else
-                g.allow_upstream_override = x.as_bool();
+                (kv.key() == "loopbackGuard" ? g.loopback_guard : g.allow_upstream_override) =
+                    x.as_bool();
+        } else if (kv.key() == "hubMirrors" || kv.key() == "loopbackAllow") {
+            bool mirrors = kv.key() == "hubMirrors";
+            if (!x.is_array()) {
+                fail(key, mirrors ? "must be an array of \"HOST\" or \"HOST:PORT\""
+                                  : "must be an array of \"127.0.0.1:PORT\" or \"[::1]:PORT\"");
+                continue;
+            }
+            std::size_t i = 0;
+            for (const auto &e : x.as_array()) {
+                std::string at = key + "[" + std::to_string(i++) + "]";
+                if (!e.is_string()) {
+                    fail(at, "must be a string");
+                    continue;
+                }
+                std::string text(e.as_string());
+                if (!mirrors) {
+                    if (is_loopback_address_port(text))
+                        g.loopback_allow.push_back(text);
+                    else
+                        fail(at, "\"" + text +
+                                     "\" is not a loopback address and port (\"127.0.0.1:24224\", "
+                                     "\"[::1]:24224\")");
+                    continue;
+                }
+                auto host = hub_mirror_host(text);
+                if (!host)
+                    fail(at, host.error());
+                else if (is_loopback_host(*host))
+                    fail(at, "\"" + text +
+                                 "\" is a loopback address: dockerd reaches it directly, never "
+                                 "through the gateway (docs/gateway.md, \"Loopback registries\")");
+                else
+                    g.hub_mirrors.push_back(*host);
+            }
+        } else if (kv.key() == "dockerdCgroup") {
+            std::string path = x.is_string() ? std::string(x.as_string()) : "";
+            bool plain =
+                path.size() > 1 && path[0] == '/' && !path.ends_with('/') &&
+                path.find("//") == std::string::npos && path.find("/./") == std::string::npos &&
+                path.find("/../") == std::string::npos && !path.ends_with("/.") &&
+                !path.ends_with("/..") && std::all_of(path.begin(), path.end(), [](char c) {
+                    return std::isalnum(static_cast<unsigned char>(c)) ||
+                           std::strchr("/._-@:+\\", c) != nullptr;
+                });
+            if (!plain)
+                fail(key, "must be a cgroup v2 path below the root, as /proc/PID/cgroup shows it "
+                          "(\"/system.slice/docker.service\")");
+            else
+                g.dockerd_cgroup = path;
         } else {
             fail(key, "unknown key");
         }
@@ -90,6 +188,42 @@ template <class Fail> void read_gateway(const json::value &v, GatewayConfig &g, 
 }
 
 } // namespace
+
+Result<std::string> hub_mirror_host(std::string_view text) {
+    std::string_view host, port;
+    if (text.find("://") != std::string_view::npos ||
+        text.find_first_of("/@?# \t") != std::string_view::npos ||
+        !split_wire_host(text, host, port))
+        return Error{"\"" + std::string(text) +
+                     "\" is not \"HOST\" or \"HOST:PORT\" (a Docker Hub mirror's host, without "
+                     "https:// or a path)"};
+    std::string out(host);
+    std::transform(out.begin(), out.end(), out.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    if (out.find(':') != std::string::npos)
+        out = "[" + out + "]";
+    if (!port.empty() && std::stoi(std::string(port)) != 443)
+        out += ":" + std::to_string(std::stoi(std::string(port)));
+    return out;
+}
+
+bool is_loopback_host(std::string_view wire_host) {
+    std::string_view host, port;
+    if (!split_wire_host(wire_host, host, port))
+        return false;
+    std::string h(host);
+    std::transform(h.begin(), h.end(), h.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    if (h == "localhost")
+        return true;
+    in_addr v4{};
+    if (inet_pton(AF_INET, h.c_str(), &v4) == 1)
+        return (ntohl(v4.s_addr) >> 24) == 127;
+    in6_addr v6{};
+    if (inet_pton(AF_INET6, h.c_str(), &v6) == 1)
+        return IN6_IS_ADDR_LOOPBACK(&v6) || (IN6_IS_ADDR_V4MAPPED(&v6) && v6.s6_addr[12] == 127);
+    return false;
+}
 
 Result<Config> load_config(const std::string &path) {
     auto text = read_file(path, kMaxConfigBytes);

@@ -34,7 +34,27 @@ struct GatewayConfig {
     // instead; refused unless allow_upstream_override is also set.
     std::vector<std::pair<std::string, std::string>> upstream_override;
     bool allow_upstream_override = false;
+    bool present = false; // the configuration has a "gateway" key: the gateway is in use
+    // Hosts that serve Docker Hub content (a pull-through cache, dockerd's registry-mirrors):
+    // every request to them is decided as docker.io. Wire hosts as hub_mirror_host returns
+    // them. dockerd's own registry-mirrors are added to these (docs/gateway.md).
+    std::vector<std::string> hub_mirrors;
+    // The loopback guard (docs/gateway.md, "Loopback registries"): firewall rules that refuse
+    // dockerd's cgroup TCP connections to loopback except the gateway's own port.
+    bool loopback_guard = true;
+    // Loopback addresses dockerd may still reach ("127.0.0.1:24224", "[::1]:24224").
+    std::vector<std::string> loopback_allow;
+    // dockerd's cgroup v2 path ("/system.slice/docker.service"); empty: the running dockerd's.
+    std::string dockerd_cgroup;
 };
+
+// "HOST" or "HOST:PORT" of a Docker Hub mirror as the gateway sees it on CONNECT: lower case,
+// ":443" dropped, IPv6 in brackets. Refuses a scheme, a path, user info, an empty host and a
+// port out of range, naming TEXT.
+Result<std::string> hub_mirror_host(std::string_view text);
+// Whether dockerd reaches HOST (a wire host, with or without ":PORT") without its proxy: Go's
+// ProxyFromEnvironment never proxies "localhost" or a loopback IP address (docs/gateway.md).
+bool is_loopback_host(std::string_view wire_host);
 
 // Reading signatures for the policy's trust rules (docs/trust.md).
 struct TrustConfig {

@@ -7,11 +7,18 @@
 #include "common/files.hpp"
 #include "distribution/policy_source.hpp"
 #include "gateway/ca.hpp"
+#include "gateway/loopback_guard.hpp"
 
 #include <boost/json.hpp>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <ostream>
@@ -31,6 +38,7 @@ struct Installed {
     std::set<std::string> files, dirs;
     std::string daemon_json; // where "proxies" was written, if it was
     std::string proxy_url;
+    bool loopback_guard = false; // the loopback guard was installed
 };
 
 Installed read_installed(const std::string &path) {
@@ -54,6 +62,8 @@ Installed read_installed(const std::string &path) {
         in.daemon_json = std::string(d->as_string());
     if (auto *p = v.as_object().if_contains("proxyUrl"); p && p->is_string())
         in.proxy_url = std::string(p->as_string());
+    if (auto *g = v.as_object().if_contains("loopbackGuard"); g && g->is_bool())
+        in.loopback_guard = g->as_bool();
     return in;
 }
 
@@ -65,6 +75,8 @@ Result<void> write_installed(const std::string &path, const Installed &in) {
         o["daemonJson"] = in.daemon_json;
     if (!in.proxy_url.empty())
         o["proxyUrl"] = in.proxy_url;
+    if (in.loopback_guard)
+        o["loopbackGuard"] = true;
     AtomicWrite how;
     how.mode = 0600;
     return write_file_atomically(path, json::serialize(o) + "\n", how);
@@ -147,6 +159,65 @@ Result<void> edit_daemon_json(const std::string &file, bool add, const std::stri
         return Error{w.error()};
     out << "imagegate: " << (add ? "set" : "removed") << " \"proxies\" in " << file << "\n";
     return {};
+}
+
+CommandRunner runner_of(const DockerHost &host) {
+    if (host.run_command)
+        return host.run_command;
+    return [](const std::vector<std::string> &argv, std::string_view input) {
+        return run_command(argv, input);
+    };
+}
+
+bool host_has_ipv6(const DockerHost &host) {
+    std::error_code ec;
+    return fs::exists(host.root / "proc/net/if_inet6", ec);
+}
+
+std::string host_cgroup2_mount(const DockerHost &host) {
+    std::string problem;
+    auto mountinfo = read_file_head((host.root / "proc/self/mountinfo").string(), 4 << 20);
+    return cgroup2_mount(mountinfo ? *mountinfo : "", problem);
+}
+
+std::vector<DockerdCgroup> cgroups_of(const std::vector<DockerdProcess> &dockerds) {
+    std::vector<DockerdCgroup> out;
+    for (const auto &d : dockerds)
+        out.push_back({d.pid, d.cgroup});
+    return out;
+}
+
+// Whether something answers on the gateway's listen address (a gateway that would put the
+// loopback guard back).
+bool gateway_answers(const std::string &listen) {
+    auto colon = listen.rfind(':');
+    if (colon == std::string::npos)
+        return false;
+    std::string host = listen.substr(0, colon);
+    if (host.starts_with('[') && host.ends_with(']'))
+        host = host.substr(1, host.size() - 2);
+    int port = std::atoi(listen.c_str() + colon + 1);
+    sockaddr_storage address{};
+    socklen_t length = 0;
+    auto *v4 = reinterpret_cast<sockaddr_in *>(&address);
+    auto *v6 = reinterpret_cast<sockaddr_in6 *>(&address);
+    if (inet_pton(AF_INET, host.c_str(), &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons(static_cast<std::uint16_t>(port));
+        length = sizeof *v4;
+    } else if (inet_pton(AF_INET6, host.c_str(), &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons(static_cast<std::uint16_t>(port));
+        length = sizeof *v6;
+    } else {
+        return false;
+    }
+    int fd = ::socket(address.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return false;
+    bool answers = ::connect(fd, reinterpret_cast<sockaddr *>(&address), length) == 0;
+    ::close(fd);
+    return answers;
 }
 
 } // namespace
@@ -232,6 +303,25 @@ int install_gateway(const GatewaySetup &setup, const DockerHost &host, std::ostr
         err << "imagegate: warning: " << policy.error()
             << ": the gateway intercepts gateway.registries or docker.io alone\n";
     auto registries = gateway_registries(g, policy ? policy.value()->policy.get() : nullptr);
+    // Docker Hub mirrors (docs/gateway.md, "Registry mirrors"): intercepted and decided as
+    // docker.io, so the CA covers them and dockerd finds it in certs.d/MIRROR.
+    auto dockerds = gateway_dockerds(config->docker_sockets, host);
+    std::vector<std::string> mirror_problems;
+    auto mirrors = find_hub_mirrors(g, dockerds, host, mirror_problems);
+    for (const auto &p : mirror_problems)
+        err << "imagegate: warning: " << p << "\n";
+    for (const auto &m : mirrors) {
+        if (!m.not_intercepted.empty()) {
+            out << "imagegate: registry mirror " << m.written << " (" << m.source
+                << "): not intercepted: " << m.not_intercepted << "\n";
+            continue;
+        }
+        out << "imagegate: Docker Hub mirror " << m.host << " (" << m.source
+            << "): the gateway decides its requests as docker.io\n";
+        if (std::find(registries.begin(), registries.end(), m.host) == registries.end())
+            registries.push_back(m.host);
+    }
+    std::sort(registries.begin(), registries.end());
     auto ca = ensure_gateway_ca(g.ca_dir, registries);
     if (!ca) {
         err << "imagegate: gateway CA: " << ca.error() << "\n";
@@ -275,6 +365,42 @@ int install_gateway(const GatewaySetup &setup, const DockerHost &host, std::ostr
             drop_in.string(), gateway_drop_in(proxy_url, trust, !daemon_json_proxies), readable())))
         return kRefused;
     installed.files.insert(drop_in.string());
+    int status = kOk;
+    if (!g.loopback_guard) {
+        err << "imagegate: warning: gateway.loopbackGuard is false: builds may pull FROM a "
+               "loopback registry that nothing decides (docs/gateway.md, \"Loopback "
+               "registries\")\n";
+    } else if (dockerds.empty() && g.dockerd_cgroup.empty()) {
+        out << "imagegate: loopback guard: no dockerd runs yet; imagegate gateway installs it "
+               "once dockerd runs (builds are refused until then)\n";
+    } else {
+        auto own = read_file_head((host.root / "proc/self/cgroup").string(), 64 * 1024);
+        auto spec = loopback_guard_spec(g, cgroups_of(dockerds), own ? cgroup_v2_path(*own) : "",
+                                        host_cgroup2_mount(host));
+        LoopbackGuardOutcome outcome;
+        if (spec)
+            outcome = keep_loopback_guard(*spec, runner_of(host), host_has_ipv6(host), true);
+        else
+            outcome.problem = spec.error();
+        if (outcome.in_place) {
+            installed.loopback_guard = true;
+            std::string paths;
+            for (const auto &c : spec->cgroups)
+                paths += (paths.empty() ? "" : ", ") + c.path;
+            std::string allowed;
+            for (const auto &a : spec->allowed)
+                allowed += (allowed.empty() ? "" : ", ") + a;
+            out << "imagegate: loopback guard: " << kLoopbackGuardChain
+                << " (iptables, ip6tables) refuses TCP from dockerd's cgroup " << paths
+                << " to loopback except " << allowed << "\n";
+        } else {
+            err << "imagegate: loopback guard: " << outcome.problem
+                << "\nimagegate: builds are refused until it is in place; gateway.loopbackGuard "
+                   "false accepts that builds may pull from loopback registries undecided "
+                   "(docs/gateway.md, \"Loopback registries\")\n";
+            status = kRefused;
+        }
+    }
     if (!done(write_installed(manifest, installed)))
         return kRefused;
     out << "imagegate: wrote " << drop_in.string() << " (dockerd " << (major < 0 ? 20 : major)
@@ -287,7 +413,7 @@ int install_gateway(const GatewaySetup &setup, const DockerHost &host, std::ostr
     out << "imagegate: next: systemctl enable --now imagegate-gateway.service; then "
            "systemctl daemon-reload && systemctl restart docker (a proxy change needs a "
            "restart; SIGHUP is not enough)\n";
-    return kOk;
+    return status;
 }
 
 int uninstall_gateway(const GatewaySetup &setup, const DockerHost &host, std::ostream &out,
@@ -306,6 +432,27 @@ int uninstall_gateway(const GatewaySetup &setup, const DockerHost &host, std::os
             status = kRefused;
         }
     }
+    // The loopback guard: put in by install-docker --gateway or by the gateway itself.
+    auto reported = read_loopback_guard_status(config->gateway.ca_dir);
+    if (installed.loopback_guard || (reported && !reported->cgroups.empty())) {
+        if (gateway_answers(config->gateway.listen)) {
+            err << "imagegate: imagegate gateway still answers on " << config->gateway.listen
+                << " and would put the loopback guard back within 2 s: stop it (systemctl "
+                   "disable --now imagegate-gateway.service), then run uninstall-docker "
+                   "--gateway again to remove "
+                << kLoopbackGuardChain << "\n";
+            status = kRefused;
+        } else if (auto removed = remove_loopback_guard(runner_of(host), host_has_ipv6(host));
+                   !removed) {
+            err << "imagegate: loopback guard: " << removed.error() << "\n";
+            status = kRefused;
+        } else {
+            if (*removed)
+                out << "imagegate: removed the loopback guard (" << kLoopbackGuardChain << ")\n";
+            std::error_code ec;
+            fs::remove(config->gateway.ca_dir + "/" + kLoopbackGuardStatusFile, ec);
+        }
+    }
     installed.files.insert((host.root / kGatewayDropIn).string());
     for (const auto &file : installed.files) {
         std::error_code ec;
@@ -318,10 +465,20 @@ int uninstall_gateway(const GatewaySetup &setup, const DockerHost &host, std::os
             out << "imagegate: removed " << *it << "/\n";
     }
     std::error_code ec;
-    fs::remove(manifest, ec);
+    if (status == kOk || !installed.loopback_guard)
+        fs::remove(manifest, ec);
     out << "imagegate: the gateway CA stays in " << config->gateway.ca_dir
         << "; next: systemctl daemon-reload && systemctl restart docker\n";
     return status;
+}
+
+std::string build_loopback_guard_problem(const Config &config, const DockerHost &host,
+                                         std::int64_t now) {
+    if (!config.gateway.loopback_guard || !gateway_in_use(config.gateway))
+        return "";
+    return loopback_guard_problem(config.gateway,
+                                  cgroups_of(gateway_dockerds(config.docker_sockets, host)),
+                                  host_cgroup2_mount(host), now);
 }
 
 } // namespace imagegate

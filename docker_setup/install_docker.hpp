@@ -5,12 +5,15 @@
 // the list from daemon.json only on SIGHUP: a list given only by flag is emptied by a reload
 // (docs/authz-protocol.md §3). A flag and the file together stop dockerd from starting.
 #pragma once
+#include "common/config.hpp"
 #include "common/result.hpp"
 
 #include <cstddef>
+#include <cstdint>
 #include <filesystem>
 #include <functional>
 #include <iosfwd>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -54,8 +57,13 @@ struct DockerdProcess {
     std::vector<std::string> authorization_plugin_flags; // values of --authorization-plugin
     std::string config_file;                             // --config-file; empty: the default
     bool rootless = false; // not uid 0: its default is its user's ~/.config/docker/daemon.json
+    std::vector<std::string> registry_mirror_flags; // values of --registry-mirror
+    std::string cgroup;        // its cgroup v2 path (the "0::" line of PROC/PID/cgroup); "": none
+    std::string net_namespace; // PROC/PID/ns/net ("net:[4026531992]"); "": unreadable
 };
 std::vector<DockerdProcess> find_dockerd_processes(const std::filesystem::path &proc_root);
+// The process with PID as find_dockerd_processes reads it; nullopt when it is no dockerd.
+std::optional<DockerdProcess> read_dockerd_process(const std::filesystem::path &proc_root, int pid);
 
 // "FILE: LINE" for each place under ROOT that starts dockerd with --authorization-plugin: the
 // effective ExecStart of docker.service (unit plus drop-ins) and /etc/default/docker.
@@ -66,7 +74,47 @@ std::vector<std::string> find_flag_in_docker_units(const std::filesystem::path &
 struct DockerHost {
     std::filesystem::path root = "/";
     std::function<int(int pid, int signal)> send_signal; // empty: ::kill
+    // Runs a command (iptables) with INPUT on its stdin; its stdout, or an error naming it.
+    // Empty: run it (gateway/loopback_guard.hpp run_command).
+    std::function<Result<std::string>(const std::vector<std::string> &argv, std::string_view input)>
+        run_command;
 };
+
+// The dockerd whose registry traffic goes through this host's gateway: the dockerd listening
+// on the first of DOCKER_SOCKETS (under HOST.root) that answers, by the socket's peer
+// credentials; when none answers or its listener is not a dockerd (socket activation: systemd
+// made the socket), every root dockerd in this network namespace.
+std::vector<DockerdProcess> gateway_dockerds(const std::vector<std::string> &docker_sockets,
+                                             const DockerHost &host);
+
+// The daemon.json a root dockerd reads: its --config-file, else HOST.root/etc/docker/daemon.json.
+std::string daemon_json_path(const DockerdProcess &process, const DockerHost &host);
+
+// ---- Docker Hub mirrors (hub_mirrors.cpp; docs/gateway.md, "Registry mirrors") ----
+
+struct HubMirror {
+    std::string host;    // the wire host the gateway decides as docker.io ("mirror.example")
+    std::string written; // as the source wrote it ("https://Mirror.Example:443/")
+    std::string source;  // "gateway.hubMirrors", "/etc/docker/daemon.json", "dockerd (pid 7) flag"
+    // Non-empty: why the gateway does not intercept it (http://: refused as plain HTTP; a
+    // loopback host: reached directly, refused by the loopback guard).
+    std::string not_intercepted;
+};
+
+// One registry-mirrors entry read as dockerd reads it (registry.ValidateMirror in moby's
+// registry/config.go: http or https, no path, query, fragment or user info). Errors name it.
+Result<HubMirror> hub_mirror_of_url(std::string_view url, std::string_view source);
+// The "registry-mirrors" list of a daemon.json TEXT (absent: none). Errors name FILE.
+Result<std::vector<std::string>> daemon_json_registry_mirrors(std::string_view text,
+                                                              std::string_view file);
+// Every Docker Hub mirror: gateway.hubMirrors, and the registry-mirrors of each of DOCKERDS
+// (its --registry-mirror flags and its daemon.json), or of HOST.root/etc/docker/daemon.json
+// when no dockerd runs. Sorted by host; what cannot be read goes to PROBLEMS.
+std::vector<HubMirror> find_hub_mirrors(const GatewayConfig &config,
+                                        const std::vector<DockerdProcess> &dockerds,
+                                        const DockerHost &host, std::vector<std::string> &problems);
+// The hosts of MIRRORS the gateway intercepts and decides as docker.io, sorted, unique.
+std::vector<std::string> intercepted_hub_mirrors(const std::vector<HubMirror> &mirrors);
 
 // ---- install-docker --gateway / uninstall-docker --gateway (gateway_setup.cpp) ----
 
@@ -96,6 +144,11 @@ std::vector<std::string> find_proxy_settings(const std::filesystem::path &root);
 
 int install_gateway(const GatewaySetup &setup, const DockerHost &host, std::ostream &out,
                     std::ostream &err);
+// Why a build must wait (docs/gateway.md, "Loopback registries"): "" when the gateway is not in
+// use, gateway.loopbackGuard is false, or the gateway reported the guard in place for the
+// cgroup the dockerd of CONFIG's dockerSockets runs in now; NOW in Unix seconds.
+std::string build_loopback_guard_problem(const Config &config, const DockerHost &host,
+                                         std::int64_t now);
 int uninstall_gateway(const GatewaySetup &setup, const DockerHost &host, std::ostream &out,
                       std::ostream &err);
 

@@ -254,6 +254,10 @@ struct Gateway::Impl {
     std::mutex upstream_mutex;
     std::map<std::string, std::shared_ptr<SSL_CTX>> upstream_contexts; // by wire host
 
+    std::mutex hub_mirrors_mutex;
+    std::set<std::string> hub_mirrors; // wire hosts decided as docker.io
+    std::string registry_of_connect(const std::string &wire);
+
     HeadLimits head_limits() const {
         HeadLimits h;
         h.max_bytes = limits.max_head_bytes;
@@ -455,7 +459,7 @@ void Gateway::Impl::serve_connect(Reader &reader, Stream &client, const Head &he
         return;
     }
     std::string wire = wire_name(host, port);
-    std::string registry = registry_of_wire_host(wire);
+    std::string registry = registry_of_connect(wire);
     GatewayPolicy now = policy();
     auto started = SteadyClock::now();
     if (intercepts(host, port)) {
@@ -486,6 +490,21 @@ void Gateway::Impl::serve_connect(Reader &reader, Stream &client, const Head &he
     }
     record(v, now, std::chrono::duration<double>(SteadyClock::now() - started).count());
     client.write(denial_response(v.message, true));
+}
+
+// A Docker Hub mirror serves Hub content under Hub's names: decided as docker.io, even when the
+// same host is also a registry in its own right (docs/gateway.md, "Registry mirrors").
+std::string Gateway::Impl::registry_of_connect(const std::string &wire) {
+    std::lock_guard lock(hub_mirrors_mutex);
+    return hub_mirrors.count(wire) ? std::string("docker.io") : registry_of_wire_host(wire);
+}
+
+void Gateway::set_hub_mirrors(const std::vector<std::string> &wire_hosts) {
+    std::set<std::string> hosts;
+    for (const auto &h : wire_hosts)
+        hosts.insert(lower(h));
+    std::lock_guard lock(impl_->hub_mirrors_mutex);
+    impl_->hub_mirrors = std::move(hosts);
 }
 
 bool Gateway::Impl::intercepts(const std::string &host, int port) const {

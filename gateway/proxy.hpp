@@ -47,6 +47,11 @@ class Gateway {
     Gateway(const Gateway &) = delete;
     Gateway &operator=(const Gateway &) = delete;
 
+    // The hosts ("HOST", "HOST:PORT") that serve Docker Hub's content under its names
+    // (gateway.hubMirrors, dockerd's registry-mirrors): every request to one of them is
+    // decided as docker.io (docs/gateway.md, "Registry mirrors"). Replaces the previous set.
+    void set_hub_mirrors(const std::vector<std::string> &wire_hosts);
+
     // Binds config.gateway.listen. Errors name the address.
     Result<void> bind();
     // The port bound (for listen addresses with port 0).

@@ -165,6 +165,17 @@ Decision AuthzService::decide_parsed(const AuthzRequest &request, const ActivePo
         };
     }
     Decision decision = decide_(request, ctx);
+    // dockerd pulls a build's FROM images itself; from a loopback registry Go never uses the
+    // gateway, so only the loopback guard keeps them decided (docs/gateway.md).
+    if (build_check_ && decision.action == Action::Build && !decision.policy_denied)
+        if (std::string problem = build_check_(); !problem.empty())
+            decision = deny_decision(
+                std::move(decision), Cause::Registry,
+                "imagegate: build denied: the registry gateway's loopback guard is not in place, "
+                "so the build could pull from a loopback registry that nothing decides "
+                "(docs/gateway.md, \"Loopback registries\"): " +
+                    problem,
+                ctx.policy);
     if (!budget.exhausted())
         return decision;
     // Whatever the lookups that did not happen would have said: fail closed.

@@ -38,6 +38,10 @@ class AuthzService {
     void set_decide_function(DecideFunction decide) { decide_ = std::move(decide); }
     // How long one decision may spend asking dockerd (default 5 s; tests shorten it).
     void set_lookup_budget(std::chrono::milliseconds budget) { lookup_budget_ = budget; }
+    // Asked before a build the policy allows: "" when it may go on, else why not (the registry
+    // gateway's loopback guard is not in place: docs/gateway.md, "Loopback registries").
+    using BuildCheck = std::function<std::string()>;
+    void set_build_check(BuildCheck check) { build_check_ = std::move(check); }
 
   private:
     // A decision and what its log line and counters need.
@@ -59,6 +63,7 @@ class AuthzService {
     DecisionContext environment_;
     std::shared_ptr<SignatureVerifier> verifier_; // trust rules' signature checks (docs/trust.md)
     DecideFunction decide_ = decide_request;
+    BuildCheck build_check_;
     // How long one decision may spend asking dockerd (containers lent by --volumes-from,
     // volumes, images by ID). dockerd waits for an authorization plugin for ever; imagegate
     // does not.

@@ -1,11 +1,13 @@
 // install-docker --gateway / uninstall-docker --gateway (docker_setup/gateway_setup.cpp).
 #include "cli/install_docker_cmd.hpp"
 #include "docker_setup/install_docker.hpp"
+#include "gateway/ca.hpp"
 
 #include <doctest/doctest.h>
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include <unistd.h>
@@ -142,4 +144,92 @@ TEST_CASE("docker_major_version and proxy settings found elsewhere") {
     auto found = find_proxy_settings(h.root);
     REQUIRE(found.size() == 1);
     CHECK(found[0].find("etc/default/docker:2: NO_PROXY") != std::string::npos);
+}
+
+namespace {
+
+// A host with a root dockerd in docker.service (cgroup v2 at ROOT/cg) and a fake iptables that
+// records what it is given.
+struct GuardedHost : GatewayHost {
+    std::vector<std::string> calls;
+    std::string restored;                       // every restore's input
+    std::map<std::string, std::string> listing; // by tool: what the last restore made
+    std::string fail;                           // a tool that fails
+    GuardedHost(const std::string &dockerd_cgroup = "/system.slice/docker.service") {
+        fs::create_directories(root / "cg/system.slice/docker.service");
+        write("proc/self/mountinfo",
+              "36 25 0:31 / " + (root / "cg").string() + " rw - cgroup2 cgroup2 rw\n");
+        write("proc/self/cgroup", "0::/user.slice/session-1.scope\n");
+        write("proc/net/if_inet6", "");
+        std::string cmdline;
+        for (const char *arg : {"dockerd", "--registry-mirror", "https://Mirror.Example:443/"})
+            cmdline += std::string(arg) + '\0';
+        write("proc/4242/cmdline", cmdline);
+        write("proc/4242/status", "Name:\tdockerd\nUid:\t0\t0\t0\t0\n");
+        write("proc/4242/cgroup", "0::" + dockerd_cgroup + "\n");
+        host.run_command = [this](const std::vector<std::string> &argv,
+                                  std::string_view input) -> Result<std::string> {
+            calls.push_back(argv[0]);
+            if (argv[0] == fail)
+                return Error{fail + ": exit status 4: Permission denied (you must be root)"};
+            std::string tool = argv[0];
+            if (!tool.ends_with("-restore"))
+                return listing[tool];
+            restored += std::string(input);
+            std::string made = "-N IMAGEGATE-LOOPBACK\n-A OUTPUT -j IMAGEGATE-LOOPBACK\n";
+            std::istringstream lines{std::string(input)};
+            for (std::string line; std::getline(lines, line);)
+                if (line.starts_with("-A "))
+                    made += line + "\n";
+            listing[tool.substr(0, tool.size() - 8)] = made;
+            return std::string();
+        };
+    }
+};
+
+} // namespace
+
+TEST_CASE("install-docker --gateway: dockerd's Docker Hub mirror is intercepted, in certs.d") {
+    GuardedHost h;
+    h.fail = "iptables"; // the guard is another test's
+    std::string out, err;
+    CHECK(h.run(true, {"--dockerd-version", "20.10.24"}, &out, &err) == 1);
+    CHECK(out.find("imagegate: Docker Hub mirror mirror.example (dockerd (pid 4242) "
+                   "--registry-mirror): the gateway decides its requests as docker.io") !=
+          std::string::npos);
+    CHECK(h.read("certs.d/mirror.example/ca.crt") == h.read("ca/ca.crt"));
+    auto minter = LeafMinter::load((h.root / "ca").string());
+    REQUIRE(minter);
+    CHECK((*minter)->permits("mirror.example"));
+    CHECK(err.find("imagegate: loopback guard: iptables: exit status 4: Permission denied") !=
+          std::string::npos);
+    CHECK(err.find("builds are refused until it is in place") != std::string::npos);
+}
+
+TEST_CASE("install-docker --gateway installs the loopback guard; uninstall removes it") {
+    GuardedHost h;
+    std::string out, err;
+    REQUIRE(h.run(true, {"--dockerd-version", "20.10.24"}, &out, &err) == 0);
+    CHECK(out.find("imagegate: loopback guard: IMAGEGATE-LOOPBACK (iptables, ip6tables) refuses "
+                   "TCP from dockerd's cgroup /system.slice/docker.service to loopback except "
+                   "127.0.0.1:3999") != std::string::npos);
+    CHECK(h.restored.find("-m cgroup --path /system.slice/docker.service") != std::string::npos);
+    CHECK(h.restored.find("-d ::1/128") != std::string::npos);
+    CHECK(h.read("ca/installed.json").find("\"loopbackGuard\":true") != std::string::npos);
+    h.calls.clear();
+    REQUIRE(h.run(false, {}, &out, &err) == 0);
+    CHECK(h.calls == std::vector<std::string>{"iptables", "iptables-restore", "ip6tables",
+                                              "ip6tables-restore"});
+    CHECK(out.find("imagegate: removed the loopback guard (IMAGEGATE-LOOPBACK)") !=
+          std::string::npos);
+}
+
+TEST_CASE("install-docker --gateway refuses a guard on dockerd in the root cgroup") {
+    GuardedHost h("/");
+    std::string out, err;
+    CHECK(h.run(true, {"--dockerd-version", "20.10.24"}, &out, &err) == 1);
+    CHECK(err.find("imagegate: loopback guard: dockerd (pid 4242) runs in the root cgroup") !=
+          std::string::npos);
+    CHECK(h.calls.empty());
+    CHECK(h.read("ca/installed.json").find("loopbackGuard") == std::string::npos);
 }

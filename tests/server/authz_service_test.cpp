@@ -124,3 +124,40 @@ TEST_CASE("lookups of a dockerd that does not answer use up the budget: cause lo
     ::close(listening.value());
     std::filesystem::remove_all(dir);
 }
+
+TEST_CASE("a build the policy allows waits for the gateway's loopback guard: cause registry") {
+    Service s;
+    s.service.set_decide_function([](const AuthzRequest &, const DecisionContext &) {
+        Decision d;
+        d.allow = true;
+        d.action = Action::Build;
+        return d;
+    });
+    std::string problem = "iptables: not found";
+    int asked = 0;
+    s.service.set_build_check([&] {
+        ++asked;
+        return problem;
+    });
+    HttpReply reply = s.ask(R"({"RequestMethod":"POST","RequestURI":"/v1.41/build"})");
+    CHECK(reply.body.find("\"Allow\":false") != std::string::npos);
+    CHECK(reply.body.find("imagegate: build denied: the registry gateway's loopback guard is not "
+                          "in place, so the build could pull from a loopback registry that "
+                          "nothing decides (docs/gateway.md, \\\"Loopback registries\\\"): "
+                          "iptables: not found") != std::string::npos);
+    CHECK(asked == 1);
+    problem.clear();
+    reply = s.ask(R"({"RequestMethod":"POST","RequestURI":"/v1.41/build"})");
+    CHECK(reply.body.find("\"Allow\":true") != std::string::npos);
+    // Requests other than builds are not held up by it.
+    problem = "iptables: not found";
+    s.service.set_decide_function([](const AuthzRequest &, const DecisionContext &) {
+        Decision d;
+        d.allow = true;
+        d.action = Action::Pull;
+        return d;
+    });
+    reply = s.ask(R"({"RequestMethod":"POST","RequestURI":"/v1.41/images/create?fromImage=x"})");
+    CHECK(reply.body.find("\"Allow\":true") != std::string::npos);
+    CHECK(asked == 2);
+}
