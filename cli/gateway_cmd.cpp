@@ -20,6 +20,7 @@
 #include <condition_variable>
 #include <csignal>
 #include <cstdlib>
+#include <filesystem>
 #include <iostream>
 #include <mutex>
 #include <pthread.h>
@@ -278,7 +279,15 @@ int run_gateway(const Args &args) {
         gateway_registries(config.gateway, first.active ? first.active->policy.get() : nullptr);
     // A Docker Hub mirror is intercepted too (decided as docker.io), so the CA must cover it.
     HostKeeper::Found found = HostKeeper::look(config);
-    for (const auto &h : intercepted_hub_mirrors(found.mirrors))
+    std::error_code ignored; // ensure_gateway_ca says what is wrong with the directory
+    std::filesystem::create_directories(config.gateway.ca_dir, ignored);
+    auto mirror_hosts =
+        remember_hub_mirrors(config.gateway.ca_dir, intercepted_hub_mirrors(found.mirrors));
+    if (!mirror_hosts) {
+        spdlog::critical("{}", mirror_hosts.error());
+        return 1;
+    }
+    for (const auto &h : *mirror_hosts)
         if (std::find(registries.begin(), registries.end(), h) == registries.end())
             registries.push_back(h);
     std::sort(registries.begin(), registries.end());

@@ -128,8 +128,13 @@ Points dockerd at the registry gateway (docs/gateway.md): makes the gateway CA i
 writes it to CERTS_DIR/HOST/ca.crt for each intercepted registry (imagegate-gateway-ca.crt
 beside an admin's own ca.crt), writes the systemd drop-in
 /etc/systemd/system/docker.service.d/imagegate-gateway.conf (the proxy environment for dockerd
-< 23, SSL_CERT_DIR always) and, for dockerd >= 23, daemon.json "proxies". What it created is
-listed in CA_DIR/installed.json; uninstall-docker --gateway removes exactly that.
+< 23, SSL_CERT_DIR always) and, for dockerd >= 23, daemon.json "proxies". Docker Hub mirrors
+(gateway.hubMirrors, dockerd's --registry-mirror and daemon.json registry-mirrors) are
+intercepted too, and decided as docker.io. When dockerd runs, it installs the loopback guard:
+firewall rules (iptables, ip6tables) that keep dockerd's cgroup off loopback registries, which
+no proxy sees; builds are refused while it is not in place. What it created is listed in
+CA_DIR/installed.json; uninstall-docker --gateway removes exactly that, and the guard (stop
+imagegate gateway first, or it puts the guard back).
 
   --config FILE          the imagegate configuration (gateway.listen, caDir, certsDir, registries)
   --certs-dir DIR        instead of gateway.certsDir (default /etc/docker/certs.d)

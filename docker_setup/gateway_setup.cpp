@@ -311,16 +311,23 @@ int install_gateway(const GatewaySetup &setup, const DockerHost &host, std::ostr
     for (const auto &p : mirror_problems)
         err << "imagegate: warning: " << p << "\n";
     for (const auto &m : mirrors) {
-        if (!m.not_intercepted.empty()) {
+        if (!m.not_intercepted.empty())
             out << "imagegate: registry mirror " << m.written << " (" << m.source
                 << "): not intercepted: " << m.not_intercepted << "\n";
-            continue;
-        }
-        out << "imagegate: Docker Hub mirror " << m.host << " (" << m.source
-            << "): the gateway decides its requests as docker.io\n";
-        if (std::find(registries.begin(), registries.end(), m.host) == registries.end())
-            registries.push_back(m.host);
+        else
+            out << "imagegate: Docker Hub mirror " << m.host << " (" << m.source
+                << "): the gateway decides its requests as docker.io\n";
     }
+    std::error_code ignored; // ensure_gateway_ca says what is wrong with the directory
+    fs::create_directories(g.ca_dir, ignored);
+    auto mirror_hosts = remember_hub_mirrors(g.ca_dir, intercepted_hub_mirrors(mirrors));
+    if (!mirror_hosts) {
+        err << "imagegate: " << mirror_hosts.error() << "\n";
+        return kRefused;
+    }
+    for (const auto &h : *mirror_hosts)
+        if (std::find(registries.begin(), registries.end(), h) == registries.end())
+            registries.push_back(h);
     std::sort(registries.begin(), registries.end());
     auto ca = ensure_gateway_ca(g.ca_dir, registries);
     if (!ca) {

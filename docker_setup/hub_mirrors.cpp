@@ -125,6 +125,39 @@ std::vector<HubMirror> find_hub_mirrors(const GatewayConfig &config,
     return mirrors;
 }
 
+Result<std::vector<std::string>> remember_hub_mirrors(const std::string &ca_dir,
+                                                      const std::vector<std::string> &now) {
+    std::string file = ca_dir + "/" + kHubMirrorsFile;
+    std::set<std::string> hosts;
+    bool missing = false;
+    auto text = read_file(file, 1024 * 1024, Links::Refuse, &missing);
+    if (!text && !missing)
+        return Error{text.error()};
+    if (text) {
+        std::error_code ec;
+        json::value v = json::parse(*text, ec);
+        const json::value *list =
+            !ec && v.is_object() ? v.as_object().if_contains("hosts") : nullptr;
+        if (!list || !list->is_array())
+            return Error{file + ": not a list of mirror hosts ({\"hosts\": [...]})"};
+        for (const auto &h : list->as_array())
+            if (h.is_string())
+                hosts.emplace(h.as_string());
+    }
+    std::size_t before = hosts.size();
+    hosts.insert(now.begin(), now.end());
+    std::vector<std::string> all(hosts.begin(), hosts.end());
+    if (hosts.size() != before || missing) {
+        AtomicWrite how;
+        how.mode = 0644;
+        json::object o;
+        o["hosts"] = json::array(all.begin(), all.end());
+        if (auto w = write_file_atomically(file, json::serialize(o) + "\n", how); !w)
+            return Error{w.error()};
+    }
+    return all;
+}
+
 std::vector<std::string> intercepted_hub_mirrors(const std::vector<HubMirror> &mirrors) {
     std::set<std::string> hosts;
     for (const auto &m : mirrors)

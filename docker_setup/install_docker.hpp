@@ -116,6 +116,15 @@ std::vector<HubMirror> find_hub_mirrors(const GatewayConfig &config,
 // The hosts of MIRRORS the gateway intercepts and decides as docker.io, sorted, unique.
 std::vector<std::string> intercepted_hub_mirrors(const std::vector<HubMirror> &mirrors);
 
+// CA_DIR/hub-mirrors.json: every intercepted mirror host the gateway CA was made for. A mirror
+// given by dockerd's flags is not seen while dockerd is down (the gateway starts before it), and
+// the CA must not change for that: the hosts stay until the file is removed.
+inline constexpr const char *kHubMirrorsFile = "hub-mirrors.json";
+// The hosts in CA_DIR/hub-mirrors.json together with NOW, sorted; written back when NOW added
+// one (errors name the file).
+Result<std::vector<std::string>> remember_hub_mirrors(const std::string &ca_dir,
+                                                      const std::vector<std::string> &now);
+
 // ---- install-docker --gateway / uninstall-docker --gateway (gateway_setup.cpp) ----
 
 struct GatewaySetup {

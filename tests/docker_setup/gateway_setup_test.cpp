@@ -198,6 +198,7 @@ TEST_CASE("install-docker --gateway: dockerd's Docker Hub mirror is intercepted,
                    "--registry-mirror): the gateway decides its requests as docker.io") !=
           std::string::npos);
     CHECK(h.read("certs.d/mirror.example/ca.crt") == h.read("ca/ca.crt"));
+    CHECK(h.read("ca/hub-mirrors.json") == "{\"hosts\":[\"mirror.example\"]}\n");
     auto minter = LeafMinter::load((h.root / "ca").string());
     REQUIRE(minter);
     CHECK((*minter)->permits("mirror.example"));

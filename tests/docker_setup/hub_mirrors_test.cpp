@@ -190,3 +190,23 @@ TEST_CASE("the gateway's dockerd: root's, in this network namespace") {
         CHECK(via_socket[0].pid == 20);
     }
 }
+
+TEST_CASE("hub mirrors: the hosts the gateway CA was made for stay while dockerd is down") {
+    Scratch s;
+    std::string ca = (s.root / "ca").string();
+    fs::create_directories(ca);
+    auto first = remember_hub_mirrors(ca, {"flag.example", "cache.example:5000"});
+    REQUIRE(first);
+    CHECK(*first == std::vector<std::string>{"cache.example:5000", "flag.example"});
+    // dockerd is down: its flags are not seen, the CA's hosts stay.
+    auto later = remember_hub_mirrors(ca, {});
+    REQUIRE(later);
+    CHECK(*later == *first);
+    auto grown = remember_hub_mirrors(ca, {"new.example"});
+    REQUIRE(grown);
+    CHECK(grown->size() == 3);
+    s.write("ca/hub-mirrors.json", "[\"x\"]");
+    auto bad = remember_hub_mirrors(ca, {});
+    REQUIRE_FALSE(bad);
+    CHECK(bad.error() == ca + "/hub-mirrors.json: not a list of mirror hosts ({\"hosts\": [...]})");
+}

@@ -281,5 +281,8 @@ check "decision log: harbor.e2e.test's request decided as docker.io/randomuser/t
 dk rmi -f alpine >/dev/null 2>&1
 expect_ok dk pull alpine
 expect_output "harbor.e2e.test  ($W/daemon.json)" "$IMAGEGATE" status --config "$IG_CONFIG"
+check "the gateway CA was made once, with the mirror: three restarts kept it" \
+    bash -c "test \$(grep -c 'made a new gateway CA' '$W/gateway.log') = 1 &&
+             jq -e '.hosts == [\"mirror.e2e.test\"]' '$W/gateway-ca/hub-mirrors.json'"
 
 e2e_finish
