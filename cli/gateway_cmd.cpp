@@ -130,7 +130,11 @@ class HostKeeper {
     }
 
     HostKeeper(const Config &config, std::vector<std::string> ca_hosts)
-        : config_(config), ca_hosts_(std::move(ca_hosts)) {}
+        : config_(config), ca_hosts_(std::move(ca_hosts)) {
+        // What the last gateway guarded stays guarded while dockerd is down (restarting).
+        if (auto before = read_loopback_guard_status(config.gateway.ca_dir); before)
+            guarded_ = before->cgroups;
+    }
 
     void refresh(Gateway &gateway, Found found) {
         LoopbackGuardStatus status;
@@ -185,8 +189,10 @@ class HostKeeper {
         std::vector<DockerdCgroup> dockerds;
         for (const auto &d : found.dockerds)
             dockerds.push_back({d.pid, d.cgroup});
-        auto spec =
-            loopback_guard_spec(config_.gateway, dockerds, own ? cgroup_v2_path(*own) : "", mount);
+        auto spec = loopback_guard_spec(config_.gateway, dockerds, own ? cgroup_v2_path(*own) : "",
+                                        mount, guarded_);
+        if (spec)
+            guarded_ = spec->cgroups;
         if (!spec) {
             status.problem = spec.error();
         } else {
@@ -223,6 +229,7 @@ class HostKeeper {
     std::vector<std::string> ca_hosts_;
     std::vector<std::string> mirror_lines_, problems_;
     std::string guard_problem_ = "-", write_error_;
+    std::vector<GuardedCgroup> guarded_; // the cgroups last guarded
 };
 
 } // namespace

@@ -482,7 +482,8 @@ std::optional<std::uint64_t> cgroup_id(const std::string &mount, const std::stri
 Result<LoopbackGuardSpec> loopback_guard_spec(const GatewayConfig &config,
                                               const std::vector<DockerdCgroup> &dockerds,
                                               const std::string &own_cgroup,
-                                              const std::string &mount) {
+                                              const std::string &mount,
+                                              const std::vector<GuardedCgroup> &previous) {
     LoopbackGuardSpec spec;
     std::string address;
     int port = 0;
@@ -510,9 +511,15 @@ Result<LoopbackGuardSpec> loopback_guard_spec(const GatewayConfig &config,
                              d.cgroup + "\", outside gateway.dockerdCgroup \"" +
                              config.dockerd_cgroup + "\""};
     } else {
-        if (dockerds.empty())
+        if (dockerds.empty()) {
+            for (const auto &p : previous)
+                if (auto id = cgroup_id(mount, p.path); id && *id == p.id)
+                    spec.cgroups.push_back(p);
+            if (!spec.cgroups.empty())
+                return spec;
             return Error{"no dockerd is running (none answers on dockerSockets): nothing to guard "
                          "yet (or set gateway.dockerdCgroup)"};
+        }
         for (const auto &d : dockerds) {
             if (d.cgroup.empty())
                 return Error{"dockerd (pid " + std::to_string(d.pid) +

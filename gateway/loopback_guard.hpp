@@ -101,10 +101,13 @@ std::optional<std::uint64_t> cgroup_id(const std::string &mount, const std::stri
 // The guard for CONFIG and the running DOCKERDS, or why there can be none: no cgroup v2, a
 // dockerd in the root cgroup or in the gateway's own (OWN_CGROUP), outside
 // gateway.dockerdCgroup, a listen address that is not a loopback IP address. Errors name it.
+// While no dockerd runs (it restarts), the PREVIOUS cgroups that still exist as they were stay
+// guarded: a dockerd that comes back into one of them is covered at once.
 Result<LoopbackGuardSpec> loopback_guard_spec(const GatewayConfig &config,
                                               const std::vector<DockerdCgroup> &dockerds,
                                               const std::string &own_cgroup,
-                                              const std::string &mount);
+                                              const std::string &mount,
+                                              const std::vector<GuardedCgroup> &previous = {});
 
 // What the gateway found, CA_DIR/loopback-guard.json.
 struct LoopbackGuardStatus {

@@ -312,6 +312,18 @@ TEST_CASE("loopback guard: whose cgroup it names, and when it cannot") {
               "dockerd (pid 7) runs in cgroup \"/system.slice/docker.service\", outside "
               "gateway.dockerdCgroup \"/dockerd.slice\"");
     }
+    SUBCASE("dockerd restarting: what was guarded stays, if it is still the same cgroup") {
+        std::vector<GuardedCgroup> before = spec->cgroups;
+        auto kept = loopback_guard_spec(config, {}, "/user.slice", m, before);
+        REQUIRE(kept);
+        CHECK(kept->cgroups == before);
+        auto anew = before;
+        anew.front().id += 1; // systemd made the cgroup anew: the old id names nothing
+        CHECK(error_of(config, {}, "/user.slice").starts_with("no dockerd is running"));
+        auto gone = loopback_guard_spec(config, {}, "/user.slice", m, anew);
+        REQUIRE_FALSE(gone);
+        CHECK(gone.error().starts_with("no dockerd is running"));
+    }
     SUBCASE("no cgroup v2") {
         CHECK(error_of(config, dockerd, "/", "x").find("does not exist") != std::string::npos);
         auto none = loopback_guard_spec(config, dockerd, "/", "");
