@@ -213,10 +213,12 @@ expect_ok legacy_build -t e2e-a3 "$W/allowed"
 expect_ok buildkit_build -t e2e-a4 "$W/allowed"
 expect_ok dk pull alpine
 expect_fail "Community images are restricted" dk pull randomuser/tool
-check "a flushed chain is put back within 2 s" \
-    bash -c "iptables -w -F IMAGEGATE-LOOPBACK && sleep 3 && iptables -w -S IMAGEGATE-LOOPBACK | grep -qF '$CG_A'"
-check "so is a rule slipped in before it" \
-    bash -c "iptables -w -I OUTPUT 1 -o lo -j ACCEPT && sleep 3 && iptables -w -S OUTPUT | sed -n 2p | grep -qx -- '-A OUTPUT -j IMAGEGATE-LOOPBACK'"
+iptables -w -F IMAGEGATE-LOOPBACK
+check "a flushed chain is put back (the gateway checks every 2 s)" \
+    wait_until 10 bash -c "iptables -w -S IMAGEGATE-LOOPBACK | grep -qF '$CG_A'"
+iptables -w -I OUTPUT 1 -o lo -j ACCEPT
+check "so is a rule slipped in before its jump" \
+    wait_until 10 bash -c "iptables -w -S OUTPUT | sed -n 2p | grep -qx -- '-A OUTPUT -j IMAGEGATE-LOOPBACK'"
 
 section "the plugin refuses builds while the guard is not in place"
 jq --arg log "$W/plugin-decisions.jsonl" '.decisionLog = $log' "$config" >"$W/plugin.json"
