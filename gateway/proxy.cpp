@@ -784,7 +784,8 @@ bool Gateway::Impl::relay_request(Reader &client_in, Stream &client, const Head 
         KeepStream manifest(4u << 20);
         relayed = relay_body(upstream_in, manifest, *body, idle());
         if (relayed && sha256_digest(manifest.kept) == v.manifest_digest)
-            named.add(v.manifest_name, digests_named_by_manifest(manifest.kept), p ? p->serial : 0);
+            named.add(v.manifest_name, digests_named_by_manifest(manifest.kept),
+                      now.active ? std::shared_ptr<const void>(now.active->policy) : nullptr);
         if (relayed && !client.write(manifest.kept))
             relayed = Error{"cannot write the body on"};
     } else {

@@ -233,6 +233,14 @@ WireReading read_wire_request(const WireRequest &request) {
         reading.problem = "the query of " + shown + " has a bad escape";
         return reading;
     }
+    // A registry mounts from a repository name; a reference with a tag or digest is no name
+    // (distribution refuses it; another registry might keep its name and drop the rest).
+    for (const auto &use : reading.uses)
+        if (use.route == "mount-from" && use.name.find_first_of("@:") != std::string::npos) {
+            reading.problem =
+                "the mount's from " + use.name.substr(0, 200) + " is not a repository name";
+            return reading;
+        }
     for (const std::string &value : request.content_types)
         if (std::string type = media_type(value);
             type == "application/x-www-form-urlencoded" || type.starts_with("multipart/")) {
@@ -245,24 +253,31 @@ WireReading read_wire_request(const WireRequest &request) {
 }
 
 void NamedDigests::add(std::string_view repository, const std::vector<std::string> &digests,
-                       std::uint64_t serial) {
+                       std::shared_ptr<const void> policy) {
+    if (!policy)
+        return;
     auto now = std::chrono::steady_clock::now();
     std::lock_guard lock(mutex_);
+    if (policy_ != policy) { // another policy: what the last one allowed is not this one's
+        entries_.clear();
+        policy_ = std::move(policy);
+    }
     if (entries_.size() + digests.size() > max_entries_)
-        std::erase_if(entries_, [&](const auto &e) { return e.second.until < now; });
+        std::erase_if(entries_, [&](const auto &e) { return e.second < now; });
     for (const std::string &digest : digests) {
         if (entries_.size() >= max_entries_)
             break; // full of live entries: a later blob is decided on its own
-        entries_[std::string(repository) + "@" + digest] = {serial, now + ttl_};
+        entries_[std::string(repository) + "@" + digest] = now + ttl_;
     }
 }
 
 bool NamedDigests::contains(std::string_view repository, std::string_view digest,
-                            std::uint64_t serial) const {
+                            const void *policy) const {
     std::lock_guard lock(mutex_);
+    if (!policy || policy_.get() != policy)
+        return false;
     auto it = entries_.find(std::string(repository) + "@" + std::string(digest));
-    return it != entries_.end() && it->second.serial == serial &&
-           it->second.until >= std::chrono::steady_clock::now();
+    return it != entries_.end() && it->second >= std::chrono::steady_clock::now();
 }
 
 std::vector<std::string> digests_named_by_manifest(std::string_view body) {
@@ -316,8 +331,19 @@ WireVerdict decide_wire_request(const WireRequest &request, std::string_view reg
                           "the token paths a registry names, nothing else",
                       policy);
     }
-    if (reading.uses.empty())
-        return v; // /v2/, _catalog, a registry's own token path under /v2/
+    if (reading.uses.empty()) {
+        if (reading.path == "/v2" || reading.path == "/v2/" || reading.path == "/v2/_catalog")
+            return v; // the version check and the catalog: no image content
+        // Another spelling of a route (/Manifests/, tags/list/), an extension route, or a
+        // registry's token path under /v2/ (which an allowed answer names, and then passes).
+        v.outside_api = true;
+        return denied(std::move(v), Cause::UnreadableRequest,
+                      "imagegate: " + std::string(raw_path.substr(0, 200)) + " on " +
+                          std::string(registry) +
+                          " is no registry API route the gateway decides (manifests, blobs, "
+                          "uploads, tags/list, referrers)",
+                      policy);
+    }
     if (!policy)
         return denied(std::move(v), Cause::NoPolicy,
                       "imagegate: no valid imagegate policy has been loaded", policy);
@@ -334,7 +360,7 @@ WireVerdict decide_wire_request(const WireRequest &request, std::string_view reg
         // A blob or child manifest that an allowed manifest named is part of that image.
         bool part = use.action == Action::Pull && by_digest &&
                     (use.route == "blob" || use.route == "manifest");
-        if (!d.allow && part && named && named->contains(repository, use.ref, policy->serial)) {
+        if (!d.allow && part && named && named->contains(repository, use.ref, policy)) {
             d.allow = true;
             d.cause = Cause::None;
             d.message.clear();

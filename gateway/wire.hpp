@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -61,26 +62,25 @@ WireReading read_wire_request(const WireRequest &request);
 
 // Digests that an allowed manifest named (docs/gateway.md, "Images pinned by digest"): the
 // config, layers and child manifests of a manifest pulled by digest. A pull of one of them
-// from the same repository is part of that image, and is allowed for a while under the same
-// policy serial. Thread-safe; bounded.
+// from the same repository is part of that image, and is allowed for a while under the very
+// policy it was allowed under: a policy loaded anew (even with the same serial) forgets them
+// all. The set holds that policy, so its address cannot be reused by another while it is
+// compared. Thread-safe; bounded.
 class NamedDigests {
   public:
     explicit NamedDigests(std::chrono::seconds ttl = std::chrono::minutes(30),
                           std::size_t max_entries = 200000)
         : ttl_(ttl), max_entries_(max_entries) {}
     void add(std::string_view repository, const std::vector<std::string> &digests,
-             std::uint64_t serial);
-    bool contains(std::string_view repository, std::string_view digest, std::uint64_t serial) const;
+             std::shared_ptr<const void> policy);
+    bool contains(std::string_view repository, std::string_view digest, const void *policy) const;
 
   private:
-    struct Entry {
-        std::uint64_t serial = 0;
-        std::chrono::steady_clock::time_point until;
-    };
     std::chrono::seconds ttl_;
     std::size_t max_entries_;
     mutable std::mutex mutex_;
-    std::map<std::string, Entry> entries_; // "REPOSITORY@DIGEST"
+    std::shared_ptr<const void> policy_; // the policy every entry was allowed under
+    std::map<std::string, std::chrono::steady_clock::time_point> entries_; // "REPO@DIGEST" → until
 };
 
 // The digests a manifest body names (config, layers, child manifests of an index, schema 1
@@ -96,8 +96,8 @@ std::vector<std::string> digests_named_by_manifest(std::string_view body);
 //   image.pull of REGISTRY/FROM too;
 // - a path read more than one way (a name component that is itself "manifests", "blobs" ...)
 //   is decided every way, and denied if any way is denied;
-// - a pull of a blob or manifest by digest that NAMED holds for REGISTRY/NAME under the
-//   policy's serial is allowed (part of an allowed image pinned by digest);
+// - a pull of a blob or manifest by digest that NAMED holds for REGISTRY/NAME under this
+//   very POLICY is allowed (part of an allowed image pinned by digest);
 // - /v2/, _catalog and other /v2/ paths without image content pass;
 // - a path outside /v2/ is denied with `outside_api` set (the proxy lets through the token
 //   paths and storage paths an allowed answer named).

@@ -369,6 +369,24 @@ alpine_config=$(curl -sf --cacert "$W/test-ca.pem" -H 'Accept: application/vnd.d
 check "a blob the pinned manifest does not name is still refused" \
     bash -c "$GW -o /dev/null -w '%{http_code}' 'https://registry-1.docker.io/v2/randomuser/tool/blobs/$alpine_config' | grep -q '^403$'"
 
+# Review of the round: a revoked pin (same serial), other spellings of a route, a pinned from.
+tool_config=$(curl -sf --cacert "$W/test-ca.pem" -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
+    "$REG/v2/randomuser/tool/manifests/latest" | jq -r '.config.digest')
+check "while pinned, the pinned image's config passes (named by its manifest)" \
+    bash -c "$GW -o /dev/null -w '%{http_code}' 'https://registry-1.docker.io/v2/randomuser/tool/manifests/$tool_manifest' | grep -q '^200$' &&
+             $GW -o /dev/null -w '%{http_code}' 'https://registry-1.docker.io/v2/randomuser/tool/blobs/$tool_config' | grep -q '^200$'"
+reloads=$(grep -c 'reloaded policy' "$W/gateway.log")
+sed "s|, \"docker.io/randomuser/tool@$tool_manifest\"||" "$policy" >"$policy.new" && mv "$policy.new" "$policy"
+check "the pin is revoked in a policy with the same serial" \
+    wait_until 15 bash -c "test \$(grep -c 'reloaded policy' '$W/gateway.log') -gt $reloads"
+check "what the revoked pin's manifest named is refused at once" \
+    bash -c "$GW -o /dev/null -w '%{http_code}' 'https://registry-1.docker.io/v2/randomuser/tool/blobs/$tool_config' | grep -q '^403$'"
+for path in /v2/randomuser/tool/Manifests/latest /v2/randomuser/tool/tags/list/ /v2/randomuser/tool/_oci/x; do
+    check "GET $path (no route the gateway decides) is refused" \
+        bash -c "$GW -o /dev/null -w '%{http_code}' 'https://registry-1.docker.io$path' | grep -q '^403$'"
+done
+expect_output "403" mount_status "?mount=$tool_layer&from=randomuser/tool@$tool_manifest"
+
 section "the CA key must be root's alone; the gateway down means no pulls"
 stop_pid "$GW_PID" 10
 chmod 0644 "$W/gateway-ca/ca.key"

@@ -157,10 +157,23 @@ TEST_CASE("gateway: paths outside the registry API are refused unless a registry
         CHECK(v.cause == Cause::UnreadableRequest);
     }
     CHECK(wire("GET", "/token?scope=x").path == "/token");
+    // Under /v2/, a path that is no route the gateway decides is refused the same way (and
+    // passes once the registry named it as its token path): other spellings of a route, a
+    // trailing slash, extension routes.
+    for (std::string target :
+         {"/v2/randomuser/tool/Manifests/latest", "/v2/randomuser/tool/MANIFESTS/latest",
+          "/v2/randomuser/tool/Blobs/sha256:aa", "/v2/randomuser/tool/_manifests/latest",
+          "/v2/randomuser/tool/tags/list/", "/v2/randomuser/tool/_oci/x", "/v2/auth",
+          "/v2/token?x=1"}) {
+        CAPTURE(target);
+        auto v = wire("GET", target);
+        CHECK_FALSE(v.allow);
+        CHECK(v.outside_api);
+    }
 }
 
 TEST_CASE("gateway: requests without image content pass; no policy and stale deny content") {
-    for (std::string target : {"/v2/", "/v2", "/v2/_catalog", "/v2/auth", "/v2/token?x=1"}) {
+    for (std::string target : {"/v2/", "/v2", "/v2/_catalog", "/v2/_catalog?n=10"}) {
         CAPTURE(target);
         auto v = wire("GET", target);
         CHECK(v.allow);
@@ -193,6 +206,12 @@ TEST_CASE("gateway: a mount's from is read as the registry reads it, hidden or n
     }
     // An official from is allowed to mount into acme's own repository.
     CHECK(wire("POST", upload + "?mount=sha256:aa&from=library/alpine").allow);
+    // from is a repository name: with a tag or a pinned digest it is refused, not decided as
+    // a reference (a registry might keep the name and drop the rest).
+    CHECK_FALSE(wire("POST", upload + "?mount=sha256:aa&from=randomuser/tool@sha256:" +
+                                 std::string(64, 'a'))
+                    .allow);
+    CHECK_FALSE(wire("POST", upload + "?mount=sha256:aa&from=library/alpine:3.19").allow);
     // A query the registry cannot read plainly is refused on a content request.
     CHECK_FALSE(wire("POST", upload + "?mount=sha256:aa&from=library/alpine&x=%zz").allow);
     // A form body: the registry reads from and mount from it (Go's FormValue); refused.
@@ -238,22 +257,28 @@ TEST_CASE("gateway: what an allowed manifest pulled by digest named is part of t
     named.add("docker.io/randomuser/tool",
               digests_named_by_manifest(R"({"schemaVersion":2,"config":{"digest":")" + other +
                                         R"("},"layers":[{"digest":")" + layer + R"("}]})"),
-              policy->serial);
+              policy);
     CHECK(get("/v2/randomuser/tool/blobs/" + layer, &named).allow);
     CHECK(get("/v2/randomuser/tool/blobs/" + other, &named).allow);
     CHECK(get("/v2/randomuser/tool/manifests/" + layer, &named).allow); // an index's child
-    // Only that repository, only those digests, only pulls, only under the same serial.
+    // Only that repository, only those digests, only pulls.
     CHECK_FALSE(get("/v2/randomuser/other/blobs/" + layer, &named).allow);
     CHECK_FALSE(get("/v2/randomuser/tool/blobs/sha256:" + std::string(64, 'd'), &named).allow);
     CHECK_FALSE(get("/v2/randomuser/tool/manifests/latest", &named).allow);
     CHECK_FALSE(decide_wire_request(WireRequest{"PUT", "/v2/randomuser/tool/blobs/" + layer, {}},
                                     "docker.io", policy.get(), "", &named)
                     .allow);
-    NamedDigests old_serial;
-    old_serial.add("docker.io/randomuser/tool", {layer}, policy->serial + 1);
-    CHECK_FALSE(get("/v2/randomuser/tool/blobs/" + layer, &old_serial).allow);
+    // Only under that very policy: one loaded anew with the same serial (a pin revoked without
+    // a new serial) finds nothing, and a grant under it forgets the old ones.
+    auto same_serial = testing::load(text);
+    REQUIRE(same_serial->serial == policy->serial);
+    CHECK_FALSE(decide_wire_request(WireRequest{"GET", "/v2/randomuser/tool/blobs/" + layer, {}},
+                                    "docker.io", same_serial.get(), "", &named)
+                    .allow);
+    named.add("docker.io/randomuser/tool", {other}, same_serial);
+    CHECK_FALSE(get("/v2/randomuser/tool/blobs/" + layer, &named).allow);
     NamedDigests expired(std::chrono::seconds(-1));
-    expired.add("docker.io/randomuser/tool", {layer}, policy->serial);
+    expired.add("docker.io/randomuser/tool", {layer}, policy);
     CHECK_FALSE(get("/v2/randomuser/tool/blobs/" + layer, &expired).allow);
     // Index (manifests), schema 1 (fsLayers) and garbage.
     CHECK(
