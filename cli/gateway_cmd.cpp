@@ -387,6 +387,19 @@ int run_gateway(const Args &args) {
     signal_thread.join();
     reloader.join();
     host_keeper.join();
+    // Stopped: the plugin refuses builds at once, not when the report grows stale. While the
+    // gateway is down, any local user could listen on its port and tunnel dockerd's registry
+    // connections around it (docs/gateway.md, "Loopback registries").
+    if (auto last = read_loopback_guard_status(config.gateway.ca_dir); last) {
+        LoopbackGuardStatus stopped = *last;
+        stopped.checked_at = std::chrono::duration_cast<std::chrono::seconds>(
+                                 std::chrono::system_clock::now().time_since_epoch())
+                                 .count();
+        stopped.in_place = false;
+        stopped.problem = "imagegate gateway stopped: builds are refused until it runs again";
+        if (auto w = write_loopback_guard_status(config.gateway.ca_dir, stopped); !w)
+            spdlog::error("loopback guard report: {}", w.error());
+    }
     bool idle = gateway.wait_idle(std::chrono::milliseconds(3000));
     log->flush();
     if (!idle) {

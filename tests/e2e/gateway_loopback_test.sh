@@ -234,12 +234,14 @@ expect_message_has "mirror.e2e.test  (dockerd (pid $DOCKERD_PID) --registry-mirr
 # (The report is made as fresh as a running gateway keeps it, so that what the plugin finds
 # wrong is the cgroup; a running gateway renews the guard within 2 s.)
 stop_pid "$GW_PID" 10
+# Stopped, the gateway says so at once: another process could take its port meanwhile.
+expect_denied "imagegate gateway stopped: builds are refused until it runs again" legacy_build -t e2e-stopped "$W/allowed"
 cat >"$W/daemon.json" <<EOF
 {"authorization-plugins": ["$IG_NAME"], "registry-mirrors": ["https://MIRROR.E2E.TEST:443/"]}
 EOF
 in_cgroup "$CG_B" restart_dockerd --config-file "$W/daemon.json"
 check "dockerd now runs in $CG_B" grep -qx "0::$CG_B" "/proc/$DOCKERD_PID/cgroup"
-jq ".checkedAt = $(date +%s)" "$W/gateway-ca/loopback-guard.json" >"$W/report.new" &&
+jq ".checkedAt = $(date +%s) | .inPlace = true | .problem = \"\"" "$W/gateway-ca/loopback-guard.json" >"$W/report.new" &&
     mv "$W/report.new" "$W/gateway-ca/loopback-guard.json"
 expect_denied "the registry gateway's loopback guard is not in place" legacy_build -t e2e-moved "$W/allowed"
 expect_message_has "docs/gateway.md" "runs in cgroup \"$CG_B\", which the guard does not cover"
