@@ -305,6 +305,18 @@ struct BodyReader {
     }
 };
 
+// A plugin named by a request (a volume, log, network or IPAM driver). dockerd looks a name
+// that is no plugin reference up as a legacy plugin: a socket at /run/docker/plugins/NAME.sock,
+// joined without a check, so "../../../tmp/x" dials a socket any local user may serve, a
+// driver that can hand dockerd "/" to mount (docs/hardening.md). A name with ".." is refused.
+void check_plugin_name(BodyReader &r, Obj holder, std::string_view field, std::string_view shown) {
+    std::optional<std::string> name = r.string(holder, field);
+    if (name && name->find("..") != std::string::npos && r.error.empty())
+        r.error = "request body field \"" + std::string(shown) + "\" names the plugin \"" +
+                  name->substr(0, 200) +
+                  "\": a plugin name with \"..\" reaches a socket outside /run/docker/plugins";
+}
+
 bool is_host_mode(const std::optional<std::string> &mode) {
     if (!mode)
         return false;
@@ -435,6 +447,7 @@ void read_mounts(BodyReader &r, Obj holder, ContainerSettings &s) {
             r.fail("DriverConfig", "an object");
             return;
         }
+        check_plugin_name(r, driver, "name", "Mounts.VolumeOptions.DriverConfig.Name");
         bind_volume_options(r, driver, "options", described, s);
     }
 }
@@ -473,6 +486,9 @@ void read_host_config(BodyReader &r, const json::value *host_config, ContainerSe
     const Obj hc = indexed(host_config);
     read_binds(r, hc, s);
     read_mounts(r, hc, s);
+    check_plugin_name(r, hc, "volumedriver", "HostConfig.VolumeDriver");
+    if (const json::value *log = r.field(hc, "logconfig"); log && log->is_object())
+        check_plugin_name(r, log, "type", "HostConfig.LogConfig.Type");
     if (r.boolean(hc, "privileged"))
         s.privileged = true;
     static constexpr std::pair<std::string_view, std::string_view> modes[] = {
@@ -1054,6 +1070,7 @@ Result<void> volume_create(Request &q, ClassifiedRequest &out) {
     BodyReader r;
     ContainerSettings s;
     std::string volume = r.string(&body.value(), "name").value_or("");
+    check_plugin_name(r, &body.value(), "driver", "Driver");
     bind_volume_options(r, &body.value(), "driveropts", "volume " + volume, s);
     if (!r.error.empty())
         return Error{r.error};
@@ -1106,6 +1123,37 @@ Result<void> checkpoint_delete(Request &q, ClassifiedRequest &out) {
         return Error{dir.error()};
     if (!dir->empty())
         checkpoint_directory(dir.value() + (dir->ends_with("/") ? "" : "/") + q.second, out);
+    return {};
+}
+
+// POST /networks/create: its driver and IPAM driver are plugins (check_plugin_name).
+Result<void> network_create(Request &q, ClassifiedRequest &out) {
+    auto body = q.body(out);
+    if (!body)
+        return Error{body.error()};
+    BodyReader r;
+    check_plugin_name(r, &body.value(), "driver", "Driver");
+    if (const json::value *ipam = r.field(&body.value(), "ipam"); ipam && ipam->is_object())
+        check_plugin_name(r, ipam, "driver", "IPAM.Driver");
+    if (!r.error.empty())
+        return Error{r.error};
+    return {};
+}
+
+// GET /containers/{id}/top: dockerd runs the host's ps with ps_args and keeps the lines whose
+// "PID" column is one of the container's; when `ps … -q PIDS` fails (an `f` flag), it lists
+// every host process. A column relabelled "PID" (`-o vsz=PID`) would let host processes, their
+// command lines and environments (`e`) through that filter, so ps_args may hold options only:
+// letters, digits, ' ', ',' and '-' (docs/reading-requests.md, "The route table").
+Result<void> container_top(Request &q, ClassifiedRequest &) {
+    auto args = q.single("ps_args");
+    if (!args)
+        return Error{args.error()};
+    for (char c : args.value())
+        if (!std::isalnum(static_cast<unsigned char>(c)) && c != ' ' && c != ',' && c != '-')
+            return Error{"ps_args \"" + args->substr(0, 200) +
+                         "\": only letters, digits, ' ', ',' and '-' (a column relabelled with "
+                         "'=' or ':' would pass host processes through dockerd's PID filter)"};
     return {};
 }
 
@@ -1184,6 +1232,7 @@ constexpr Route kRoutes[] = {
     // mounts included, as GET archive does
     {"POST", "/containers/{name:.*}/copy", container_entered},
     {"POST", "/containers/{name:.*}/exec", exec_create},
+    {"GET", "/containers/{name:.*}/top", container_top},
     {"POST", "/containers/{name:.*}/update", container_update_or_start},
     {"POST", "/commit", commit},
     // image router
@@ -1221,6 +1270,7 @@ constexpr Route kRoutes[] = {
     {"GET", "/distribution/{name:.*}/json", image_inspect},
     {"POST", "/grpc", buildkit_session},
     {"POST", "/networks/{id:.*}/connect", network_connect},
+    {"POST", "/networks/create", network_create},
 };
 
 bool method_in(std::string_view methods, std::string_view method) {

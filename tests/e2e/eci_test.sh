@@ -299,6 +299,55 @@ attempt "sysctl kernel.core_pattern" dk service create --name s --sysctl kernel.
 counterpart_api POST /v1.41/services/create \
     '{"Name":"s","TaskTemplate":{"ContainerSpec":{"Image":"alpine","User":"1000"}}}' "${JSON[@]}"
 
+kind "a driver a local user serves, and top's ps_args (issue 26 review)"
+# dockerd looks a driver name that is no plugin reference up as /run/docker/plugins/NAME.sock,
+# joined unchecked: "../../../tmp/X" is a socket any local user may serve. This one is a fake
+# volume driver that would mount the host's "/" into a container; it logs what dockerd asks.
+EVIL=ige-evil-$$
+cat >"$E2E_TMP/evil_plugin.py" <<'PY'
+import http.server, json, os, socketserver, sys
+path, log = sys.argv[1], sys.argv[2]
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        with open(log, "a") as f:
+            f.write(self.path + "\n")
+        answers = {"/Plugin.Activate": {"Implements": ["VolumeDriver", "NetworkDriver"]},
+                   "/VolumeDriver.Get": {"Volume": {"Name": "v", "Mountpoint": "/"}},
+                   "/VolumeDriver.Mount": {"Mountpoint": "/"}, "/VolumeDriver.Path": {"Mountpoint": "/"},
+                   "/VolumeDriver.Capabilities": {"Capabilities": {"Scope": "local"}}}
+        body = json.dumps(answers.get(self.path, {})).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/vnd.docker.plugins.v1+json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a): pass
+class S(socketserver.ThreadingMixIn, socketserver.UnixStreamServer): pass
+if os.path.exists(path): os.unlink(path)
+S(path, H).serve_forever()
+PY
+: >"$E2E_TMP/evil.log"
+python3 "$E2E_TMP/evil_plugin.py" "/tmp/$EVIL.sock" "$E2E_TMP/evil.log" &
+EVIL_PID=$!
+wait_until 10 test -S "/tmp/$EVIL.sock" || e2e_fatal "the fake volume driver did not start"
+attempt_api "names the plugin" POST /v1.41/volumes/create "{\"Name\":\"evilvol\",\"Driver\":\"../../../tmp/$EVIL\"}" "${JSON[@]}"
+attempt "names the plugin" "${RUN[@]}" "${U[@]}" --volume-driver "../../../tmp/$EVIL" -v evilvol:/h alpine true
+attempt "names the plugin" "${RUN[@]}" "${U[@]}" \
+    --mount "type=volume,src=evilvol,dst=/h,volume-driver=../../../tmp/$EVIL" alpine true
+attempt_api "names the plugin" POST /v1.41/networks/create "{\"Name\":\"evilnet\",\"Driver\":\"../../../tmp/$EVIL\"}" "${JSON[@]}"
+check "dockerd never asked the fake driver anything" test ! -s "$E2E_TMP/evil.log"
+counterpart dk volume create --driver local goodvol
+kill "$EVIL_PID" 2>/dev/null
+wait "$EVIL_PID" 2>/dev/null
+rm -f "/tmp/$EVIL.sock"
+# top: dockerd keeps ps lines whose "PID" column is the container's; a relabelled column and
+# `f` (ps -q fails, so it lists every host process) would pass host processes through.
+attempt_api "ps_args" GET "/v1.41/containers/appsvc/top?ps_args=-ovsz%3DPID,user,args%20-e%20e%20f" ''
+attempt "ps_args" dk top appsvc -o vsz=PID,user,args
+counterpart dk top appsvc aux
+counterpart dk top appsvc
+
 # -----------------------------------------------------------------------------------------
 kind "userNamespaces required, dockerd without --userns-remap"
 reload_policy '.hardening.userNamespaces = "required"' 12

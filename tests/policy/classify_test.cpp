@@ -337,3 +337,58 @@ TEST_CASE("a checkpoint directory the client names is a host path (experimental 
     REQUIRE(remove_own.ok());
     CHECK_FALSE(remove_own->container);
 }
+
+TEST_CASE("a plugin name with '..' is refused wherever a request names a driver") {
+    // dockerd dials /run/docker/plugins/NAME.sock for a name that is no plugin reference: with
+    // "..", a socket any local user may serve, a volume driver that mounts "/" (issue 26 review).
+    const std::string evil = "../../../tmp/evil";
+    struct Row {
+        std::string uri, body, field;
+    } rows[] = {
+        {"/v1.41/volumes/create", R"({"Name":"v","Driver":")" + evil + R"("})", "Driver"},
+        {"/v1.41/containers/create",
+         R"({"Image":"alpine","HostConfig":{"VolumeDriver":")" + evil + R"("}})",
+         "HostConfig.VolumeDriver"},
+        {"/v1.41/containers/create", R"({"Image":"alpine","VolumeDriver":")" + evil + R"("})",
+         "HostConfig.VolumeDriver"},
+        {"/v1.41/containers/create",
+         R"({"Image":"alpine","HostConfig":{"Mounts":[{"Type":"volume","Source":"v","Target":"/h",)"
+         R"("VolumeOptions":{"DriverConfig":{"Name":")" +
+             evil + R"("}}}]}})",
+         "Mounts.VolumeOptions.DriverConfig.Name"},
+        {"/v1.41/containers/create",
+         R"({"Image":"alpine","HostConfig":{"LogConfig":{"Type":"a/../../b"}}})",
+         "HostConfig.LogConfig.Type"},
+        {"/v1.41/networks/create", R"({"Name":"n","Driver":")" + evil + R"("})", "Driver"},
+        {"/v1.41/networks/create", R"({"Name":"n","IPAM":{"Driver":")" + evil + R"("}})",
+         "IPAM.Driver"},
+    };
+    for (const auto &row : rows) {
+        CAPTURE(row.body);
+        auto c = classify_request(request("POST", row.uri, row.body));
+        REQUIRE_FALSE(c.ok());
+        CHECK(c.error().find("\"" + row.field + "\" names the plugin") != std::string::npos);
+    }
+    // Plugin references and the built-in drivers still pass.
+    for (std::string body : {R"({"Name":"v","Driver":"local"})", R"({"Name":"v"})",
+                             R"({"Name":"v","Driver":"vieux/sshfs:latest"})"})
+        CHECK(classify_request(request("POST", "/v1.41/volumes/create", body)).ok());
+    CHECK(classify_request(request("POST", "/v1.41/networks/create",
+                                   R"({"Name":"n","Driver":"bridge","IPAM":{"Driver":"default"}})"))
+              .ok());
+}
+
+TEST_CASE("top's ps_args may hold options only: no column relabelled as PID") {
+    // dockerd keeps the ps lines whose "PID" column is the container's; with `f`, `ps -q`
+    // fails and it lists every host process: "-ovsz=PID" would let host processes through.
+    for (std::string args :
+         {"-ovsz%3DPID,user,args%20-e%20e%20f", "-o%20vsz:PID", "aux%3B", "-o%20pid,args%0A"}) {
+        CAPTURE(args);
+        auto c = classify_request(request("GET", "/v1.41/containers/c/top?ps_args=" + args));
+        REQUIRE_FALSE(c.ok());
+        CHECK(c.error().find("ps_args") != std::string::npos);
+    }
+    for (std::string uri : {"/v1.41/containers/c/top", "/v1.41/containers/c/top?ps_args=aux",
+                            "/v1.41/containers/c/top?ps_args=-o%20pid,user,args"})
+        CHECK(classify_request(request("GET", uri)).ok());
+}
