@@ -41,7 +41,7 @@ reports() {
 
 build() { # build DIR CMAKE_OPTION
     cmake -S . -B "$1" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$2" >/dev/null &&
-        cmake --build "$1" -j"$jobs" --target imagegate imagegate-containerd-verify unit_tests hammer imagegate-differential imagegate-routes
+        cmake --build "$1" -j"$jobs" --target imagegate imagegate-containerd-verify unit_tests hammer imagegate-differential imagegate-routes imagegate-gateway-differential
 }
 
 # TSan maps its shadow at fixed addresses; with a kernel's high mmap randomisation it aborts
