@@ -1,11 +1,11 @@
 #include "gateway/proxy.hpp"
 
 #include "common/files.hpp"
+#include "distribution/bundle.hpp"
 #include "gateway/http_wire.hpp"
 #include "gateway/wire.hpp"
 
 #include <openssl/err.h>
-#include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -197,19 +197,6 @@ std::string same_host_path(std::string_view url, const std::string &wire) {
         return "/";
     url.remove_prefix(slash);
     return std::string(url.substr(0, url.find_first_of("?#")));
-}
-
-std::string sha256_digest(std::string_view bytes) {
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    EVP_Digest(bytes.data(), bytes.size(), md, &len, EVP_sha256(), nullptr);
-    static const char *hex = "0123456789abcdef";
-    std::string out = "sha256:";
-    for (unsigned int i = 0; i < len; ++i) {
-        out += hex[md[i] >> 4];
-        out += hex[md[i] & 15];
-    }
-    return out;
 }
 
 // A sink that keeps what is written, at most LIMIT bytes (more fails the write).
@@ -783,7 +770,7 @@ bool Gateway::Impl::relay_request(Reader &client_in, Stream &client, const Head 
         body->kind == Framing::Kind::Length && body->length <= (4u << 20)) {
         KeepStream manifest(4u << 20);
         relayed = relay_body(upstream_in, manifest, *body, idle());
-        if (relayed && sha256_digest(manifest.kept) == v.manifest_digest)
+        if (relayed && "sha256:" + sha256_hex(manifest.kept) == v.manifest_digest)
             named.add(v.manifest_name, digests_named_by_manifest(manifest.kept),
                       now.active ? std::shared_ptr<const void>(now.active->policy) : nullptr);
         if (relayed && !client.write(manifest.kept))

@@ -11,55 +11,6 @@ namespace imagegate {
 
 namespace {
 
-int hex_value(char c) {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-// PATH unescaped as Go's url.ParseRequestURI sets url.Path: "%XX" is the byte XX ('+' stays);
-// false on a bad escape or a control byte (Go answers 400 for both).
-bool go_unescape_path(std::string_view path, std::string &out) {
-    out.clear();
-    for (std::size_t i = 0; i < path.size(); ++i) {
-        char c = path[i];
-        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
-            return false;
-        if (c == '%') {
-            int hi = i + 2 < path.size() ? hex_value(path[i + 1]) : -1;
-            int lo = i + 2 < path.size() ? hex_value(path[i + 2]) : -1;
-            if (hi < 0 || lo < 0)
-                return false;
-            c = static_cast<char>(hi * 16 + lo);
-            i += 2;
-        }
-        out += c;
-    }
-    return true;
-}
-
-// TEXT unescaped as Go's url.QueryUnescape: '+' is a space; false on a bad escape.
-bool go_unescape_query(std::string_view text, std::string &out) {
-    out.clear();
-    for (std::size_t i = 0; i < text.size(); ++i) {
-        if (text[i] == '%') {
-            int hi = i + 2 < text.size() ? hex_value(text[i + 1]) : -1;
-            int lo = i + 2 < text.size() ? hex_value(text[i + 2]) : -1;
-            if (hi < 0 || lo < 0)
-                return false;
-            out += static_cast<char>(hi * 16 + lo);
-            i += 2;
-        } else {
-            out += text[i] == '+' ? ' ' : text[i];
-        }
-    }
-    return true;
-}
-
 // Why a decoded path is not plain: an empty, "." or ".." segment (a registry's router would
 // clean it and answer a redirect), or a byte no registry name, tag or digest has.
 std::string path_problem(std::string_view path) {
@@ -95,17 +46,17 @@ bool query_values(std::string_view query, std::vector<std::string> &from,
             if (pair.empty() || (drop_semicolons && pair.find(';') != std::string_view::npos))
                 continue;
             auto eq = pair.find('=');
-            std::string key, value;
-            if (!go_unescape_query(pair.substr(0, eq), key) ||
-                !go_unescape_query(eq == std::string_view::npos ? "" : pair.substr(eq + 1),
-                                   value)) {
+            auto key = go_percent_decode(pair.substr(0, eq), true);
+            auto value =
+                go_percent_decode(eq == std::string_view::npos ? "" : pair.substr(eq + 1), true);
+            if (!key || !value) {
                 readable = false;
                 continue;
             }
-            auto &into = key == "from" ? from : key == "mount" ? mount : from;
-            if ((key == "from" || key == "mount") &&
-                std::find(into.begin(), into.end(), value) == into.end())
-                into.push_back(std::move(value));
+            auto &into = *key == "from" ? from : mount;
+            if ((*key == "from" || *key == "mount") &&
+                std::find(into.begin(), into.end(), *value) == into.end())
+                into.push_back(std::move(value).value());
         }
     };
     std::string_view whole = query;
@@ -145,13 +96,6 @@ void add_uses(std::string_view method, std::string_view rest, WireReading &readi
     });
     if (rest.ends_with("/tags/list"))
         uses.push_back({Action::Pull, std::string(rest.substr(0, rest.size() - 10)), "tags", ""});
-}
-
-// The media type of a Content-Type value, as Go's mime.ParseMediaType reads it (policy/go_http:
-// Unicode spaces trimmed and Unicode lower case, so "application/x-www-form-urlencoded\u00a0"
-// and "multİpart/form-data" are forms to the registry; docs/reading-requests.md).
-std::string media_type(std::string_view value) {
-    return go_parse_media_type(value).type;
 }
 
 bool audit_mode(const Policy *policy) {
@@ -207,10 +151,12 @@ WireReading read_wire_request(const WireRequest &request) {
     std::string_view raw_path = request.target.substr(0, q);
     std::string_view query = q == std::string_view::npos ? "" : request.target.substr(q + 1);
     std::string shown(raw_path.substr(0, 200));
-    if (!go_unescape_path(raw_path, reading.path)) {
-        reading.problem = "the registry path " + shown + " has a bad escape or a control byte";
+    auto decoded = go_percent_decode(raw_path, false);
+    if (!decoded) {
+        reading.problem = "the registry path " + shown + " has a bad escape";
         return reading;
     }
+    reading.path = std::move(decoded).value();
     // Registry names, tags and digests never need an escape: an escaped path is one a client
     // wrote to be read two ways (an escaped "/v2/" prefix, an escaped '/' in a name).
     if (raw_path.find('%') != std::string_view::npos) {
@@ -242,7 +188,8 @@ WireReading read_wire_request(const WireRequest &request) {
             return reading;
         }
     for (const std::string &value : request.content_types)
-        if (std::string type = media_type(value);
+        if (std::string type =
+                go_parse_media_type(value).type; // Go's rules: Unicode space and case
             type == "application/x-www-form-urlencoded" || type.starts_with("multipart/")) {
             reading.problem = "a form body (Content-Type " + value.substr(0, 100) + ") on " +
                               shown +

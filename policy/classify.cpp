@@ -18,39 +18,6 @@ inline constexpr std::size_t kMaxQueryParameters = 256;
 inline constexpr std::size_t kMaxBodyItems = 4096; // binds, mounts, caps ... per request
 inline constexpr std::string_view kTooManyItems = "an array of at most 4096 items";
 
-int hex_value(char c) {
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-// Percent-decodes once, as Go's url package does; `plus_is_space` for query components.
-Result<std::string> percent_decode(std::string_view s, bool plus_is_space) {
-    std::string out;
-    out.reserve(s.size());
-    for (std::size_t i = 0; i < s.size(); ++i) {
-        char c = s[i];
-        if (c == '%') {
-            if (i + 2 >= s.size())
-                return Error{"bad percent-encoding"};
-            int hi = hex_value(s[i + 1]), lo = hex_value(s[i + 2]);
-            if (hi < 0 || lo < 0)
-                return Error{"bad percent-encoding"};
-            out.push_back(static_cast<char>(hi * 16 + lo));
-            i += 2;
-        } else if (c == '+' && plus_is_space) {
-            out.push_back(' ');
-        } else {
-            out.push_back(c);
-        }
-    }
-    return out;
-}
-
 struct Query {
     std::vector<std::pair<std::string, std::string>> pairs;
     // Go's Form.Get returns the first value; a parameter repeated with different values is
@@ -90,9 +57,9 @@ Result<Query> parse_query(std::string_view raw) {
             if (q.pairs.size() >= kMaxQueryParameters)
                 return Error{"too many query parameters"};
             auto eq = pair.find('=');
-            auto key = percent_decode(pair.substr(0, eq), true);
+            auto key = go_percent_decode(pair.substr(0, eq), true);
             auto value =
-                percent_decode(eq == std::string_view::npos ? "" : pair.substr(eq + 1), true);
+                go_percent_decode(eq == std::string_view::npos ? "" : pair.substr(eq + 1), true);
             if (!key || !value)
                 return Error{"query is not cleanly percent-encoded"};
             q.pairs.emplace_back(std::move(key).value(), std::move(value).value());
@@ -615,7 +582,7 @@ Result<Target> read_target(std::string_view request_uri) {
         qmark == std::string_view::npos ? std::string_view() : uri.substr(qmark + 1);
 
     Target t;
-    auto decoded = percent_decode(raw_path, false);
+    auto decoded = go_percent_decode(raw_path, false);
     if (!decoded)
         return Error{"request path \"" + std::string(raw_path.substr(0, 200)) +
                      "\" is not cleanly percent-encoded"};

@@ -1,6 +1,8 @@
 // Reading HTTP request metadata the way dockerd's Go standard library does
 // (docs/reading-requests.md).
 #pragma once
+#include "common/result.hpp"
+
 #include <string>
 #include <string_view>
 
@@ -20,5 +22,9 @@ GoMediaType go_parse_media_type(std::string_view value);
 
 // Go's unicode.IsSpace for the rune starting at `s[i]` (UTF-8); `*width` gets its length in bytes.
 bool go_is_space_at(std::string_view s, std::size_t i, std::size_t *width);
+
+// S percent-decoded once, as Go's url package decodes a path (url.PathUnescape) or, with
+// PLUS_IS_SPACE, a query component (url.QueryUnescape); an error for a bad escape.
+Result<std::string> go_percent_decode(std::string_view s, bool plus_is_space);
 
 } // namespace imagegate
