@@ -358,15 +358,29 @@ Result<std::string> run_command(const std::vector<std::string> &argv, std::strin
     return stdout_text;
 }
 
-LoopbackGuardOutcome keep_loopback_guard(const LoopbackGuardSpec &spec, const CommandRunner &run,
-                                         bool ipv6, bool install) {
-    LoopbackGuardOutcome outcome;
+namespace {
+// The families the guard covers: IPv4, and IPv6 when the host has it.
+std::vector<IpFamily> guarded_families(bool ipv6) {
     std::vector<IpFamily> families{IpFamily::V4};
     if (ipv6)
         families.push_back(IpFamily::V6);
-    for (IpFamily family : families) {
-        std::string tool = tool_of(family);
-        auto listing = run({tool, "-w", "-t", "filter", "-S"}, "");
+    return families;
+}
+
+// `iptables -S` of the filter table, and iptables-restore --noflush of INPUT, for FAMILY.
+Result<std::string> filter_listing(const CommandRunner &run, IpFamily family) {
+    return run({tool_of(family), "-w", "-t", "filter", "-S"}, "");
+}
+Result<std::string> restore(const CommandRunner &run, IpFamily family, std::string_view input) {
+    return run({tool_of(family) + "-restore", "-w", "--noflush"}, input);
+}
+} // namespace
+
+LoopbackGuardOutcome keep_loopback_guard(const LoopbackGuardSpec &spec, const CommandRunner &run,
+                                         bool ipv6, bool install) {
+    LoopbackGuardOutcome outcome;
+    for (IpFamily family : guarded_families(ipv6)) {
+        auto listing = filter_listing(run, family);
         if (!listing) {
             outcome.problem = listing.error();
             return outcome;
@@ -378,13 +392,12 @@ LoopbackGuardOutcome keep_loopback_guard(const LoopbackGuardSpec &spec, const Co
             outcome.problem = difference;
             return outcome;
         }
-        auto restored = run({tool + "-restore", "-w", "--noflush"},
-                            loopback_guard_restore_input(*listing, spec, family));
+        auto restored = restore(run, family, loopback_guard_restore_input(*listing, spec, family));
         if (!restored) {
             outcome.problem = restored.error();
             return outcome;
         }
-        auto after = run({tool, "-w", "-t", "filter", "-S"}, "");
+        auto after = filter_listing(run, family);
         if (!after) {
             outcome.problem = after.error();
             return outcome;
@@ -401,18 +414,14 @@ LoopbackGuardOutcome keep_loopback_guard(const LoopbackGuardSpec &spec, const Co
 
 Result<bool> remove_loopback_guard(const CommandRunner &run, bool ipv6) {
     bool removed = false;
-    std::vector<IpFamily> families{IpFamily::V4};
-    if (ipv6)
-        families.push_back(IpFamily::V6);
-    for (IpFamily family : families) {
-        std::string tool = tool_of(family);
-        auto listing = run({tool, "-w", "-t", "filter", "-S"}, "");
+    for (IpFamily family : guarded_families(ipv6)) {
+        auto listing = filter_listing(run, family);
         if (!listing)
             return Error{listing.error()};
         std::string input = loopback_guard_removal_input(*listing);
         if (input.empty())
             continue;
-        if (auto r = run({tool + "-restore", "-w", "--noflush"}, input); !r)
+        if (auto r = restore(run, family, input); !r)
             return Error{r.error()};
         removed = true;
     }
